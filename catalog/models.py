@@ -1,0 +1,75 @@
+"""Tables of the catalog."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_video_id() -> str:
+    # 64 random bits, URL-safe and unguessable enough that ids can't be enumerated.
+    return secrets.token_hex(8)
+
+
+class VideoState(enum.StrEnum):
+    UPLOADING = "uploading"
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Video(Base):
+    __tablename__ = "videos"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_video_id)
+    creator_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    caption: Mapped[str] = mapped_column(Text, default="")
+    hashtags: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    state: Mapped[str] = mapped_column(String(16), default=VideoState.UPLOADING, index=True)
+    failure_code: Mapped[str | None] = mapped_column(String(64))
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    raw_key: Mapped[str] = mapped_column(Text)
+    source: Mapped[dict | None] = mapped_column(JSONB)
+    publish_prefix: Mapped[str | None] = mapped_column(Text)
+    master_key: Mapped[str | None] = mapped_column(Text)
+    pipeline_run_id: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    upload_completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    processing_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ready_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    renditions: Mapped[list[Rendition]] = relationship(back_populates="video", cascade="all, delete-orphan",
+                                                       order_by="Rendition.bandwidth.desc()")
+
+
+class Rendition(Base):
+    __tablename__ = "renditions"
+    __table_args__ = (UniqueConstraint("video_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(8))  # video | audio
+    codecs: Mapped[str] = mapped_column(String(64))
+    encoder: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer, default=0)
+    height: Mapped[int] = mapped_column(Integer, default=0)
+    bandwidth: Mapped[int] = mapped_column(BigInteger, default=0)
+    average_bandwidth: Mapped[int] = mapped_column(BigInteger, default=0)
+    playlist_key: Mapped[str] = mapped_column(Text)
+
+    video: Mapped[Video] = relationship(back_populates="renditions")

@@ -1,0 +1,115 @@
+"""Repository functions for videos: creation and the guarded state machine of processing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from catalog.models import Rendition, Video, VideoState, new_video_id, utcnow
+
+# Which state may follow which. Re-processing (a content team re-running the DAG) is allowed from
+# ready and failed; uploading may only go forward once the client says the upload is complete.
+TRANSITIONS: dict[VideoState, frozenset[VideoState]] = {
+    VideoState.UPLOADING: frozenset({VideoState.PROCESSING, VideoState.FAILED}),
+    VideoState.PROCESSING: frozenset({VideoState.READY, VideoState.FAILED}),
+    VideoState.READY: frozenset({VideoState.PROCESSING}),
+    VideoState.FAILED: frozenset({VideoState.PROCESSING}),
+}
+
+
+class VideoNotFound(LookupError):
+    def __init__(self, video_id: str) -> None:
+        super().__init__(f"video {video_id!r} does not exist")
+        self.video_id = video_id
+
+
+class InvalidTransition(ValueError):
+    def __init__(self, video_id: str, current: str, wanted: str) -> None:
+        super().__init__(f"video {video_id!r} is {current}; it cannot become {wanted}")
+        self.current = current
+        self.wanted = wanted
+
+
+@dataclass(frozen=True)
+class RenditionRecord:
+    name: str
+    kind: str
+    codecs: str
+    encoder: str
+    width: int
+    height: int
+    bandwidth: int
+    average_bandwidth: int
+    playlist_key: str
+
+
+def raw_key_for(video_id: str) -> str:
+    return f"uploads/{video_id}/source"
+
+
+def create_video(session: Session, *, caption: str = "", hashtags: Iterable[str] = (),
+                 creator_id: str | None = None) -> Video:
+    video_id = new_video_id()
+    video = Video(id=video_id, caption=caption, hashtags=list(hashtags), creator_id=creator_id,
+                  state=VideoState.UPLOADING, raw_key=raw_key_for(video_id))
+    session.add(video)
+    session.flush()
+    return video
+
+
+def get_video(session: Session, video_id: str, *, for_update: bool = False) -> Video:
+    stmt = select(Video).where(Video.id == video_id).options(selectinload(Video.renditions))
+    if for_update:
+        stmt = stmt.with_for_update()
+    video = session.scalars(stmt).one_or_none()
+    if video is None:
+        raise VideoNotFound(video_id)
+    return video
+
+
+def _move(session: Session, video_id: str, wanted: VideoState) -> Video:
+    video = get_video(session, video_id, for_update=True)
+    if wanted not in TRANSITIONS[VideoState(video.state)]:
+        raise InvalidTransition(video_id, video.state, wanted)
+    video.state = wanted
+    return video
+
+
+def start_processing(session: Session, video_id: str, *, run_id: str | None = None) -> Video:
+    video = _move(session, video_id, VideoState.PROCESSING)
+    now = utcnow()
+    if video.upload_completed_at is None:
+        video.upload_completed_at = now
+    video.processing_started_at = now
+    video.pipeline_run_id = run_id
+    video.failure_code = video.failure_reason = None
+    return video
+
+
+def set_pipeline_run(session: Session, video_id: str, run_id: str) -> None:
+    get_video(session, video_id, for_update=True).pipeline_run_id = run_id
+
+
+def record_source(session: Session, video_id: str, source: dict) -> None:
+    get_video(session, video_id, for_update=True).source = source
+
+
+def mark_failed(session: Session, video_id: str, *, code: str, reason: str) -> Video:
+    video = _move(session, video_id, VideoState.FAILED)
+    video.failure_code, video.failure_reason = code, reason
+    return video
+
+
+def mark_ready(session: Session, video_id: str, *, publish_prefix: str, master_key: str,
+               renditions: Iterable[RenditionRecord]) -> Video:
+    """Point the video at a newly published package, replacing the previous renditions atomically."""
+    video = _move(session, video_id, VideoState.READY)
+    video.publish_prefix, video.master_key = publish_prefix, master_key
+    video.ready_at = utcnow()
+    video.renditions.clear()
+    session.flush()
+    video.renditions.extend(Rendition(**vars(r)) for r in renditions)
+    return video

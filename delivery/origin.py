@@ -1,0 +1,110 @@
+"""The S3 origin (MinIO in production, SeaweedFS locally), spoken to through the minio client."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import urllib3
+from minio import Minio
+from minio.error import S3Error
+
+
+@dataclass(frozen=True)
+class OriginConfig:
+    endpoint: str  # http(s)://host:port
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    body: bytes
+    content_type: str
+    cache_control: str | None
+    etag: str | None
+
+
+class ObjectNotFound(KeyError):
+    pass
+
+
+class OriginStore:
+    def __init__(self, config: OriginConfig, *, max_pool: int = 16) -> None:
+        parts = urlsplit(config.endpoint)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"S3 endpoint must look like http://host:port, got {config.endpoint!r}")
+        http = urllib3.PoolManager(maxsize=max_pool, timeout=urllib3.Timeout(connect=5, read=60),
+                                   retries=urllib3.Retry(total=3, backoff_factor=0.2,
+                                                         status_forcelist=(500, 502, 503, 504)))
+        self.config = config
+        self.client = Minio(parts.netloc, access_key=config.access_key, secret_key=config.secret_key,
+                            secure=parts.scheme == "https", region=config.region, http_client=http)
+
+    def ensure_buckets(self, *names: str) -> None:
+        for name in names:
+            if not self.client.bucket_exists(name):
+                try:
+                    self.client.make_bucket(name)
+                except S3Error as exc:  # created meanwhile by another process
+                    if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                        raise
+
+    def presigned_put(self, bucket: str, key: str, expires_s: int) -> str:
+        return self.client.presigned_put_object(bucket, key, expires=timedelta(seconds=expires_s))
+
+    def put_file(self, bucket: str, key: str, path: Path, *, content_type: str,
+                 cache_control: str | None = None) -> None:
+        headers = {"Cache-Control": cache_control} if cache_control else None
+        self.client.fput_object(bucket, key, str(path), content_type=content_type, metadata=headers)
+
+    def put_bytes(self, bucket: str, key: str, data: bytes, *, content_type: str,
+                  cache_control: str | None = None) -> None:
+        headers = {"Cache-Control": cache_control} if cache_control else None
+        self.client.put_object(bucket, key, io.BytesIO(data), len(data), content_type=content_type,
+                               metadata=headers)
+
+    def download(self, bucket: str, key: str, path: Path) -> int:
+        try:
+            self.client.fget_object(bucket, key, str(path))
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchBucket"):
+                raise ObjectNotFound(f"{bucket}/{key}") from exc
+            raise
+        return path.stat().st_size
+
+    def stat_size(self, bucket: str, key: str) -> int | None:
+        try:
+            return self.client.stat_object(bucket, key).size
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchBucket", "NoSuchObject"):
+                return None
+            raise
+
+    def get(self, bucket: str, key: str) -> StoredObject:
+        try:
+            resp = self.client.get_object(bucket, key)
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchBucket"):
+                raise ObjectNotFound(f"{bucket}/{key}") from exc
+            raise
+        try:
+            body = resp.read()
+            return StoredObject(body=body, content_type=resp.headers.get("Content-Type", "application/octet-stream"),
+                                cache_control=resp.headers.get("Cache-Control"), etag=resp.headers.get("ETag"))
+        finally:
+            resp.close()
+            resp.release_conn()
+
+    def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
+        return [o.object_name for o in self.client.list_objects(bucket, prefix=prefix, recursive=True)]
+
+    def delete_prefix(self, bucket: str, prefix: str) -> int:
+        keys = self.list_keys(bucket, prefix)
+        for key in keys:
+            self.client.remove_object(bucket, key)
+        return len(keys)

@@ -1,0 +1,48 @@
+"""From a source file to a complete HLS package on disk: ladder, renditions, master playlist."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from media.hls import AudioRendition, VideoVariant, build_master, measure_media_playlist
+from media.ladder import LadderConfig, LadderPlan, plan_ladder
+from media.probe import SourceInfo
+from media.transcode import EncodedRendition, ProgressFn, transcode_ladder
+
+MASTER_NAME = "master.m3u8"
+
+
+@dataclass(frozen=True)
+class HlsPackage:
+    directory: Path
+    master: str  # relative to directory
+    plan: LadderPlan
+    renditions: tuple[EncodedRendition, ...]
+    variants: tuple[VideoVariant, ...]
+    audio: AudioRendition | None
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.directory.rglob("*") if p.is_file())
+
+
+def package_hls(src: str | Path, out_dir: str | Path, source: SourceInfo, *, ladder: LadderConfig | None = None,
+                preset: str = "veryfast", crf: int = 23, progress: ProgressFn | None = None) -> HlsPackage:
+    """Plan the ladder for ``source``, encode it once-decoded, and write ``out_dir/master.m3u8`` last."""
+    out_dir = Path(out_dir)
+    plan = plan_ladder(source.width, source.height, source.fps, source.audio is not None, ladder)
+    renditions = transcode_ladder(src, out_dir, plan, preset=preset, crf=crf,
+                                  declared_duration_s=source.duration_s, progress=progress)
+    variants = tuple(
+        VideoVariant(uri=r.playlist, width=r.width, height=r.height, frame_rate=r.frame_rate, codecs=r.codecs,
+                     stats=measure_media_playlist(out_dir / r.playlist))
+        for r in renditions if r.kind == "video"
+    )
+    audio = next((
+        AudioRendition(uri=r.playlist, codecs=r.codecs, channels=r.channels,
+                       stats=measure_media_playlist(out_dir / r.playlist))
+        for r in renditions if r.kind == "audio"), None)
+    (out_dir / MASTER_NAME).write_text(build_master(list(variants), audio))
+    return HlsPackage(directory=out_dir, master=MASTER_NAME, plan=plan, renditions=tuple(renditions),
+                      variants=variants, audio=audio)

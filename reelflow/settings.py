@@ -1,0 +1,82 @@
+"""The one settings object. Only the shells (CLI, stack, DAGs, API) read it; cores get plain values."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every knob, overridable as ``REELFLOW_<NAME>`` (nested lists as JSON, e.g. ``[360,720]``)."""
+
+    model_config = SettingsConfigDict(env_prefix="REELFLOW_", env_file=".env", extra="ignore")
+
+    # Where the local stack keeps state, logs and pid files.
+    home: Path = Field(default_factory=lambda: Path.home() / ".reelflow")
+
+    database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/reelflow"
+    airflow_database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/reelflow_airflow"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    s3_endpoint: str = "http://127.0.0.1:8333"
+    s3_access_key: str = "reelflow"
+    s3_secret_key: str = "reelflow-dev-secret"
+    s3_region: str = "us-east-1"
+    raw_bucket: str = "raw"
+    vod_bucket: str = "vod"
+    presign_expiry_s: int = 3600
+    max_upload_bytes: int = 200 * 1024 * 1024
+
+    airflow_url: str = "http://127.0.0.1:8080"
+    airflow_user: str = "admin"
+    airflow_password: str = "reelflow"
+    airflow_parallelism: int = 4
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    edge_host: str = "127.0.0.1"
+    edge_port: int = 8443  # UDP for HTTP/3 and TCP for the Alt-Svc listener share the number
+    edge_public_url: str = "https://localhost:8443"
+    edge_cache_bytes: int = 512 * 1024 * 1024
+
+    ladder_short_sides: list[int] = [360, 480, 720, 1080]
+    segment_seconds: float = 2.0
+    x264_preset: str = "veryfast"
+    x264_crf: int = 23
+    work_dir: Path | None = None  # transcode scratch space; defaults under home
+
+    @field_validator("ladder_short_sides")
+    @classmethod
+    def _sides_positive(cls, v: list[int]) -> list[int]:
+        if not v or any(s < 16 for s in v):
+            raise ValueError("ladder_short_sides must list rung short sides of at least 16 pixels")
+        return sorted(set(v))
+
+    @field_validator("segment_seconds")
+    @classmethod
+    def _segment_sane(cls, v: float) -> float:
+        if not 0.5 <= v <= 10:
+            raise ValueError("segment_seconds must be between 0.5 and 10")
+        return v
+
+    @property
+    def scratch_dir(self) -> Path:
+        return self.work_dir or self.home / "work"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
+
+    def playback_url(self, master_key: str) -> str:
+        return f"{self.edge_public_url.rstrip('/')}/{self.vod_bucket}/{master_key}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
