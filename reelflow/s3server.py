@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -60,6 +61,8 @@ def wait_ready(endpoint: str, proc: subprocess.Popen | None, timeout_s: float = 
 
 
 def start_seaweed(data_dir: Path, port: int, access_key: str, secret_key: str, log_path: Path) -> subprocess.Popen:
+    if port_in_use("127.0.0.1", port):
+        raise RuntimeError(f"port {port} on 127.0.0.1 is already taken; set another S3 port (REELFLOW_S3_ENDPOINT)")
     data_dir.mkdir(parents=True, exist_ok=True)
     creds = write_credentials(data_dir / "s3.json", access_key, secret_key)
     log = open(log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
@@ -68,17 +71,38 @@ def start_seaweed(data_dir: Path, port: int, access_key: str, secret_key: str, l
     return proc
 
 
-def stop_process_group(pid: int, timeout_s: float = 15) -> None:
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie counts as gone (and is reaped when it is our child)."""
     try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    if state == "Z":
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        return False
+    return True
+
+
+def port_in_use(host: str, port: int, kind: int = socket.SOCK_STREAM) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, kind) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is not "in use"
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def stop_process_group(pid: int, timeout_s: float = 15) -> None:
+    """SIGTERM the group led by ``pid``, then SIGKILL what is left after ``timeout_s``."""
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
+        if not pid_alive(pid):
             return
-        time.sleep(0.2)
+        time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)

@@ -1,0 +1,93 @@
+"""ingest_video: one uploaded video from the raw bucket to a published HLS package.
+
+Triggered by the feed API (conf ``{"video_id": ...}``) or by a person from the UI to re-process.
+Each task is a line or two over ``reelflow.ingest``; rejected uploads skip the rest of the run.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+PUBLISHED = Asset("reelflow://videos/published")
+
+
+def _video_id() -> str:
+    video_id = str(get_current_context()["params"].get("video_id") or "").strip()
+    if not video_id:
+        raise AirflowFailException("conf must name the video: {\"video_id\": \"...\"}")
+    return video_id
+
+
+def _run_id() -> str:
+    return get_current_context()["run_id"]
+
+
+def _on_failure(context) -> None:
+    """After the last retry: the video says it failed instead of hanging in ``processing``."""
+    from reelflow import ingest
+    from reelflow.settings import get_settings
+
+    video_id = str(context["params"].get("video_id") or "").strip()
+    if video_id:
+        task_id = context["task_instance"].task_id
+        ingest.mark_error(get_settings(), video_id,
+                          f"processing failed in step {task_id!r} ({context.get('exception')!s:.200})")
+
+
+@dag(
+    dag_id="ingest_video",
+    schedule=None,
+    catchup=False,
+    max_active_runs=8,
+    tags=["ingest"],
+    params={"video_id": Param("", type="string", description="catalog id of the uploaded video")},
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=10), "retry_exponential_backoff": True,
+                  "on_failure_callback": _on_failure},
+    doc_md=__doc__,
+)
+def ingest_video():
+    from reelflow import ingest
+    from reelflow.settings import get_settings
+
+    @task
+    def begin() -> None:
+        ingest.begin(get_settings(), _video_id(), _run_id())
+
+    @task(retries=3)
+    def validate() -> dict:
+        try:
+            return ingest.fetch_and_validate(get_settings(), _video_id(), _run_id())
+        except ingest.UploadRejected as exc:
+            raise AirflowSkipException(str(exc)) from exc
+
+    @task(execution_timeout=timedelta(minutes=30))
+    def transcode(source: dict) -> dict:
+        try:
+            return ingest.transcode(get_settings(), _video_id(), _run_id(), source)
+        except ingest.UploadRejected as exc:
+            raise AirflowSkipException(str(exc)) from exc
+
+    @task(retries=4)
+    def publish(_package: dict) -> dict:
+        return ingest.publish(get_settings(), _video_id(), _run_id())
+
+    @task(outlets=[PUBLISHED])
+    def mark_ready(publication: dict) -> None:
+        ingest.mark_ready(get_settings(), _video_id(), publication)
+
+    @task(retries=0)
+    def cleanup() -> None:
+        ingest.cleanup(get_settings(), _video_id(), _run_id())
+
+    started = begin()
+    source = validate()
+    ready = mark_ready(publish(transcode(source)))
+    started >> source
+    # cleanup is a teardown: it always runs, and it does not decide the run's state.
+    ready >> cleanup().as_teardown(setups=started)
+
+
+INGEST_VIDEO = ingest_video()

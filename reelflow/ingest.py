@@ -1,0 +1,170 @@
+"""The ingest pipeline's steps, each a function of (settings, video id, ...) over the libraries.
+
+DAG tasks call these in one line; tests and the CLI can call them without Airflow. A step that finds
+the upload unusable marks the video ``failed`` with the reason and raises :class:`UploadRejected`,
+which the DAG turns into "skip the rest" — a creator's bad file is an outcome, not an outage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog import videos as repo
+from catalog.db import make_engine, make_sessionmaker, session_scope
+from delivery.origin import ObjectNotFound, OriginConfig, OriginStore
+from delivery.publish import publish_package
+from media.errors import MediaError
+from media.ladder import LadderConfig
+from media.package import package_hls
+from media.probe import SourceInfo, probe
+from reelflow.settings import Settings
+
+log = logging.getLogger("reelflow.ingest")
+
+
+class UploadRejected(Exception):
+    """The upload cannot become a video; the catalog already says why."""
+
+
+@lru_cache(maxsize=4)
+def _sessions(url: str) -> sessionmaker[Session]:
+    return make_sessionmaker(make_engine(url, pool_size=2, max_overflow=2))
+
+
+def sessions(settings: Settings) -> sessionmaker[Session]:
+    return _sessions(settings.database_url)
+
+
+def origin_store(settings: Settings) -> OriginStore:
+    return OriginStore(OriginConfig(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key,
+                                    settings.s3_region))
+
+
+def ladder_config(settings: Settings) -> LadderConfig:
+    return LadderConfig(short_sides=tuple(settings.ladder_short_sides), segment_seconds=settings.segment_seconds)
+
+
+def publication_id(run_id: str) -> str:
+    """Stable per pipeline run: a retried publish rewrites the same prefix instead of leaving orphans."""
+    return hashlib.sha256(run_id.encode()).hexdigest()[:16]
+
+
+def work_dir(settings: Settings, video_id: str, run_id: str) -> Path:
+    return settings.scratch_dir / video_id / publication_id(run_id)
+
+
+def _reject(settings: Settings, video_id: str, code: str, message: str) -> UploadRejected:
+    with session_scope(sessions(settings)) as s:
+        repo.mark_failed(s, video_id, code=code, reason=message)
+    log.warning("video %s rejected: %s: %s", video_id, code, message)
+    return UploadRejected(f"{code}: {message}")
+
+
+def begin(settings: Settings, video_id: str, run_id: str) -> None:
+    """Put the video in ``processing`` for this run (also when a content team re-runs a ready video)."""
+    with session_scope(sessions(settings)) as s:
+        video = repo.get_video(s, video_id, for_update=True)
+        if video.state == repo.VideoState.PROCESSING:
+            repo.set_pipeline_run(s, video_id, run_id)
+        else:
+            repo.start_processing(s, video_id, run_id=run_id)
+
+
+def fetch_and_validate(settings: Settings, video_id: str, run_id: str) -> dict:
+    """Download the raw upload to scratch space and probe it; the source description, JSON-safe."""
+    with session_scope(sessions(settings)) as s:
+        raw_key = repo.get_video(s, video_id).raw_key
+    store = origin_store(settings)
+    size = store.stat_size(settings.raw_bucket, raw_key)
+    if size is None:
+        raise _reject(settings, video_id, "missing_upload", "no uploaded file was found for this video")
+    if size > settings.max_upload_bytes:
+        raise _reject(settings, video_id, "too_large",
+                      f"the file is {size / 2**20:.0f} MiB; the limit is {settings.max_upload_bytes / 2**20:.0f} MiB")
+    directory = work_dir(settings, video_id, run_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    source_path = directory / "source"
+    try:
+        store.download(settings.raw_bucket, raw_key, source_path)
+    except ObjectNotFound as exc:
+        raise _reject(settings, video_id, "missing_upload", "no uploaded file was found for this video") from exc
+    try:
+        info = probe(source_path)
+    except MediaError as exc:
+        raise _reject(settings, video_id, exc.code, exc.message) from exc
+    source = info.as_dict()
+    with session_scope(sessions(settings)) as s:
+        repo.record_source(s, video_id, source)
+    return source
+
+
+def transcode(settings: Settings, video_id: str, run_id: str, source: dict) -> dict:
+    """Encode the HLS ladder into scratch space; a summary of the renditions."""
+    directory = work_dir(settings, video_id, run_id)
+    source_path = directory / "source"
+    if not source_path.exists():  # another worker ran the fetch: get our own copy
+        fetch_and_validate(settings, video_id, run_id)
+    try:
+        package = package_hls(source_path, directory / "hls", SourceInfo.from_dict(source),
+                              ladder=ladder_config(settings), preset=settings.x264_preset, crf=settings.x264_crf)
+    except MediaError as exc:
+        raise _reject(settings, video_id, exc.code, exc.message) from exc
+    return {"rungs": [r.name for r in package.plan.rungs], "bytes": package.total_bytes,
+            "segment_seconds": package.plan.segment_seconds}
+
+
+def publish(settings: Settings, video_id: str, run_id: str) -> dict:
+    """Upload the package under ``v/<video>/<publication>/``, master last; what mark_ready needs."""
+    directory = work_dir(settings, video_id, run_id) / "hls"
+    if not (directory / "master.m3u8").exists():
+        raise FileNotFoundError(f"no finished package at {directory}; the transcode step must run first")
+    prefix = f"v/{video_id}/{publication_id(run_id)}"
+    result = publish_package(origin_store(settings), directory, settings.vod_bucket, prefix)
+    renditions = _rendition_records(directory, prefix)
+    return {"prefix": result.prefix, "master_key": result.master_key, "objects": result.objects,
+            "bytes": result.bytes, "renditions": [vars(r) for r in renditions]}
+
+
+def _rendition_records(directory: Path, prefix: str) -> list[repo.RenditionRecord]:
+    import m3u8
+
+    master = m3u8.load(str(directory / "master.m3u8"))
+    records = []
+    for p in master.playlists:
+        info = p.stream_info
+        name = p.uri.split("/", 1)[0]
+        records.append(repo.RenditionRecord(
+            name=name, kind="video", codecs=info.codecs or "", encoder="libx264",
+            width=info.resolution[0] if info.resolution else 0, height=info.resolution[1] if info.resolution else 0,
+            bandwidth=info.bandwidth, average_bandwidth=info.average_bandwidth or 0,
+            playlist_key=f"{prefix}/{p.uri}"))
+    for m in master.media:
+        if m.type == "AUDIO" and m.uri:
+            records.append(repo.RenditionRecord(
+                name=m.uri.split("/", 1)[0], kind="audio", codecs="mp4a.40.2", encoder="aac", width=0, height=0,
+                bandwidth=0, average_bandwidth=0, playlist_key=f"{prefix}/{m.uri}"))
+    return records
+
+
+def mark_ready(settings: Settings, video_id: str, publication: dict) -> None:
+    with session_scope(sessions(settings)) as s:
+        repo.mark_ready(s, video_id, publish_prefix=publication["prefix"], master_key=publication["master_key"],
+                        renditions=[repo.RenditionRecord(**r) for r in publication["renditions"]])
+
+
+def mark_error(settings: Settings, video_id: str, message: str) -> None:
+    """An unexpected pipeline failure (after retries): the video says so instead of hanging in processing."""
+    with session_scope(sessions(settings)) as s:
+        video = repo.get_video(s, video_id, for_update=True)
+        if video.state == repo.VideoState.PROCESSING:
+            repo.mark_failed(s, video_id, code="processing_error", reason=message)
+
+
+def cleanup(settings: Settings, video_id: str, run_id: str) -> None:
+    shutil.rmtree(work_dir(settings, video_id, run_id), ignore_errors=True)
