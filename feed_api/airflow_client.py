@@ -1,0 +1,85 @@
+"""Airflow's REST API (v2), just what Reelflow needs: trigger a DAG run and follow it."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+import httpx
+
+
+class PipelineUnavailable(RuntimeError):
+    """Airflow could not be reached or refused the request."""
+
+
+@dataclass(frozen=True)
+class TaskRun:
+    task_id: str
+    state: str | None
+    start_date: str | None
+    end_date: str | None
+    duration_s: float | None
+    try_number: int
+
+
+class AirflowClient:
+    def __init__(self, base_url: str, username: str, password: str, *, timeout_s: float = 10) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._credentials = {"username": username, "password": password}
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s)
+        self._token: str | None = None
+        self._token_at = 0.0
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _auth(self, refresh: bool = False) -> dict[str, str]:
+        # Tokens last 24 h by default; refreshing hourly keeps clear of that without a call per request.
+        if refresh or self._token is None or time.monotonic() - self._token_at > 3600:
+            try:
+                resp = self._http.post("/auth/token", json=self._credentials)
+            except httpx.HTTPError as exc:
+                raise PipelineUnavailable(f"Airflow at {self.base_url} is unreachable: {exc}") from exc
+            if resp.status_code not in (200, 201):
+                raise PipelineUnavailable(f"Airflow refused the login ({resp.status_code}): {resp.text[:200]}")
+            self._token, self._token_at = resp.json()["access_token"], time.monotonic()
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def _request(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+        for attempt in range(2):
+            try:
+                resp = self._http.request(method, path, headers=self._auth(refresh=attempt > 0), **kwargs)
+            except httpx.HTTPError as exc:
+                raise PipelineUnavailable(f"Airflow at {self.base_url} is unreachable: {exc}") from exc
+            if resp.status_code != 401:
+                break
+        if resp.status_code >= 400:
+            raise PipelineUnavailable(f"Airflow answered {resp.status_code} to {method} {path}: {resp.text[:300]}")
+        return resp
+
+    def trigger(self, dag_id: str, conf: dict, *, run_id_prefix: str = "api") -> str:
+        now = datetime.now(UTC)
+        run_id = f"{run_id_prefix}__{now.strftime('%Y%m%dT%H%M%S')}_{secrets.token_hex(3)}"
+        body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
+        self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)
+        return run_id
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        return self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}").json()["state"]
+
+    def run(self, dag_id: str, run_id: str) -> dict:
+        return self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}").json()
+
+    def task_runs(self, dag_id: str, run_id: str) -> list[TaskRun]:
+        data = self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances").json()
+        return [TaskRun(t["task_id"], t.get("state"), t.get("start_date"), t.get("end_date"), t.get("duration"),
+                        t.get("try_number", 0)) for t in data.get("task_instances", [])]
+
+    def healthy(self) -> bool:
+        try:
+            return self._http.get("/api/v2/monitor/health", timeout=3).status_code == 200
+        except httpx.HTTPError:
+            return False

@@ -1,0 +1,154 @@
+"""``reelflow``: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from reelflow.settings import get_settings
+
+
+def _stack(args: argparse.Namespace) -> int:
+    from reelflow.stack import Stack, StackError
+
+    stack = Stack(get_settings())
+    try:
+        if args.action == "up":
+            stack.up()
+            _print_status(stack)
+        elif args.action == "down":
+            stopped = stack.down()
+            print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+        else:
+            return 0 if _print_status(stack) else 1
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_status(stack) -> bool:
+    rows = stack.status()
+    for r in rows:
+        mark = "up  " if r.healthy else "DOWN"
+        owner = f"pid {r.pid}" if r.managed else "external"
+        print(f"  {mark}  {r.name:22} {r.url:45} {owner}")
+    print(f"  state and logs: {stack.home}")
+    return all(r.healthy for r in rows)
+
+
+def _play(args: argparse.Namespace) -> int:
+    from delivery.player import PlaybackError, play_startup
+
+    settings = get_settings()
+    cafile = args.cafile or str(settings.home / "certs" / "edge-cert.pem")
+    if not Path(cafile).exists() and not args.insecure:
+        print(f"error: no CA file at {cafile}; pass --cafile or --insecure", file=sys.stderr)
+        return 2
+    try:
+        report = asyncio.run(play_startup(args.url, segments=args.segments, start_bitrate=args.start_bitrate,
+                                          cafile=None if args.insecure else cafile, verify=not args.insecure))
+    except (PlaybackError, ConnectionError, TimeoutError, OSError) as exc:
+        print(f"error: playback failed: {exc}", file=sys.stderr)
+        return 1
+    for path, size, secs in report.requests:
+        print(f"  {secs * 1000:7.1f} ms  {size:9d} B  {path}")
+    print(report.summary())
+    return 0
+
+
+def _edge(args: argparse.Namespace) -> int:
+    from cdn_sim.server import run_edge
+    from delivery.origin import OriginConfig
+
+    s = get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    hosts = (s.edge_host, "::1") if s.edge_host == "127.0.0.1" else (s.edge_host,)
+    asyncio.run(run_edge(OriginConfig(s.s3_endpoint, s.s3_access_key, s.s3_secret_key, s.s3_region),
+                         buckets=(s.vod_bucket,), hosts=hosts, port=s.edge_port, cert_dir=s.home / "certs",
+                         cache_bytes=s.edge_cache_bytes))
+    return 0
+
+
+def _upload(args: argparse.Namespace) -> int:
+    from reelflow.client import ApiClientError, ReelflowClient
+
+    client = ReelflowClient(get_settings().api_url)
+    try:
+        video = client.upload(Path(args.file), caption=args.caption, hashtags=args.hashtag)
+        print(f"video {video['id']}: {video['state']}")
+        if args.wait:
+            video = client.wait_settled(video["id"])
+            print(f"video {video['id']}: {video['state']} {video.get('playback_url') or video.get('failure')}")
+    except (ApiClientError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0 if not args.wait or video["state"] == "ready" else 1
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from media.samples import make_clip
+
+    w, h = (int(x) for x in args.size.lower().split("x"))
+    print(make_clip(args.out, width=w, height=h, seconds=args.seconds, fps=args.fps, pattern=args.pattern))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from reelflow.demo import run_demo
+
+    return run_demo(get_settings(), seconds=args.seconds, keep_running=not args.stop)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="reelflow", description="Reelflow short-video back end")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    st = sub.add_parser("stack", help="run the local stack")
+    st.add_argument("action", choices=["up", "down", "status"])
+    st.set_defaults(func=_stack)
+
+    d = sub.add_parser("demo", help="stack up, upload two clips, follow the DAG runs, play one over HTTP/3")
+    d.add_argument("--seconds", type=float, default=8.0, help="length of the generated clips")
+    d.add_argument("--stop", action="store_true", help="stop the stack afterwards")
+    d.set_defaults(func=_demo)
+
+    pl = sub.add_parser("play", help="fetch a video's start over HTTP/3 and report start-up time and bytes")
+    pl.add_argument("url")
+    pl.add_argument("--segments", type=int, default=2)
+    pl.add_argument("--start-bitrate", type=int, default=3_000_000)
+    pl.add_argument("--cafile", help="PEM to trust (default: the local edge's certificate)")
+    pl.add_argument("--insecure", action="store_true", help="do not verify the edge certificate")
+    pl.set_defaults(func=_play)
+
+    up = sub.add_parser("upload", help="upload a file through the API")
+    up.add_argument("file")
+    up.add_argument("--caption", default="")
+    up.add_argument("--hashtag", action="append", default=[])
+    up.add_argument("--wait", action="store_true", help="wait until it is ready or failed")
+    up.set_defaults(func=_upload)
+
+    sa = sub.add_parser("sample", help="write a synthetic test clip (lavfi)")
+    sa.add_argument("out")
+    sa.add_argument("--size", default="1920x1080")
+    sa.add_argument("--seconds", type=float, default=20.0)
+    sa.add_argument("--fps", type=int, default=30)
+    sa.add_argument("--pattern", default="testsrc2")
+    sa.set_defaults(func=_sample)
+
+    ed = sub.add_parser("edge", help="edge server (the stack runs it)")
+    ed.add_argument("action", choices=["serve"])
+    ed.set_defaults(func=_edge)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

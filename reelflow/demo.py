@@ -1,0 +1,119 @@
+"""``reelflow demo``: the whole path on real services, narrated."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from delivery.player import play_startup
+from feed_api.airflow_client import AirflowClient, PipelineUnavailable
+from feed_api.pipeline import INGEST_DAG
+from media.samples import make_clip
+from reelflow.client import ReelflowClient
+from reelflow.settings import Settings
+from reelflow.stack import Stack, StackError
+
+
+@dataclass
+class PipelineTiming:
+    complete_to_ready_s: float
+    task_work_s: float
+    tasks: dict[str, float]
+
+    @property
+    def orchestration_s(self) -> float:
+        """Time the DAG run spent not executing task code: scheduling, queueing, task start-up."""
+        return max(0.0, self.complete_to_ready_s - self.task_work_s)
+
+
+def pipeline_timing(video: dict, airflow: AirflowClient) -> PipelineTiming | None:
+    if video["state"] != "ready" or not video.get("upload_completed_at") or not video.get("ready_at"):
+        return None
+    total = (datetime.fromisoformat(video["ready_at"]) - datetime.fromisoformat(video["upload_completed_at"]))
+    try:
+        runs = airflow.task_runs(INGEST_DAG, video["pipeline_run_id"])
+    except PipelineUnavailable:
+        return None
+    # Tasks up to mark_ready are on the critical path; cleanup runs after the video is ready.
+    tasks = {t.task_id: t.duration_s or 0.0 for t in runs if t.task_id != "cleanup"}
+    return PipelineTiming(total.total_seconds(), sum(tasks.values()), tasks)
+
+
+def run_demo(settings: Settings, *, seconds: float = 8.0, keep_running: bool = True) -> int:
+    t0 = time.perf_counter()
+    say = lambda msg: print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", flush=True)  # noqa: E731
+    stack = Stack(settings, log=say)
+    say("bringing the stack up (first start migrates databases; later starts reuse what runs)")
+    try:
+        stack.up()
+    except StackError as exc:
+        say(f"error: {exc}")
+        return 1
+
+    samples = settings.home / "samples"
+    clips = [
+        ("landscape", make_clip(samples / "landscape.mp4", width=1280, height=720, seconds=seconds,
+                                pattern="testsrc2"), ["demo", "landscape"]),
+        ("portrait", make_clip(samples / "portrait.mp4", width=720, height=1280, seconds=seconds,
+                               pattern="testsrc"), ["demo", "vertical"]),
+    ]
+    client = ReelflowClient(settings.api_url)
+    airflow = AirflowClient(settings.airflow_url, settings.airflow_user, settings.airflow_password)
+    ids: dict[str, str] = {}
+    for name, path, tags in clips:
+        video = client.upload(Path(path), caption=f"Reelflow demo: {name} clip", hashtags=tags)
+        ids[name] = video["id"]
+        say(f"uploaded {name} ({Path(path).stat().st_size / 1024:.0f} KiB) as video {video['id']} -> "
+            f"{video['state']}, Airflow run {video['pipeline_run_id']}")
+
+    seen: dict[tuple[str, str], str] = {}
+    settled: dict[str, dict] = {}
+    while len(settled) < len(ids):
+        for name, vid in ids.items():
+            if name in settled:
+                continue
+            video = client.video(vid)
+            try:
+                for t in airflow.task_runs(INGEST_DAG, video["pipeline_run_id"]):
+                    if t.state and seen.get((vid, t.task_id)) != t.state:
+                        seen[(vid, t.task_id)] = t.state
+                        if t.state in ("running", "success", "failed", "skipped", "up_for_retry"):
+                            took = f" ({t.duration_s:.1f} s)" if t.duration_s and t.state != "running" else ""
+                            say(f"  {name:9} {t.task_id:10} {t.state}{took}")
+            except PipelineUnavailable:
+                pass
+            if video["state"] in ("ready", "failed"):
+                settled[name] = video
+                say(f"{name} is {video['state']}" + (f": {video['failure']}" if video["failure"] else ""))
+        if time.perf_counter() - t0 > 900:
+            say("error: videos did not settle within 15 minutes")
+            return 1
+        time.sleep(0.5)
+
+    ok = all(v["state"] == "ready" for v in settled.values())
+    print("\n== report ==")
+    for name, video in settled.items():
+        timing = pipeline_timing(video, airflow)
+        rungs = ", ".join(f"{r['name']} {r['width']}x{r['height']} {r['bandwidth'] / 1e6:.2f} Mb/s"
+                          for r in video["renditions"] if r["kind"] == "video")
+        print(f"{name}: {video['state']}  {video['playback_url'] or ''}")
+        if rungs:
+            print(f"  renditions: {rungs} + AAC audio")
+        if timing:
+            print(f"  upload complete -> ready: {timing.complete_to_ready_s:.1f} s  (task work "
+                  f"{timing.task_work_s:.1f} s, Airflow scheduling/start-up {timing.orchestration_s:.1f} s)")
+            print("  per task: " + ", ".join(f"{k} {v:.1f}s" for k, v in timing.tasks.items()))
+    if ok:
+        url = settled["landscape"]["playback_url"]
+        report = asyncio.run(play_startup(url, cafile=str(settings.home / "certs" / "edge-cert.pem")))
+        print(f"playback over HTTP/3: {report.summary()}")
+        print(f"\nplay it again:  reelflow play {url}")
+    print(f"Airflow UI: {settings.airflow_url} (user {settings.airflow_user}, password {settings.airflow_password})")
+    if keep_running:
+        print("the stack keeps running; stop it with:  reelflow stack down")
+    else:
+        stack.down()
+    return 0 if ok else 1
