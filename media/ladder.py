@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -45,7 +46,7 @@ class LadderPlan:
 
 def even(x: float) -> int:
     """Nearest even integer >= 2 (4:2:0 chroma needs even sides)."""
-    return max(2, int(round(x / 2.0)) * 2)
+    return max(2, math.floor(x / 2.0 + 0.5) * 2)  # half-up: Python's round() would send 5 to 4
 
 
 def output_fps(source_fps: Fraction | float | None, max_fps: int) -> Fraction:
@@ -90,8 +91,9 @@ def plan_ladder(width: int, height: int, fps: Fraction | float | None, has_audio
 
     rungs = []
     for s in sides:
-        s_even = even(s)
-        l_even = even(s * long_ / short)
+        # Never round past the source: 479 lines must not become a 480-line (upscaled) rung.
+        s_even = min(even(s), short - short % 2)
+        l_even = min(even(s * long_ / short), long_ - long_ % 2)
         w, h = (s_even, l_even) if portrait else (l_even, s_even)
         rungs.append(Rung(name=f"{s}p", width=w, height=h,
                           max_bitrate=rung_bitrate(s, fps_out, config.h264_bitrates)))

@@ -77,6 +77,9 @@ def probe(path: str | os.PathLike[str]) -> SourceInfo:
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except av.error.FFmpegError as exc:
+        if _looks_like_iso_bmff(path):
+            raise MediaError("truncated", "the MP4/MOV file is incomplete or corrupt (was the upload cut short?)"
+                             f" ({exc.strerror or exc})") from exc
         raise MediaError("not_media", f"not a media file FFmpeg can read ({exc.strerror or exc})") from exc
     with container:
         if not container.streams.video:
@@ -106,6 +109,13 @@ def probe(path: str | os.PathLike[str]) -> SourceInfo:
             bit_rate=container.bit_rate or None,
             audio=audio,
         )
+
+
+def _looks_like_iso_bmff(path: Path) -> bool:
+    """An MP4/MOV starts with a box header whose type is ftyp (or a few legacy top-level boxes)."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+    return len(head) >= 8 and head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free")
 
 
 def _duration_s(container: av.container.InputContainer, vstream: av.VideoStream) -> float:

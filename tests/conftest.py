@@ -1,0 +1,112 @@
+"""Session fixtures over real services: PostgreSQL and Redis on this machine, SeaweedFS started here.
+
+The environment is fixed at import time, before anything imports Airflow or reads the settings, so
+in-process ``dag.test()`` runs and the code under test see one consistent test configuration.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+RUN_TAG = f"{os.getpid()}"
+TMP = Path(tempfile.mkdtemp(prefix="reelflow-tests-"))
+S3_PORT = free_port()
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+TEST_ENV = {
+    "REELFLOW_HOME": str(TMP / "home"),
+    "REELFLOW_DATABASE_URL": f"{PG}/reelflow_test_{RUN_TAG}",
+    "REELFLOW_AIRFLOW_DATABASE_URL": f"{PG}/reelflow_test_airflow",
+    "REELFLOW_REDIS_URL": "redis://127.0.0.1:6379/15",
+    "REELFLOW_S3_ENDPOINT": f"http://127.0.0.1:{S3_PORT}",
+    "REELFLOW_S3_ACCESS_KEY": "test-access",
+    "REELFLOW_S3_SECRET_KEY": "test-secret-key",
+    "REELFLOW_RAW_BUCKET": "raw",
+    "REELFLOW_VOD_BUCKET": "vod",
+    # Small ladders keep encodes quick; the code paths are the same as for 1080p.
+    "REELFLOW_LADDER_SHORT_SIDES": "[240, 360]",
+    "AIRFLOW_HOME": str(TMP / "airflow"),
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"{PG}/reelflow_test_airflow",
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).resolve().parent.parent / "dags"),
+    "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+}
+os.environ.update(TEST_ENV)
+
+from catalog.db import drop_database, ensure_database, make_engine, make_sessionmaker  # noqa: E402
+from catalog.migrate import upgrade  # noqa: E402
+from delivery.origin import OriginConfig, OriginStore  # noqa: E402
+from media.samples import make_clip  # noqa: E402
+from reelflow.s3server import start_seaweed, stop_process_group, wait_ready  # noqa: E402
+from reelflow.settings import Settings, get_settings  # noqa: E402
+
+get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def s3_server(settings: Settings) -> Iterator[str]:
+    data = TMP / "s3"
+    proc = start_seaweed(data, S3_PORT, settings.s3_access_key, settings.s3_secret_key, TMP / "s3.log")
+    try:
+        wait_ready(settings.s3_endpoint, proc, timeout_s=60)
+        yield settings.s3_endpoint
+    finally:
+        stop_process_group(proc.pid)
+
+
+@pytest.fixture(scope="session")
+def store(settings: Settings, s3_server: str) -> OriginStore:
+    store = OriginStore(OriginConfig(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key))
+    store.ensure_buckets(settings.raw_bucket, settings.vod_bucket)
+    return store
+
+
+@pytest.fixture(scope="session")
+def catalog_url(settings: Settings) -> Iterator[str]:
+    ensure_database(settings.database_url)
+    upgrade(settings.database_url)
+    yield settings.database_url
+    from reelflow.ingest import _sessions
+
+    _sessions.cache_clear()
+    drop_database(settings.database_url)
+
+
+@pytest.fixture(scope="session")
+def sessions(catalog_url: str):
+    engine = make_engine(catalog_url)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def clips() -> dict[str, Path]:
+    """Small real clips and hostile files, generated once per session."""
+    d = TMP / "clips"
+    d.mkdir(parents=True, exist_ok=True)
+    landscape = make_clip(d / "landscape.mp4", width=640, height=360, seconds=4.0, audio=True)
+    portrait = make_clip(d / "portrait_noaudio.mp4", width=360, height=640, seconds=3.0, audio=False,
+                         pattern="testsrc")
+    text = d / "notes.mp4"
+    text.write_text("this is a text file pretending to be an MP4\n" * 20)
+    truncated = d / "truncated.mp4"
+    truncated.write_bytes(landscape.read_bytes()[: landscape.stat().st_size // 2])
+    return {"landscape": landscape, "portrait": portrait, "text": text, "truncated": truncated}

@@ -1,0 +1,27 @@
+import pytest
+from pydantic import ValidationError
+
+from reelflow.settings import Settings
+
+
+def test_environment_overrides_with_prefix(monkeypatch):
+    monkeypatch.setenv("REELFLOW_EDGE_PORT", "9443")
+    monkeypatch.setenv("REELFLOW_LADDER_SHORT_SIDES", "[720, 360, 720]")
+    monkeypatch.setenv("REELFLOW_EDGE_PUBLIC_URL", "https://edge.example:9443/")
+    s = Settings()
+    assert s.edge_port == 9443
+    assert s.ladder_short_sides == [360, 720]
+    assert s.playback_url("v/abc/1/master.m3u8") == "https://edge.example:9443/vod/v/abc/1/master.m3u8"
+
+
+def test_scratch_dir_defaults_under_home(tmp_path):
+    s = Settings(home=tmp_path)
+    assert s.scratch_dir == tmp_path / "work"
+    assert Settings(home=tmp_path, work_dir=tmp_path / "w").scratch_dir == tmp_path / "w"
+
+
+@pytest.mark.parametrize("field,value", [("ladder_short_sides", []), ("ladder_short_sides", [8]),
+                                         ("segment_seconds", 0.1), ("segment_seconds", 30)])
+def test_bad_values_are_refused_with_the_field_named(field, value):
+    with pytest.raises(ValidationError, match=field):
+        Settings(**{field: value})
