@@ -1,0 +1,100 @@
+"""The API over real PostgreSQL and S3; the pipeline is a recorder (the DAG has its own tests and e2e)."""
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from feed_api.airflow_client import PipelineUnavailable
+from feed_api.app import create_app
+
+
+class RecordingPipeline:
+    def __init__(self) -> None:
+        self.triggered: list[str] = []
+        self.down = False
+
+    def trigger_ingest(self, video_id: str) -> str:
+        if self.down:
+            raise PipelineUnavailable("Airflow at http://127.0.0.1:1 is unreachable")
+        self.triggered.append(video_id)
+        return f"upload_{video_id}__test"
+
+
+@pytest.fixture()
+def api(settings, store, catalog_url):
+    pipeline = RecordingPipeline()
+    with TestClient(create_app(settings, pipeline=pipeline)) as client:
+        client.pipeline = pipeline
+        yield client
+
+
+def _create(api, **body):
+    resp = api.post("/v1/videos", json={"caption": "hi", "hashtags": ["#Cats", "cats", "dogs"], **body})
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def test_create_upload_complete_get(api):
+    created = _create(api)
+    video, upload = created["video"], created["upload"]
+    assert video["state"] == "uploading" and video["hashtags"] == ["Cats", "dogs"]
+    assert upload["method"] == "PUT" and upload["max_bytes"] > 0
+    assert httpx.put(upload["url"], content=b"\x00" * 1000).status_code == 200
+    resp = api.post(f"/v1/videos/{video['id']}/complete")
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["state"] == "processing"
+    assert resp.json()["pipeline_run_id"] == f"upload_{video['id']}__test"
+    assert api.pipeline.triggered == [video["id"]]
+    got = api.get(f"/v1/videos/{video['id']}").json()
+    assert got["state"] == "processing" and got["playback_url"] is None and got["failure"] is None
+    again = api.post(f"/v1/videos/{video['id']}/complete")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "invalid_state"
+    assert api.pipeline.triggered == [video["id"]]
+
+
+def test_complete_before_upload_is_refused_and_state_kept(api):
+    vid = _create(api)["video"]["id"]
+    resp = api.post(f"/v1/videos/{vid}/complete")
+    assert resp.status_code == 409 and resp.json()["error"]["code"] == "upload_missing"
+    assert api.get(f"/v1/videos/{vid}").json()["state"] == "uploading"
+
+
+def test_pipeline_outage_answers_503_and_the_client_can_retry(api):
+    created = _create(api)
+    vid = created["video"]["id"]
+    httpx.put(created["upload"]["url"], content=b"data")
+    api.pipeline.down = True
+    resp = api.post(f"/v1/videos/{vid}/complete")
+    assert resp.status_code == 503 and resp.json()["error"]["code"] == "pipeline_unavailable"
+    assert api.get(f"/v1/videos/{vid}").json()["state"] == "uploading"
+    api.pipeline.down = False
+    assert api.post(f"/v1/videos/{vid}/complete").status_code == 202
+
+
+def test_oversized_upload_fails_the_video_with_reason(api, settings):
+    api.app.state.services.max_upload_bytes = 10
+    created = _create(api)
+    httpx.put(created["upload"]["url"], content=b"x" * 11)
+    resp = api.post(f"/v1/videos/{created['video']['id']}/complete")
+    assert resp.status_code == 413 and resp.json()["error"]["code"] == "too_large"
+    got = api.get(f"/v1/videos/{created['video']['id']}").json()
+    assert got["state"] == "failed" and got["failure"]["code"] == "too_large"
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"caption": "x" * 2201}, "caption"), ({"hashtags": ["no spaces allowed"]}, "hashtags"),
+    ({"hashtags": ["t"] * 31}, "hashtags"), ({"caption": 5}, "caption"),
+])
+def test_bad_bodies_get_structured_422(api, body, field):
+    resp = api.post("/v1/videos", json=body)
+    assert resp.status_code == 422
+    err = resp.json()["error"]
+    assert err["code"] == "invalid_request" and any(d["field"].startswith(field) for d in err["details"])
+
+
+def test_unknown_and_malformed_ids(api):
+    assert api.get("/v1/videos/0123456789abcdef").json()["error"]["code"] == "video_not_found"
+    assert api.get("/v1/videos/0123456789abcdef").status_code == 404
+    assert api.get("/v1/videos/../../etc").status_code in (404, 422)
+    assert api.post("/v1/videos/NOT-AN-ID/complete").status_code == 422
+    assert api.get("/healthz").json() == {"status": "ok"}
