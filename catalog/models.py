@@ -43,6 +43,8 @@ class Video(Base):
     failure_reason: Mapped[str | None] = mapped_column(Text)
     raw_key: Mapped[str] = mapped_column(Text)
     source: Mapped[dict | None] = mapped_column(JSONB)
+    # Seconds of library work per pipeline step in the latest run (orchestration overhead excluded).
+    step_seconds: Mapped[dict] = mapped_column(JSONB, default=dict)
     publish_prefix: Mapped[str | None] = mapped_column(Text)
     master_key: Mapped[str | None] = mapped_column(Text)
     pipeline_run_id: Mapped[str | None] = mapped_column(Text)

@@ -85,12 +85,18 @@ def start_processing(session: Session, video_id: str, *, run_id: str | None = No
         video.upload_completed_at = now
     video.processing_started_at = now
     video.pipeline_run_id = run_id
+    video.step_seconds = {}
     video.failure_code = video.failure_reason = None
     return video
 
 
 def set_pipeline_run(session: Session, video_id: str, run_id: str) -> None:
     get_video(session, video_id, for_update=True).pipeline_run_id = run_id
+
+
+def record_step_time(session: Session, video_id: str, step: str, seconds: float) -> None:
+    video = get_video(session, video_id, for_update=True)
+    video.step_seconds = {**(video.step_seconds or {}), step: round(seconds, 3)}
 
 
 def record_source(session: Session, video_id: str, source: dict) -> None:

@@ -60,6 +60,7 @@ class VideoOut(BaseModel):
     playback_url: str | None = None
     renditions: list[RenditionOut] = Field(default_factory=list)
     pipeline_run_id: str | None = None
+    step_seconds: dict[str, float] = Field(default_factory=dict, description="library work per pipeline step")
 
 
 class CreatedVideo(BaseModel):

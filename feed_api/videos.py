@@ -29,7 +29,7 @@ def _out(video: Video, svc: Services) -> VideoOut:
         playback_url=svc.playback_url(video.master_key) if ready else None,
         renditions=[RenditionOut(name=r.name, kind=r.kind, codecs=r.codecs, width=r.width, height=r.height,
                                  bandwidth=r.bandwidth) for r in video.renditions] if ready else [],
-        pipeline_run_id=video.pipeline_run_id,
+        pipeline_run_id=video.pipeline_run_id, step_seconds=video.step_seconds or {},
     )
 
 

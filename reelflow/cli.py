@@ -100,7 +100,8 @@ def _sample(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from reelflow.demo import run_demo
 
-    return run_demo(get_settings(), seconds=args.seconds, keep_running=not args.stop)
+    w, h = (int(x) for x in args.size.lower().split("x"))
+    return run_demo(get_settings(), seconds=args.seconds, size=(w, h), keep_running=not args.stop)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="stack up, upload two clips, follow the DAG runs, play one over HTTP/3")
     d.add_argument("--seconds", type=float, default=8.0, help="length of the generated clips")
+    d.add_argument("--size", default="1280x720", help="landscape clip size WxH (the portrait clip is its transpose)")
     d.add_argument("--stop", action="store_true", help="stop the stack afterwards")
     d.set_defaults(func=_demo)
 

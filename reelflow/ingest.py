@@ -10,6 +10,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -66,18 +69,37 @@ def _reject(settings: Settings, video_id: str, code: str, message: str) -> Uploa
     return UploadRejected(f"{code}: {message}")
 
 
+@contextmanager
+def timed(settings: Settings, video_id: str, step: str) -> Iterator[None]:
+    """Record how long the step's own work took, so orchestration overhead can be told apart."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        with session_scope(sessions(settings)) as s:
+            repo.record_step_time(s, video_id, step, time.perf_counter() - start)
+
+
 def begin(settings: Settings, video_id: str, run_id: str) -> None:
     """Put the video in ``processing`` for this run (also when a content team re-runs a ready video)."""
+    start = time.perf_counter()
     with session_scope(sessions(settings)) as s:
         video = repo.get_video(s, video_id, for_update=True)
         if video.state == repo.VideoState.PROCESSING:
             repo.set_pipeline_run(s, video_id, run_id)
+            video.step_seconds = {}
         else:
             repo.start_processing(s, video_id, run_id=run_id)
+        repo.record_step_time(s, video_id, "begin", time.perf_counter() - start)
 
 
 def fetch_and_validate(settings: Settings, video_id: str, run_id: str) -> dict:
     """Download the raw upload to scratch space and probe it; the source description, JSON-safe."""
+    with timed(settings, video_id, "validate"):
+        return _fetch_and_validate(settings, video_id, run_id)
+
+
+def _fetch_and_validate(settings: Settings, video_id: str, run_id: str) -> dict:
     with session_scope(sessions(settings)) as s:
         raw_key = repo.get_video(s, video_id).raw_key
     store = origin_store(settings)
@@ -110,6 +132,12 @@ def transcode(settings: Settings, video_id: str, run_id: str, source: dict) -> d
     source_path = directory / "source"
     if not source_path.exists():  # another worker ran the fetch: get our own copy
         fetch_and_validate(settings, video_id, run_id)
+    with timed(settings, video_id, "transcode"):
+        return _transcode(settings, video_id, directory, source)
+
+
+def _transcode(settings: Settings, video_id: str, directory: Path, source: dict) -> dict:
+    source_path = directory / "source"
     try:
         package = package_hls(source_path, directory / "hls", SourceInfo.from_dict(source),
                               ladder=ladder_config(settings), preset=settings.x264_preset, crf=settings.x264_crf)
@@ -125,8 +153,9 @@ def publish(settings: Settings, video_id: str, run_id: str) -> dict:
     if not (directory / "master.m3u8").exists():
         raise FileNotFoundError(f"no finished package at {directory}; the transcode step must run first")
     prefix = f"v/{video_id}/{publication_id(run_id)}"
-    result = publish_package(origin_store(settings), directory, settings.vod_bucket, prefix)
-    renditions = _rendition_records(directory, prefix)
+    with timed(settings, video_id, "publish"):
+        result = publish_package(origin_store(settings), directory, settings.vod_bucket, prefix)
+        renditions = _rendition_records(directory, prefix)
     return {"prefix": result.prefix, "master_key": result.master_key, "objects": result.objects,
             "bytes": result.bytes, "renditions": [vars(r) for r in renditions]}
 
@@ -153,9 +182,11 @@ def _rendition_records(directory: Path, prefix: str) -> list[repo.RenditionRecor
 
 
 def mark_ready(settings: Settings, video_id: str, publication: dict) -> None:
+    start = time.perf_counter()
     with session_scope(sessions(settings)) as s:
         repo.mark_ready(s, video_id, publish_prefix=publication["prefix"], master_key=publication["master_key"],
                         renditions=[repo.RenditionRecord(**r) for r in publication["renditions"]])
+        repo.record_step_time(s, video_id, "mark_ready", time.perf_counter() - start)
 
 
 def mark_error(settings: Settings, video_id: str, message: str) -> None:

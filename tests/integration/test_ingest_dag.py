@@ -51,6 +51,8 @@ def test_ingest_publishes_a_conformant_ladder(ingest_dag, sessions, store, setti
     assert video.state == "ready", video.failure_reason
     assert video.master_key.startswith(f"v/{vid}/") and video.master_key.endswith("/master.m3u8")
     assert {r.name for r in video.renditions} == {"240p", "360p", "audio"}
+    assert set(video.step_seconds) == {"begin", "validate", "transcode", "publish", "mark_ready"}
+    assert video.step_seconds["transcode"] > 0
 
     keys = download_prefix(store, settings.vod_bucket, video.publish_prefix, tmp_path)
     master, checks = check_package(tmp_path, expect_audio=True)

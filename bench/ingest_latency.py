@@ -1,0 +1,71 @@
+"""Upload-complete -> ready through the real stack, split into Reelflow's work and Airflow's overhead.
+
+Baseline, measured in the same run: the same ladder packaged in-process (probe + transcode + master)
+with no Airflow, no object store and no catalog — the floor the pipeline could reach.
+
+    .venv/bin/python bench/ingest_latency.py [--seconds 20] [--size 1920x1080] [--runs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from media.package import package_hls
+from media.probe import probe
+from media.samples import make_clip
+from reelflow.client import ReelflowClient
+from reelflow.demo import pipeline_timing
+from reelflow.ingest import ladder_config
+from reelflow.settings import get_settings
+from reelflow.stack import Stack
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--size", default="1920x1080")
+    ap.add_argument("--runs", type=int, default=2)
+    args = ap.parse_args()
+    w, h = (int(x) for x in args.size.split("x"))
+    settings = get_settings()
+    Stack(settings, log=lambda m: print(f"  stack: {m}")).up()
+
+    work = Path(tempfile.mkdtemp(prefix="reelflow-bench-"))
+    clip = make_clip(work / "clip.mp4", width=w, height=h, seconds=args.seconds, pattern="testsrc2")
+    print(f"clip: {w}x{h}, {args.seconds:.0f} s, {clip.stat().st_size / 2**20:.1f} MiB; ladder "
+          f"{settings.ladder_short_sides}, x264 {settings.x264_preset}")
+
+    t = time.perf_counter()
+    package_hls(clip, work / "hls", probe(clip), ladder=ladder_config(settings), preset=settings.x264_preset,
+                crf=settings.x264_crf)
+    baseline = time.perf_counter() - t
+
+    client = ReelflowClient(settings.api_url)
+    rows = []
+    for i in range(args.runs):
+        video = client.upload(clip, caption=f"bench {i}")
+        video = client.wait_settled(video["id"], timeout_s=900, poll_s=0.2)
+        timing = pipeline_timing(video)
+        if timing is None:
+            raise SystemExit(f"run {i}: video ended {video['state']}: {video.get('failure')}")
+        rows.append(timing)
+        steps = ", ".join(f"{k} {v:.2f}" for k, v in timing.steps.items())
+        print(f"run {i}: complete->ready {timing.complete_to_ready_s:6.2f} s | work {timing.work_s:6.2f} s "
+              f"({steps}) | Airflow {timing.orchestration_s:5.2f} s")
+    shutil.rmtree(work, ignore_errors=True)
+
+    total = statistics.median(r.complete_to_ready_s for r in rows)
+    airflow = statistics.median(r.orchestration_s for r in rows)
+    print(f"\nmedian upload-complete -> ready: {total:.2f} s, of which Airflow scheduling/start-up {airflow:.2f} s "
+          f"({100 * airflow / total:.0f} %)")
+    print(f"baseline, same ladder in-process without orchestration or storage: {baseline:.2f} s "
+          f"(pipeline / baseline = {total / baseline:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
