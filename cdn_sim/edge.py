@@ -85,6 +85,7 @@ class H3EdgeProtocol(QuicConnectionProtocol):
         super().__init__(*args, **kwargs)
         self._http: H3Connection | None = None
         self._requests: dict[int, tuple[str, str]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()  # the loop only keeps weak references to tasks
 
     def quic_event_received(self, event: QuicEvent) -> None:
         if isinstance(event, ProtocolNegotiated) and event.alpn_protocol in H3_ALPN:
@@ -106,7 +107,9 @@ class H3EdgeProtocol(QuicConnectionProtocol):
 
     def _dispatch(self, stream_id: int) -> None:
         method, path = self._requests.pop(stream_id)
-        asyncio.ensure_future(self._respond(stream_id, method, path))
+        task = asyncio.ensure_future(self._respond(stream_id, method, path))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _respond(self, stream_id: int, method: str, path: str) -> None:
         resp = await self.handler(method, path)

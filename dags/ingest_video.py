@@ -71,8 +71,8 @@ def ingest_video():
             raise AirflowSkipException(str(exc)) from exc
 
     @task(retries=4)
-    def publish(_package: dict) -> dict:
-        return ingest.publish(get_settings(), _video_id(), _run_id())
+    def publish(package: dict) -> dict:
+        return ingest.publish(get_settings(), _video_id(), _run_id(), package)
 
     @task(outlets=[PUBLISHED])
     def mark_ready(publication: dict) -> None:

@@ -62,9 +62,11 @@ def measure_media_playlist(path: Path) -> PlaylistStats:
         total_s += duration
         # A very short final segment would inflate the peak; RFC 8216 measures over target-length windows.
         peak = max(peak, size * 8 / max(duration, 0.5 * float(playlist.target_duration or 1)))
+    average = int(math.ceil(total_bits / total_s))
     return PlaylistStats(
-        peak_bps=int(math.ceil(peak)),
-        average_bps=int(math.ceil(total_bits / total_s)),
+        # The damped tail can leave the windowed peak a hair under the mean; a peak is never below it.
+        peak_bps=max(int(math.ceil(peak)), average),
+        average_bps=average,
         target_duration=int(playlist.target_duration or 0),
         segment_count=len(playlist.segments),
         duration_s=total_s,

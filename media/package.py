@@ -14,6 +14,21 @@ MASTER_NAME = "master.m3u8"
 
 
 @dataclass(frozen=True)
+class RenditionSummary:
+    """One rendition as the catalog records it: its own bit rates (audio not folded in)."""
+
+    name: str
+    kind: str
+    codecs: str
+    encoder: str
+    width: int
+    height: int
+    peak_bps: int
+    average_bps: int
+    playlist: str  # relative to the package directory
+
+
+@dataclass(frozen=True)
 class HlsPackage:
     directory: Path
     master: str  # relative to directory
@@ -21,6 +36,15 @@ class HlsPackage:
     renditions: tuple[EncodedRendition, ...]
     variants: tuple[VideoVariant, ...]
     audio: AudioRendition | None
+
+    def summaries(self) -> list[RenditionSummary]:
+        stats = {v.uri: v.stats for v in self.variants}
+        if self.audio is not None:
+            stats[self.audio.uri] = self.audio.stats
+        return [RenditionSummary(name=r.name, kind=r.kind, codecs=r.codecs, encoder=r.encoder, width=r.width,
+                                 height=r.height, peak_bps=stats[r.playlist].peak_bps,
+                                 average_bps=stats[r.playlist].average_bps, playlist=r.playlist)
+                for r in self.renditions]
 
     @property
     def total_bytes(self) -> int:

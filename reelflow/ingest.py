@@ -143,11 +143,11 @@ def _transcode(settings: Settings, video_id: str, directory: Path, source: dict)
                               ladder=ladder_config(settings), preset=settings.x264_preset, crf=settings.x264_crf)
     except MediaError as exc:
         raise _reject(settings, video_id, exc.code, exc.message) from exc
-    return {"rungs": [r.name for r in package.plan.rungs], "bytes": package.total_bytes,
-            "segment_seconds": package.plan.segment_seconds}
+    return {"bytes": package.total_bytes, "segment_seconds": package.plan.segment_seconds,
+            "renditions": [vars(r) for r in package.summaries()]}
 
 
-def publish(settings: Settings, video_id: str, run_id: str) -> dict:
+def publish(settings: Settings, video_id: str, run_id: str, package: dict) -> dict:
     """Upload the package under ``v/<video>/<publication>/``, master last; what mark_ready needs."""
     directory = work_dir(settings, video_id, run_id) / "hls"
     if not (directory / "master.m3u8").exists():
@@ -155,30 +155,14 @@ def publish(settings: Settings, video_id: str, run_id: str) -> dict:
     prefix = f"v/{video_id}/{publication_id(run_id)}"
     with timed(settings, video_id, "publish"):
         result = publish_package(origin_store(settings), directory, settings.vod_bucket, prefix)
-        renditions = _rendition_records(directory, prefix)
+    renditions = [
+        repo.RenditionRecord(name=r["name"], kind=r["kind"], codecs=r["codecs"], encoder=r["encoder"],
+                             width=r["width"], height=r["height"], bandwidth=r["peak_bps"],
+                             average_bandwidth=r["average_bps"], playlist_key=f"{prefix}/{r['playlist']}")
+        for r in package["renditions"]
+    ]
     return {"prefix": result.prefix, "master_key": result.master_key, "objects": result.objects,
             "bytes": result.bytes, "renditions": [vars(r) for r in renditions]}
-
-
-def _rendition_records(directory: Path, prefix: str) -> list[repo.RenditionRecord]:
-    import m3u8
-
-    master = m3u8.load(str(directory / "master.m3u8"))
-    records = []
-    for p in master.playlists:
-        info = p.stream_info
-        name = p.uri.split("/", 1)[0]
-        records.append(repo.RenditionRecord(
-            name=name, kind="video", codecs=info.codecs or "", encoder="libx264",
-            width=info.resolution[0] if info.resolution else 0, height=info.resolution[1] if info.resolution else 0,
-            bandwidth=info.bandwidth, average_bandwidth=info.average_bandwidth or 0,
-            playlist_key=f"{prefix}/{p.uri}"))
-    for m in master.media:
-        if m.type == "AUDIO" and m.uri:
-            records.append(repo.RenditionRecord(
-                name=m.uri.split("/", 1)[0], kind="audio", codecs="mp4a.40.2", encoder="aac", width=0, height=0,
-                bandwidth=0, average_bandwidth=0, playlist_key=f"{prefix}/{m.uri}"))
-    return records
 
 
 def mark_ready(settings: Settings, video_id: str, publication: dict) -> None:

@@ -142,13 +142,14 @@ class Stack:
 
     # ------------------------------------------------------------------ individual services
     def _postgres_ok(self) -> bool:
-        try:
-            import psycopg
+        import psycopg
+        from sqlalchemy.engine import make_url
 
-            with psycopg.connect(self.s.database_url.replace("postgresql+psycopg", "postgresql").rsplit("/", 1)[0]
-                                 + "/postgres", connect_timeout=3):
+        url = make_url(self.s.database_url).set(drivername="postgresql", database="postgres")
+        try:
+            with psycopg.connect(url.render_as_string(hide_password=False), connect_timeout=3):
                 return True
-        except Exception:
+        except psycopg.Error:
             return False
 
     def ensure_postgres(self) -> None:

@@ -51,6 +51,9 @@ def test_ingest_publishes_a_conformant_ladder(ingest_dag, sessions, store, setti
     assert video.state == "ready", video.failure_reason
     assert video.master_key.startswith(f"v/{vid}/") and video.master_key.endswith("/master.m3u8")
     assert {r.name for r in video.renditions} == {"240p", "360p", "audio"}
+    assert {(r.kind, r.encoder) for r in video.renditions} == {("video", "libx264"), ("audio", "aac")}
+    assert all(0 < r.average_bandwidth <= r.bandwidth for r in video.renditions)
+    assert all(r.playlist_key.startswith(video.publish_prefix + "/") for r in video.renditions)
     assert set(video.step_seconds) == {"begin", "validate", "transcode", "publish", "mark_ready"}
     assert video.step_seconds["transcode"] > 0
 

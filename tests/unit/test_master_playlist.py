@@ -58,6 +58,15 @@ def test_measure_uses_segment_sizes_and_durations(tmp_path: Path):
     assert (stats.segment_count, stats.target_duration) == (3, 2)
 
 
+def test_peak_never_falls_below_average_with_a_dense_short_tail(tmp_path: Path):
+    (tmp_path / "a.m4s").write_bytes(b"x" * 32_700)  # ~130 kb/s over 2 s
+    (tmp_path / "b.m4s").write_bytes(b"x" * 400)  # 0.02 s tail: 160 kb/s when taken literally
+    (tmp_path / "index.m3u8").write_text(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\na.m4s\n#EXTINF:0.02,\nb.m4s\n#EXT-X-ENDLIST\n")
+    stats = measure_media_playlist(tmp_path / "index.m3u8")
+    assert stats.average_bps <= stats.peak_bps
+
+
 def test_measure_rejects_an_empty_playlist(tmp_path: Path):
     (tmp_path / "index.m3u8").write_text("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-ENDLIST\n")
     with pytest.raises(ValueError, match="no segments"):
