@@ -11,6 +11,27 @@ from pathlib import Path
 from reelflow.settings import get_settings
 
 
+def frame_size(text: str) -> tuple[int, int]:
+    """``WxH`` with even sides from 16 to 4096, for argparse."""
+    try:
+        w, h = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 1280x720, got {text!r}") from None
+    if not (16 <= w <= 4096 and 16 <= h <= 4096) or w % 2 or h % 2:
+        raise argparse.ArgumentTypeError(f"size sides must be even and between 16 and 4096, got {text!r}")
+    return w, h
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seconds must be a number, got {text!r}") from None
+    if not 0 < value <= 600:
+        raise argparse.ArgumentTypeError(f"seconds must be between 0 and 600, got {text!r}")
+    return value
+
+
 def _stack(args: argparse.Namespace) -> int:
     from reelflow.stack import Stack, StackError
 
@@ -51,7 +72,7 @@ def _play(args: argparse.Namespace) -> int:
     try:
         report = asyncio.run(play_startup(args.url, segments=args.segments, start_bitrate=args.start_bitrate,
                                           cafile=None if args.insecure else cafile, verify=not args.insecure))
-    except (PlaybackError, ConnectionError, TimeoutError, OSError) as exc:
+    except (PlaybackError, ConnectionError, TimeoutError, OSError, ValueError) as exc:
         print(f"error: playback failed: {exc}", file=sys.stderr)
         return 1
     for path, size, secs in report.requests:
@@ -74,6 +95,8 @@ def _edge(args: argparse.Namespace) -> int:
 
 
 def _upload(args: argparse.Namespace) -> int:
+    import httpx
+
     from reelflow.client import ApiClientError, ReelflowClient
 
     client = ReelflowClient(get_settings().api_url)
@@ -83,7 +106,7 @@ def _upload(args: argparse.Namespace) -> int:
         if args.wait:
             video = client.wait_settled(video["id"])
             print(f"video {video['id']}: {video['state']} {video.get('playback_url') or video.get('failure')}")
-    except (ApiClientError, OSError) as exc:
+    except (ApiClientError, OSError, httpx.HTTPError, TimeoutError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0 if not args.wait or video["state"] == "ready" else 1
@@ -92,7 +115,7 @@ def _upload(args: argparse.Namespace) -> int:
 def _sample(args: argparse.Namespace) -> int:
     from media.samples import make_clip
 
-    w, h = (int(x) for x in args.size.lower().split("x"))
+    w, h = args.size
     print(make_clip(args.out, width=w, height=h, seconds=args.seconds, fps=args.fps, pattern=args.pattern))
     return 0
 
@@ -100,8 +123,7 @@ def _sample(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from reelflow.demo import run_demo
 
-    w, h = (int(x) for x in args.size.lower().split("x"))
-    return run_demo(get_settings(), seconds=args.seconds, size=(w, h), keep_running=not args.stop)
+    return run_demo(get_settings(), seconds=args.seconds, size=args.size, keep_running=not args.stop)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,8 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.set_defaults(func=_stack)
 
     d = sub.add_parser("demo", help="stack up, upload two clips, follow the DAG runs, play one over HTTP/3")
-    d.add_argument("--seconds", type=float, default=8.0, help="length of the generated clips")
-    d.add_argument("--size", default="1280x720", help="landscape clip size WxH (the portrait clip is its transpose)")
+    d.add_argument("--seconds", type=positive_seconds, default=8.0, help="length of the generated clips")
+    d.add_argument("--size", type=frame_size, default=(1280, 720),
+                   help="landscape clip size WxH (the portrait clip is its transpose)")
     d.add_argument("--stop", action="store_true", help="stop the stack afterwards")
     d.set_defaults(func=_demo)
 
@@ -135,8 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sa = sub.add_parser("sample", help="write a synthetic test clip (lavfi)")
     sa.add_argument("out")
-    sa.add_argument("--size", default="1920x1080")
-    sa.add_argument("--seconds", type=float, default=20.0)
+    sa.add_argument("--size", type=frame_size, default=(1920, 1080))
+    sa.add_argument("--seconds", type=positive_seconds, default=20.0)
     sa.add_argument("--fps", type=int, default=30)
     sa.add_argument("--pattern", default="testsrc2")
     sa.set_defaults(func=_sample)
