@@ -1,0 +1,65 @@
+"""The pipeline steps without Airflow: limits, unexpected failures, and refusing half-made packages."""
+
+import pytest
+
+from catalog import videos as repo
+from catalog.db import session_scope
+from reelflow import ingest
+
+
+@pytest.fixture()
+def uploaded(sessions, store, settings, clips):
+    def make(clip: str = "landscape") -> str:
+        with session_scope(sessions) as s:
+            video = repo.create_video(s)
+            repo.start_processing(s, video.id, run_id="steps")
+            vid, key = video.id, video.raw_key
+        store.client.fput_object(settings.raw_bucket, key, str(clips[clip]))
+        return vid
+
+    return make
+
+
+def _video(sessions, vid):
+    with session_scope(sessions) as s:
+        return repo.get_video(s, vid)
+
+
+def test_upload_over_the_size_limit_is_rejected_before_download(settings, sessions, uploaded, catalog_url):
+    vid = uploaded()
+    small = settings.model_copy(update={"max_upload_bytes": 1000})
+    with pytest.raises(ingest.UploadRejected, match="too_large"):
+        ingest.fetch_and_validate(small, vid, "steps")
+    video = _video(sessions, vid)
+    assert (video.state, video.failure_code) == ("failed", "too_large")
+    assert not (ingest.work_dir(small, vid, "steps") / "source").exists()
+
+
+def test_unexpected_failure_marks_processing_videos_only(settings, sessions, uploaded):
+    vid = uploaded()
+    ingest.mark_error(settings, vid, "processing failed in step 'publish' (S3 down)")
+    video = _video(sessions, vid)
+    assert (video.state, video.failure_code) == ("failed", "processing_error")
+    assert "publish" in video.failure_reason
+    ingest.mark_error(settings, vid, "again")  # already failed: left as it is
+    assert _video(sessions, vid).failure_reason == video.failure_reason
+
+
+def test_publish_refuses_without_a_finished_package(settings, store, uploaded):
+    vid = uploaded()
+    with pytest.raises(FileNotFoundError, match="transcode step must run first"):
+        ingest.publish(settings, vid, "never-transcoded", {"renditions": []})
+    assert store.list_keys(settings.vod_bucket, f"v/{vid}/") == []
+
+
+def test_steps_in_sequence_without_airflow(settings, sessions, store, uploaded):
+    vid = uploaded("portrait")
+    source = ingest.fetch_and_validate(settings, vid, "seq")
+    package = ingest.transcode(settings, vid, "seq", source)
+    assert [r["name"] for r in package["renditions"]] == ["240p", "360p"]  # no audio track, no audio rendition
+    publication = ingest.publish(settings, vid, "seq", package)
+    ingest.mark_ready(settings, vid, publication)
+    ingest.cleanup(settings, vid, "seq")
+    video = _video(sessions, vid)
+    assert video.state == "ready" and store.stat_size(settings.vod_bucket, video.master_key)
+    assert not ingest.work_dir(settings, vid, "seq").exists()
