@@ -110,3 +110,11 @@ def clips() -> dict[str, Path]:
     truncated = d / "truncated.mp4"
     truncated.write_bytes(landscape.read_bytes()[: landscape.stat().st_size // 2])
     return {"landscape": landscape, "portrait": portrait, "text": text, "truncated": truncated}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Session fixtures have stopped their servers by now; keep the tree only when asked to debug.
+    if not os.environ.get("REELFLOW_KEEP_TEST_TMP"):
+        import shutil
+
+        shutil.rmtree(TMP, ignore_errors=True)
