@@ -31,6 +31,12 @@ class SourceInfo:
     pix_fmt: str
     bit_rate: int | None
     audio: AudioInfo | None
+    rotation: int = 0  # clockwise degrees a player turns the picture (phones' display matrix)
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """(width, height) as viewers see it, after rotation."""
+        return (self.height, self.width) if self.rotation in (90, 270) else (self.width, self.height)
 
     def as_dict(self) -> dict:
         """JSON-safe form (Airflow XCom, catalog columns)."""
@@ -45,6 +51,7 @@ class SourceInfo:
             "pix_fmt": self.pix_fmt,
             "bit_rate": self.bit_rate,
             "audio": None if self.audio is None else vars(self.audio).copy(),
+            "rotation": self.rotation,
         }
 
     @classmethod
@@ -61,6 +68,7 @@ class SourceInfo:
             pix_fmt=d["pix_fmt"],
             bit_rate=d.get("bit_rate"),
             audio=None if audio is None else AudioInfo(**audio),
+            rotation=int(d.get("rotation", 0)),
         )
 
 
@@ -92,7 +100,7 @@ def probe(path: str | os.PathLike[str]) -> SourceInfo:
         duration = _duration_s(container, vstream)
         if duration <= 0:
             raise MediaError("undecodable", "the video has no duration")
-        _decode_first_frame(container, vstream)
+        rotation = _decode_first_frame(container, vstream)
         audio = None
         if container.streams.audio:
             actx = container.streams.audio[0].codec_context
@@ -108,6 +116,7 @@ def probe(path: str | os.PathLike[str]) -> SourceInfo:
             pix_fmt=ctx.format.name if ctx.format else "unknown",
             bit_rate=container.bit_rate or None,
             audio=audio,
+            rotation=rotation,
         )
 
 
@@ -126,11 +135,17 @@ def _duration_s(container: av.container.InputContainer, vstream: av.VideoStream)
     return 0.0
 
 
-def _decode_first_frame(container: av.container.InputContainer, vstream: av.VideoStream) -> None:
+def normalise_rotation(degrees: float | None) -> int:
+    """The nearest right angle in [0, 360)."""
+    return int(round((degrees or 0) / 90.0)) % 4 * 90
+
+
+def _decode_first_frame(container: av.container.InputContainer, vstream: av.VideoStream) -> int:
+    """Decode one picture; its display rotation."""
     try:
         for packet in container.demux(vstream):
-            for _frame in packet.decode():
-                return
+            for frame in packet.decode():
+                return normalise_rotation(frame.rotation)
     except av.error.FFmpegError as exc:
         raise MediaError("undecodable", f"the video stream cannot be decoded ({exc.strerror or exc})") from exc
     raise MediaError("undecodable", "the video stream holds no decodable picture")

