@@ -6,7 +6,7 @@ import enum
 import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import REAL, BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -48,6 +48,8 @@ class Video(Base):
     publish_prefix: Mapped[str | None] = mapped_column(Text)
     master_key: Mapped[str | None] = mapped_column(Text)
     pipeline_run_id: Mapped[str | None] = mapped_column(Text)
+    # Set when the dedup policy accepts a near-copy and links it to the video it copies.
+    duplicate_of: Mapped[str | None] = mapped_column(ForeignKey("videos.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     upload_completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -75,3 +77,15 @@ class Rendition(Base):
     playlist_key: Mapped[str] = mapped_column(Text)
 
     video: Mapped[Video] = relationship(back_populates="renditions")
+
+
+class StoredFingerprint(Base):
+    """A video's reference fingerprint: frame times and 64-bit pHashes (stored signed)."""
+
+    __tablename__ = "fingerprints"
+
+    video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    times: Mapped[list[float]] = mapped_column(ARRAY(REAL))
+    hashes: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -63,6 +63,14 @@ def ingest_video():
         except ingest.UploadRejected as exc:
             raise AirflowSkipException(str(exc)) from exc
 
+    @task
+    def dedup(source: dict) -> dict:
+        try:
+            ingest.dedup(get_settings(), _video_id(), _run_id())
+        except ingest.UploadRejected as exc:
+            raise AirflowSkipException(str(exc)) from exc
+        return source
+
     @task(execution_timeout=timedelta(minutes=30))
     def transcode(source: dict) -> dict:
         try:
@@ -84,7 +92,7 @@ def ingest_video():
 
     started = begin()
     source = validate()
-    ready = mark_ready(publish(transcode(source)))
+    ready = mark_ready(publish(transcode(dedup(source))))
     started >> source
     # cleanup is a teardown: it always runs, and it does not decide the run's state.
     ready >> cleanup().as_teardown(setups=started)

@@ -55,8 +55,9 @@ def package_hls(src: str | Path, out_dir: str | Path, source: SourceInfo, *, lad
                 preset: str = "veryfast", crf: int = 23, progress: ProgressFn | None = None) -> HlsPackage:
     """Plan the ladder for ``source``, encode it once-decoded, and write ``out_dir/master.m3u8`` last."""
     out_dir = Path(out_dir)
-    plan = plan_ladder(source.width, source.height, source.fps, source.audio is not None, ladder)
-    renditions = transcode_ladder(src, out_dir, plan, preset=preset, crf=crf,
+    width, height = source.display_size
+    plan = plan_ladder(width, height, source.fps, source.audio is not None, ladder)
+    renditions = transcode_ladder(src, out_dir, plan, preset=preset, crf=crf, rotation=source.rotation,
                                   declared_duration_s=source.duration_s, progress=progress)
     variants = tuple(
         VideoVariant(uri=r.playlist, width=r.width, height=r.height, frame_rate=r.frame_rate, codecs=r.codecs,

@@ -31,7 +31,7 @@ class SourceInfo:
     pix_fmt: str
     bit_rate: int | None
     audio: AudioInfo | None
-    rotation: int = 0  # clockwise degrees a player turns the picture (phones' display matrix)
+    rotation: int = 0  # counter-clockwise degrees a player turns the picture (PyAV's frame.rotation)
 
     @property
     def display_size(self) -> tuple[int, int]:

@@ -55,8 +55,8 @@ def sample_size(width: int, height: int, long_side: int) -> tuple[int, int]:
 
 
 def upright(image: np.ndarray, rotation: int) -> np.ndarray:
-    """Turn an (h, w, c) array clockwise by ``rotation`` degrees, as a player would display it."""
-    return np.ascontiguousarray(np.rot90(image, k=-(rotation // 90) % 4)) if rotation else image
+    """Turn an (h, w, c) array counter-clockwise by ``rotation`` degrees (PyAV's convention), as players do."""
+    return np.ascontiguousarray(np.rot90(image, k=(rotation // 90) % 4)) if rotation else image
 
 
 SAMPLE_RATE = 4.0  # dense enough that a trimmed copy's frames sit within 1/8 s of the original's

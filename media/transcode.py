@@ -76,6 +76,38 @@ def _x264_options(rung: Rung, plan: LadderPlan, preset: str, crf: int) -> dict[s
     }
 
 
+class _Upright:
+    """Turns decoded frames the way their display matrix says (phones record sideways), in FFmpeg.
+
+    ``rotation`` is PyAV's ``frame.rotation``: counter-clockwise degrees, so 90 means "turn the picture a
+    quarter counter-clockwise to show it" (checked against FFmpeg's own autorotate in the tests).
+    """
+
+    FILTERS: dict[int, list[tuple[str, str | None]]] = {
+        90: [("transpose", "cclock")], 180: [("hflip", None), ("vflip", None)], 270: [("transpose", "clock")],
+    }
+
+    def __init__(self, stream: av.VideoStream, rotation: int) -> None:
+        self.graph = av.filter.Graph()
+        node = self.graph.add_buffer(template=stream)
+        for name, arg in self.FILTERS[rotation]:
+            nxt = self.graph.add(name, arg) if arg else self.graph.add(name)
+            node.link_to(nxt)
+            node = nxt
+        sink = self.graph.add("buffersink")
+        node.link_to(sink)
+        self.graph.configure()
+
+    def __call__(self, frame: av.VideoFrame) -> list[av.VideoFrame]:
+        self.graph.push(frame)
+        out = []
+        while True:
+            try:
+                out.append(self.graph.pull())
+            except (av.error.BlockingIOError, av.error.EOFError):
+                return out
+
+
 class _Output:
     """One HLS rendition being written: its container, stream and (for video) its scaler."""
 
@@ -86,7 +118,7 @@ class _Output:
 
 
 def transcode_ladder(src: str | Path, out_dir: str | Path, plan: LadderPlan, *, preset: str = "veryfast",
-                     crf: int = 23, declared_duration_s: float | None = None,
+                     crf: int = 23, rotation: int = 0, declared_duration_s: float | None = None,
                      progress: ProgressFn | None = None) -> list[EncodedRendition]:
     """Encode ``src`` into ``out_dir/<rung>/index.m3u8`` (+ ``out_dir/audio``) with one decode.
 
@@ -98,13 +130,13 @@ def transcode_ladder(src: str | Path, out_dir: str | Path, plan: LadderPlan, *, 
         shutil.rmtree(out_dir)  # a retry starts from nothing
     out_dir.mkdir(parents=True)
     try:
-        return _transcode(Path(src), out_dir, plan, preset, crf, declared_duration_s, progress)
+        return _transcode(Path(src), out_dir, plan, preset, crf, rotation, declared_duration_s, progress)
     except BaseException:
         shutil.rmtree(out_dir, ignore_errors=True)
         raise
 
 
-def _transcode(src: Path, out_dir: Path, plan: LadderPlan, preset: str, crf: int,
+def _transcode(src: Path, out_dir: Path, plan: LadderPlan, preset: str, crf: int, rotation: int,
                declared_duration_s: float | None, progress: ProgressFn | None) -> list[EncodedRendition]:
     fps = plan.fps
     frame_tb = Fraction(1, 1) / fps
@@ -116,6 +148,7 @@ def _transcode(src: Path, out_dir: Path, plan: LadderPlan, preset: str, crf: int
         vin = inp.streams.video[0]
         vin.thread_type = "AUTO"
         ain = inp.streams.audio[0] if (plan.audio_bitrate and inp.streams.audio) else None
+        upright = _Upright(vin, rotation) if rotation else None
 
         video_outs: list[tuple[Rung, _Output, av.VideoStream, VideoReformatter]] = []
         for rung in plan.rungs:
@@ -147,21 +180,24 @@ def _transcode(src: Path, out_dir: Path, plan: LadderPlan, preset: str, crf: int
                     if t0 is None:
                         t0 = frame.time
                     if isinstance(frame, av.VideoFrame):
-                        pts = round((frame.time - t0) / frame_tb)
-                        if pts <= last_pts:
-                            continue  # faster than the output rate (VFR burst): drop, as an fps filter would
-                        last_pts = pts
-                        last_video_time = frame.time - t0
-                        gop = pts // plan.gop_frames
-                        key = gop != last_gop
-                        last_gop = gop
-                        for rung, out, stream, scaler in video_outs:
-                            scaled = scaler.reformat(frame, rung.width, rung.height, "yuv420p",
-                                                     interpolation="BICUBIC")
-                            scaled.pts, scaled.time_base = pts, frame_tb
-                            # The source's own picture types must not leak into our GOP structure.
-                            scaled.pict_type = PictureType.I if key else PictureType.NONE
-                            out.container.mux(stream.encode(scaled))
+                        for pic in (upright(frame) if upright else (frame,)):
+                            if pic.time is None:
+                                continue
+                            pts = round((pic.time - t0) / frame_tb)
+                            if pts <= last_pts:
+                                continue  # faster than the output rate (VFR burst): drop, as an fps filter would
+                            last_pts = pts
+                            last_video_time = pic.time - t0
+                            gop = pts // plan.gop_frames
+                            key = gop != last_gop
+                            last_gop = gop
+                            for rung, out, stream, scaler in video_outs:
+                                scaled = scaler.reformat(pic, rung.width, rung.height, "yuv420p",
+                                                         interpolation="BICUBIC")
+                                scaled.pts, scaled.time_base = pts, frame_tb
+                                # The source's own picture types must not leak into our GOP structure.
+                                scaled.pict_type = PictureType.I if key else PictureType.NONE
+                                out.container.mux(stream.encode(scaled))
                         if progress and duration:
                             progress(min(1.0, last_video_time / duration))
                     elif audio_out is not None:

@@ -20,15 +20,21 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalog import videos as repo
 from catalog.db import make_engine, make_sessionmaker, session_scope
+from catalog.fingerprints import published_fingerprints, save_fingerprint
 from delivery.origin import ObjectNotFound, OriginConfig, OriginStore
 from delivery.publish import publish_package
+from media.dedup_index import DedupIndex
 from media.errors import MediaError
+from media.fingerprint import Fingerprint, file_sha256, fingerprint_samples
 from media.ladder import LadderConfig
+from media.limits import Limits, check_limits
 from media.package import package_hls
 from media.probe import SourceInfo, probe
+from media.scan import Samples, scan
 from reelflow.settings import Settings
 
 log = logging.getLogger("reelflow.ingest")
+SAMPLES_FILE = "samples.npz"
 
 
 class UploadRejected(Exception):
@@ -47,6 +53,12 @@ def sessions(settings: Settings) -> sessionmaker[Session]:
 def origin_store(settings: Settings) -> OriginStore:
     return OriginStore(OriginConfig(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key,
                                     settings.s3_region))
+
+
+def limits(settings: Settings) -> Limits:
+    return Limits(min_duration_s=settings.min_duration_s, max_duration_s=settings.max_duration_s,
+                  max_bytes=settings.max_upload_bytes, min_side=settings.min_side, max_side=settings.max_side,
+                  min_fps=settings.min_fps, max_fps=settings.max_fps, max_error_share=settings.max_decode_error_share)
 
 
 def ladder_config(settings: Settings) -> LadderConfig:
@@ -118,12 +130,48 @@ def _fetch_and_validate(settings: Settings, video_id: str, run_id: str) -> dict:
         raise _reject(settings, video_id, "missing_upload", "no uploaded file was found for this video") from exc
     try:
         info = probe(source_path)
+        check_limits(info, limits(settings))
+        # The one full decode: integrity, and the frame samples fingerprinting and thumbnails read.
+        result = scan(source_path, info, limits(settings))
     except MediaError as exc:
         raise _reject(settings, video_id, exc.code, exc.message) from exc
+    result.samples.save(directory / SAMPLES_FILE)
     source = info.as_dict()
+    source["scan"] = {"frames": result.frames, "decode_errors": result.errors,
+                      "variable_frame_rate": result.variable_frame_rate, "samples": len(result.samples)}
     with session_scope(sessions(settings)) as s:
         repo.record_source(s, video_id, source)
     return source
+
+
+def dedup(settings: Settings, video_id: str, run_id: str) -> dict:
+    """Fingerprint from the scan's samples, store it, and apply the policy to any published original."""
+    with timed(settings, video_id, "dedup"):
+        directory = work_dir(settings, video_id, run_id)
+        if not (directory / SAMPLES_FILE).exists():  # another worker ran validate: redo it here
+            fetch_and_validate(settings, video_id, run_id)
+        query = fingerprint_samples(Samples.load(directory / SAMPLES_FILE), file_sha256(directory / "source"))
+        reference = query.reference()
+        with session_scope(sessions(settings)) as s:
+            save_fingerprint(s, video_id, reference.sha256, reference.times, reference.hashes)
+            published = published_fingerprints(s)
+        index = DedupIndex()
+        for row in published:
+            if row.video_id != video_id:
+                index.add(row.video_id, Fingerprint(row.sha256, row.times, row.hashes))
+        hits = index.lookup(query, exclude=video_id)
+        if not hits:
+            return {"frames": len(query), "duplicate_of": None}
+        original = hits[0]
+        how = "an exact copy" if original.match.exact else (
+            f"a near-copy ({original.match.matched} of {original.match.considered} sampled frames match, "
+            f"median distance {original.match.distance:.0f} bits)")
+        if settings.dedup_policy == "reject":
+            raise _reject(settings, video_id, "duplicate", f"this upload is {how} of video {original.video_id}")
+        with session_scope(sessions(settings)) as s:
+            repo.get_video(s, video_id, for_update=True).duplicate_of = original.video_id
+        log.info("video %s is %s of %s; linked (policy: link)", video_id, how, original.video_id)
+        return {"frames": len(query), "duplicate_of": original.video_id}
 
 
 def transcode(settings: Settings, video_id: str, run_id: str, source: dict) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,6 +45,17 @@ class Settings(BaseSettings):
     edge_port: int = 8443  # UDP for HTTP/3 and TCP for the Alt-Svc listener share the number
     edge_public_url: str = "https://localhost:8443"
     edge_cache_bytes: int = 512 * 1024 * 1024
+
+    # Upload limits (media.limits.Limits); max_upload_bytes above is the size limit.
+    min_duration_s: float = 1.0
+    max_duration_s: float = 180.0
+    min_side: int = 144
+    max_side: int = 4096
+    min_fps: float = 5.0
+    max_fps: float = 240.0
+    max_decode_error_share: float = 0.02
+    # "reject": a near-copy of a published video fails as `duplicate`; "link": it is published, linked.
+    dedup_policy: Literal["reject", "link"] = "reject"
 
     ladder_short_sides: list[int] = [360, 480, 720, 1080]
     segment_seconds: float = 2.0

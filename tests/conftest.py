@@ -49,7 +49,7 @@ os.environ.update(TEST_ENV)
 from catalog.db import drop_database, ensure_database, make_engine, make_sessionmaker  # noqa: E402
 from catalog.migrate import upgrade  # noqa: E402
 from delivery.origin import OriginConfig, OriginStore  # noqa: E402
-from media.samples import make_clip  # noqa: E402
+from media.samples import make_clip, make_variant  # noqa: E402
 from reelflow.s3server import start_seaweed, stop_process_group, wait_ready  # noqa: E402
 from reelflow.settings import Settings, get_settings  # noqa: E402
 
@@ -109,7 +109,38 @@ def clips() -> dict[str, Path]:
     text.write_text("this is a text file pretending to be an MP4\n" * 20)
     truncated = d / "truncated.mp4"
     truncated.write_bytes(landscape.read_bytes()[: landscape.stat().st_size // 2])
-    return {"landscape": landscape, "portrait": portrait, "text": text, "truncated": truncated}
+    original = make_clip(d / "original.mp4", width=480, height=270, seconds=5.0, audio=False, pattern="gradients")
+    linked = make_clip(d / "linked.mp4", width=480, height=270, seconds=5.0, audio=False, pattern="mandelbrot")
+    return {
+        "landscape": landscape, "portrait": portrait, "text": text, "truncated": truncated,
+        "original": original,
+        "near_copy": make_variant(original, d / "near_copy.mp4", scale=0.6, start_s=0.7, brightness=20, crf=32),
+        "linked_original": linked,
+        "linked_copy": make_variant(linked, d / "linked_copy.mp4", crop=(0.05, 0.05, 0.0, 0.0), logo=True),
+        "rotated": rotated_clip(d / "rotated.mp4"),
+        "short": make_clip(d / "short.mp4", width=320, height=240, seconds=0.5, audio=False),
+        "tiny": make_clip(d / "tiny.mp4", width=160, height=96, seconds=2.0, audio=False),
+    }
+
+
+def rotated_clip(path: Path) -> Path:
+    """What phones send: landscape pixels plus a display matrix saying "show me turned" (PyAV 270 = clockwise)."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        stream.set_display_rotation(-90)
+        for i in range(60):
+            img = np.full((360, 640, 3), 90, np.uint8)
+            img[:60, :100] = (255, 0, 0)
+            img[200:260, i * 8:i * 8 + 40] = (0, 255, 0)
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -54,7 +54,7 @@ def test_ingest_publishes_a_conformant_ladder(ingest_dag, sessions, store, setti
     assert {(r.kind, r.encoder) for r in video.renditions} == {("video", "libx264"), ("audio", "aac")}
     assert all(0 < r.average_bandwidth <= r.bandwidth for r in video.renditions)
     assert all(r.playlist_key.startswith(video.publish_prefix + "/") for r in video.renditions)
-    assert set(video.step_seconds) == {"begin", "validate", "transcode", "publish", "mark_ready"}
+    assert set(video.step_seconds) == {"begin", "validate", "dedup", "transcode", "publish", "mark_ready"}
     assert video.step_seconds["transcode"] > 0
 
     keys = download_prefix(store, settings.vod_bucket, video.publish_prefix, tmp_path)
@@ -103,3 +103,54 @@ def test_missing_upload_and_missing_conf(ingest_dag, sessions):
     assert ingest_dag.test(run_conf={"video_id": vid}).state == "success"
     assert _video(sessions, vid).failure_code == "missing_upload"
     assert ingest_dag.test(run_conf={"video_id": "  "}).state == "failed"
+
+
+def _published(ingest_dag, sessions, store, settings, path: Path) -> str:
+    vid = _uploaded(sessions, store, settings, path)
+    assert ingest_dag.test(run_conf={"video_id": vid}).state == "success"
+    assert _video(sessions, vid).state == "ready"
+    return vid
+
+
+def test_copies_of_a_published_video_are_rejected_naming_it(ingest_dag, sessions, store, settings, clips):
+    original = _published(ingest_dag, sessions, store, settings, clips["original"])
+    for name in ("near_copy", "original"):  # a scaled, trimmed, brightened re-upload; then the same file again
+        vid = _uploaded(sessions, store, settings, clips[name])
+        assert ingest_dag.test(run_conf={"video_id": vid}).state == "success"
+        video = _video(sessions, vid)
+        assert (video.state, video.failure_code) == ("failed", "duplicate"), video.failure_reason
+        assert original in video.failure_reason
+        assert ("exact copy" in video.failure_reason) == (name == "original")
+        assert store.list_keys(settings.vod_bucket, f"v/{vid}/") == []
+
+
+def test_link_policy_publishes_the_copy_and_links_it(ingest_dag, sessions, store, settings, clips, monkeypatch):
+    from reelflow.settings import get_settings
+
+    original = _published(ingest_dag, sessions, store, settings, clips["linked_original"])
+    monkeypatch.setenv("REELFLOW_DEDUP_POLICY", "link")
+    get_settings.cache_clear()
+    try:
+        vid = _uploaded(sessions, store, settings, clips["linked_copy"])
+        assert ingest_dag.test(run_conf={"video_id": vid}).state == "success"
+    finally:
+        monkeypatch.delenv("REELFLOW_DEDUP_POLICY")
+        get_settings.cache_clear()
+    video = _video(sessions, vid)
+    assert (video.state, video.duplicate_of) == ("ready", original)
+
+
+def test_sideways_phone_clip_comes_out_upright(ingest_dag, sessions, store, settings, clips, tmp_path):
+    vid = _published(ingest_dag, sessions, store, settings, clips["rotated"])
+    video = _video(sessions, vid)
+    assert video.source["rotation"] == 270
+    assert {(r.width, r.height) for r in video.renditions if r.kind == "video"} == {(240, 426), (360, 640)}
+
+
+@pytest.mark.parametrize("clip,code", [("short", "too_short"), ("tiny", "resolution_too_low")])
+def test_limits_reject_with_reason(ingest_dag, sessions, store, settings, clips, clip, code):
+    vid = _uploaded(sessions, store, settings, clips[clip])
+    assert ingest_dag.test(run_conf={"video_id": vid}).state == "success"
+    video = _video(sessions, vid)
+    assert (video.state, video.failure_code) == ("failed", code)
+    assert store.list_keys(settings.vod_bucket, f"v/{vid}/") == []
