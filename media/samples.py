@@ -10,15 +10,23 @@ import av
 
 
 def make_clip(path: str | os.PathLike[str], *, width: int = 640, height: int = 360, seconds: float = 4.0,
-              fps: int = 30, audio: bool = True, pattern: str = "testsrc2", crf: int = 20) -> Path:
+              fps: int = 30, audio: bool = True, pattern: str = "testsrc2", crf: int = 20,
+              black_intro_s: float = 0.0) -> Path:
     """Write an H.264/AAC MP4 of a moving test pattern (and a tone) to ``path``.
 
-    ``pattern`` is any lavfi video source (testsrc2, smptehdbars, mandelbrot, life...); distinct
-    patterns give visually distinct clips.
+    ``pattern`` is any lavfi video source (testsrc2, smptehdbars, mandelbrot, life...), with options
+    after a colon (``sierpinski:seed=3``); distinct patterns give visually distinct clips.
+    ``black_intro_s`` seconds of black come first, as in many real uploads.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    src = f"{pattern}=size={width}x{height}:rate={fps},trim=duration={seconds}"  # not every source has duration
+    name, _, opts = pattern.partition(":")
+    opts = f":{opts}" if opts else ""
+    body = seconds - black_intro_s
+    src = f"{name}=size={width}x{height}:rate={fps}{opts},trim=duration={body}"  # not every source has duration
+    if black_intro_s:
+        src = (f"color=black:size={width}x{height}:rate={fps}:duration={black_intro_s}[intro];{src},"
+               "setpts=PTS-STARTPTS[body];[intro][body]concat=n=2:v=1:a=0")
     with av.open(src, format="lavfi") as vin, av.open(str(path), "w") as out:
         vst = out.add_stream("libx264", rate=fps, options={"crf": str(crf), "preset": "ultrafast"})
         vst.width, vst.height, vst.pix_fmt = width, height, "yuv420p"

@@ -109,7 +109,8 @@ def clips() -> dict[str, Path]:
     text.write_text("this is a text file pretending to be an MP4\n" * 20)
     truncated = d / "truncated.mp4"
     truncated.write_bytes(landscape.read_bytes()[: landscape.stat().st_size // 2])
-    original = make_clip(d / "original.mp4", width=480, height=270, seconds=5.0, audio=False, pattern="gradients")
+    original = make_clip(d / "original.mp4", width=480, height=270, seconds=5.0, audio=False,
+                         pattern="gradients:seed=4")
     linked = make_clip(d / "linked.mp4", width=480, height=270, seconds=5.0, audio=False, pattern="mandelbrot")
     return {
         "landscape": landscape, "portrait": portrait, "text": text, "truncated": truncated,
