@@ -25,6 +25,10 @@ TABLE = 1 << CHUNK_BITS
 MAX_VERIFIED = 16  # candidates verified per lookup, best first
 # Below this many stored frames every frame is compared (no chunk-recall loss, same cost as MIH).
 EXHAUSTIVE_FRAMES = 20_000
+# pHash bits are far from uniform (the DC bit is always set), so some chunk values are very common.
+# Like stop words they match almost everything and identify nothing: buckets this many times the
+# mean size are skipped, and the other chunks and frames of the query carry the lookup.
+MAX_BUCKET_FACTOR = 16
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ class DedupIndex:
             keys = ((query >> np.uint64(CHUNK_BITS * c)) & np.uint64(TABLE - 1)).astype(np.int64)
             lo, hi = t.offsets[c][keys], t.offsets[c][keys + 1]
             lens = hi - lo
+            lens[lens > max(64, MAX_BUCKET_FACTOR * t.hashes.size // TABLE)] = 0
             total = int(lens.sum())
             if total == 0:
                 continue

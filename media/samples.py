@@ -77,12 +77,13 @@ def packaged_clip(name: str) -> Path | None:
 def make_variant(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, scale: float = 1.0,
                  crop: tuple[float, float, float, float] = (0, 0, 0, 0), pad_to: tuple[int, int] | None = None,
                  start_s: float = 0.0, end_s: float | None = None, fps: int | None = None, brightness: float = 0.0,
-                 contrast: float = 1.0, logo: bool = False, crf: int = 23) -> Path:
+                 contrast: float = 1.0, logo: bool = False, black_intro_s: float = 0.0, crf: int = 23) -> Path:
     """Write an edited copy of ``src``: the kinds of edit re-uploaders make to dodge duplicate checks.
 
     ``crop`` is (left, top, right, bottom) as shares of the picture; ``pad_to`` fits the picture into a
     (width, height) canvas with black bars; ``brightness`` adds to and ``contrast`` scales pixel values;
-    ``logo`` stamps a small watermark in a corner; ``fps`` retimes by dropping or repeating frames.
+    ``logo`` stamps a small watermark in a corner; ``fps`` retimes by dropping or repeating frames;
+    ``black_intro_s`` prepends that much black.
     """
     import cv2
     import numpy as np
@@ -123,6 +124,13 @@ def make_variant(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, sc
             if stream is None:
                 stream = out.add_stream("libx264", rate=rate, options={"crf": str(crf), "preset": "ultrafast"})
                 stream.width, stream.height, stream.pix_fmt = img.shape[1], img.shape[0], "yuv420p"
+                black = np.zeros_like(img)
+                for _ in range(int(round(black_intro_s * rate))):
+                    vf = av.VideoFrame.from_ndarray(black, format="rgb24").reformat(format="yuv420p")
+                    vf.pts = next_out
+                    out.mux(stream.encode(vf))
+                    next_out += 1
+                start_s -= black_intro_s  # later frames keep their place after the intro
             # Retime: emit this frame as many times as output slots it covers (0 drops it).
             while next_out / rate <= t - start_s:
                 vf = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")

@@ -112,6 +112,83 @@ def _upload(args: argparse.Namespace) -> int:
     return 0 if not args.wait or video["state"] == "ready" else 1
 
 
+def _dedup(args: argparse.Namespace) -> int:
+    import itertools
+    import json
+
+    from media.errors import MediaError
+    from media.fingerprint import compare, fingerprint_file
+
+    def fingerprints(paths: list[str]) -> dict[str, object] | None:
+        out = {}
+        for p in paths:
+            try:
+                out[p] = fingerprint_file(p)
+            except (MediaError, OSError) as exc:
+                print(f"error: {p}: {exc}", file=sys.stderr)
+                return None
+        return out
+
+    if args.action == "pairs":
+        if len(args.paths) < 2:
+            print("error: dedup pairs needs at least two files", file=sys.stderr)
+            return 2
+        fps = fingerprints(args.paths)
+        if fps is None:
+            return 1
+        for a, b in itertools.combinations(args.paths, 2):
+            m = compare(fps[a], fps[b])
+            if m.duplicate:
+                if args.json:
+                    print(json.dumps({"a": a, "b": b, "distance": m.distance, "duplicate": True}))
+                else:
+                    print(f"{a}  ~  {b}  (distance {m.distance:.1f} bits, {m.matched}/{m.considered} frames"
+                          f"{', exact copy' if m.exact else ''})")
+        return 0
+    return _dedup_check(args, fingerprints)
+
+
+def _dedup_check(args: argparse.Namespace, fingerprints) -> int:
+    import json
+
+    from sqlalchemy.exc import OperationalError
+
+    from catalog.db import session_scope
+    from catalog.fingerprints import published_fingerprints
+    from catalog.migrate import upgrade
+    from media.dedup_index import DedupIndex
+    from media.fingerprint import Fingerprint
+    from reelflow.ingest import sessions
+
+    if len(args.paths) != 1:
+        print("error: dedup check takes one file", file=sys.stderr)
+        return 2
+    fps = fingerprints(args.paths)
+    if fps is None:
+        return 1
+    settings = get_settings()
+    index = DedupIndex()
+    try:
+        upgrade(settings.database_url)  # idempotent: an older catalog gains the fingerprints table
+        with session_scope(sessions(settings)) as s:
+            for row in published_fingerprints(s):
+                index.add(row.video_id, Fingerprint(row.sha256, row.times, row.hashes))
+    except OperationalError as exc:
+        print(f"error: the catalog database is unreachable ({exc.orig}); is the stack up?", file=sys.stderr)
+        return 1
+    hits = index.lookup(fps[args.paths[0]])
+    for h in hits:
+        if args.json:
+            print(json.dumps({"path": args.paths[0], "video_id": h.video_id, "distance": h.match.distance,
+                              "exact": h.match.exact, "duplicate": True}))
+        else:
+            print(f"duplicate of video {h.video_id} (distance {h.match.distance:.1f} bits"
+                  f"{', exact copy' if h.match.exact else ''})")
+    if not hits and not args.json:
+        print(f"no published video among {len(index)} is a copy of {args.paths[0]}")
+    return 0
+
+
 def _sample(args: argparse.Namespace) -> int:
     from media.samples import make_clip
 
@@ -163,6 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--fps", type=int, default=30)
     sa.add_argument("--pattern", default="testsrc2")
     sa.set_defaults(func=_sample)
+
+    dd = sub.add_parser("dedup", help="perceptual duplicate detection for content teams")
+    dd.add_argument("action", choices=["pairs", "check"],
+                    help="pairs: every duplicate pair among PATHs; check: PATH against the published catalog")
+    dd.add_argument("paths", nargs="+", metavar="PATH")
+    dd.add_argument("--json", action="store_true", help="one JSON object per line")
+    dd.set_defaults(func=_dedup)
 
     ed = sub.add_parser("edge", help="edge server (the stack runs it)")
     ed.add_argument("action", choices=["serve"])

@@ -110,7 +110,7 @@ def clips() -> dict[str, Path]:
     truncated = d / "truncated.mp4"
     truncated.write_bytes(landscape.read_bytes()[: landscape.stat().st_size // 2])
     original = make_clip(d / "original.mp4", width=480, height=270, seconds=5.0, audio=False,
-                         pattern="gradients:seed=4")
+                         pattern="sierpinski:seed=11")
     linked = make_clip(d / "linked.mp4", width=480, height=270, seconds=5.0, audio=False, pattern="mandelbrot")
     return {
         "landscape": landscape, "portrait": portrait, "text": text, "truncated": truncated,
