@@ -1,7 +1,7 @@
 """Upload-complete -> ready through the real stack, split into Reelflow's work and Airflow's overhead.
 
-Baseline, measured in the same run: the same ladder packaged in-process (probe + transcode + master)
-with no Airflow, no object store and no catalog — the floor the pipeline could reach.
+Baseline, measured in the same run: the same ladder and codecs packaged in-process, one codec after
+the other (probe + transcode + master), with no Airflow, no object store and no catalog.
 
     .venv/bin/python bench/ingest_latency.py [--seconds 20] [--size 1920x1080] [--runs 2]
 """
@@ -38,11 +38,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="reelflow-bench-"))
     clip = make_clip(work / "clip.mp4", width=w, height=h, seconds=args.seconds, pattern="testsrc2")
     print(f"clip: {w}x{h}, {args.seconds:.0f} s, {clip.stat().st_size / 2**20:.1f} MiB; ladder "
-          f"{settings.ladder_short_sides}, x264 {settings.x264_preset}")
+          f"{settings.ladder_short_sides}, codecs {settings.codecs} (caps {settings.codec_max_short_side}), "
+          f"x264 {settings.x264_preset}")
 
     t = time.perf_counter()
-    package_hls(clip, work / "hls", probe(clip), ladder=ladder_config(settings), preset=settings.x264_preset,
-                crf=settings.x264_crf)
+    package_hls(clip, work / "hls", probe(clip), ladder=ladder_config(settings), codecs=settings.codecs,
+                max_short_side=settings.codec_max_short_side, preset=settings.x264_preset, crf=settings.x264_crf)
     baseline = time.perf_counter() - t
 
     client = ReelflowClient(settings.api_url)

@@ -43,7 +43,11 @@ def _on_failure(context) -> None:
     catchup=False,
     max_active_runs=8,
     tags=["ingest"],
-    params={"video_id": Param("", type="string", description="catalog id of the uploaded video")},
+    params={
+        "video_id": Param("", type="string", description="catalog id of the uploaded video"),
+        "codecs": Param(None, type=["null", "array"], description="re-run with these codecs (h264, hevc, av1); "
+                                                                   "default: the settings"),
+    },
     default_args={"retries": 2, "retry_delay": timedelta(seconds=10), "retry_exponential_backoff": True,
                   "on_failure_callback": _on_failure},
     doc_md=__doc__,
@@ -71,12 +75,29 @@ def ingest_video():
             raise AirflowSkipException(str(exc)) from exc
         return source
 
-    @task(execution_timeout=timedelta(minutes=30))
-    def transcode(source: dict) -> dict:
+    @task
+    def codecs(_source: dict) -> list[str]:
+        return ingest.codecs_for_run(get_settings(), get_current_context()["params"].get("codecs"))
+
+    # One mapped task per codec, named after it in the UI; each decodes the source once for its rungs.
+    @task(execution_timeout=timedelta(minutes=30), map_index_template="{{ codec }}")
+    def transcode(source: dict, codec: str) -> list[dict]:
+        get_current_context()["codec"] = codec
         try:
-            return ingest.transcode(get_settings(), _video_id(), _run_id(), source)
+            return ingest.transcode(get_settings(), _video_id(), _run_id(), source, codec)
         except ingest.UploadRejected as exc:
             raise AirflowSkipException(str(exc)) from exc
+
+    @task(execution_timeout=timedelta(minutes=10))
+    def transcode_audio(source: dict) -> list[dict]:
+        try:
+            return ingest.transcode_audio(get_settings(), _video_id(), _run_id(), source)
+        except ingest.UploadRejected as exc:
+            raise AirflowSkipException(str(exc)) from exc
+
+    @task
+    def package(source: dict, video: list[list[dict]], audio: list[dict]) -> dict:
+        return ingest.package(get_settings(), _video_id(), _run_id(), source, [*video, audio])
 
     @task(retries=4)
     def publish(package: dict) -> dict:
@@ -92,7 +113,9 @@ def ingest_video():
 
     started = begin()
     source = validate()
-    ready = mark_ready(publish(transcode(dedup(source))))
+    unique = dedup(source)
+    video = transcode.partial(source=unique).expand(codec=codecs(unique))
+    ready = mark_ready(publish(package(unique, video, transcode_audio(unique))))
     started >> source
     # cleanup is a teardown: it always runs, and it does not decide the run's state.
     ready >> cleanup().as_teardown(setups=started)

@@ -13,17 +13,46 @@ def _box_payload(data: bytes, box: bytes) -> bytes | None:
     return data[at + 4:at - 4 + size]
 
 
-def video_codec_string(init_segment: bytes) -> str:
-    """``avc1.PPCCLL`` from the avcC box of an fMP4 init segment.
+def _avc(avcc: bytes) -> str:
+    profile, compat, level = avcc[1], avcc[2], avcc[3]
+    return f"avc1.{profile:02X}{compat:02X}{level:02X}"
 
-    Reading the box rather than assuming a profile keeps CODECS true whatever the encoder chose
-    (x264 drops to Main or Baseline on some inputs; NVENC picks its own level).
+
+def _hevc(hvcc: bytes, tag: str) -> str:
+    """ISO/IEC 14496-15 annex E: hvc1.<space><profile>.<compat, bit-reversed>.<tier><level>.<constraints>."""
+    space = "" if hvcc[1] >> 6 == 0 else "ABC"[(hvcc[1] >> 6) - 1]
+    tier = "H" if hvcc[1] & 0x20 else "L"
+    profile = hvcc[1] & 0x1F
+    compat = int(f"{int.from_bytes(hvcc[2:6], 'big'):032b}"[::-1], 2)
+    constraints = list(hvcc[6:12])
+    while constraints and constraints[-1] == 0:
+        constraints.pop()
+    tail = "".join(f".{b:X}" for b in constraints)
+    return f"{tag}.{space}{profile}.{compat:X}.{tier}{hvcc[12]}{tail}"
+
+
+def _av1(av1c: bytes) -> str:
+    """AV1 codec ISO media file format binding, section 5: av01.<profile>.<level><tier>.<bit depth>."""
+    profile, level = av1c[1] >> 5, av1c[1] & 0x1F
+    tier = "H" if av1c[2] & 0x80 else "M"
+    high, twelve = bool(av1c[2] & 0x40), bool(av1c[2] & 0x20)
+    depth = 12 if (high and twelve) else 10 if high else 8
+    return f"av01.{profile}.{level:02d}{tier}.{depth:02d}"
+
+
+def video_codec_string(init_segment: bytes) -> str:
+    """The CODECS entry for a video init segment (H.264, HEVC or AV1).
+
+    Reading the configuration box rather than assuming a profile keeps CODECS true whatever the
+    encoder chose (x264 drops to Main on some inputs; NVENC picks its own level).
     """
-    avcc = _box_payload(init_segment, b"avcC")
-    if avcc is not None and len(avcc) >= 4:
-        profile, compat, level = avcc[1], avcc[2], avcc[3]
-        return f"avc1.{profile:02X}{compat:02X}{level:02X}"
-    raise ValueError("init segment holds no codec configuration box Reelflow knows (avcC)")
+    if (avcc := _box_payload(init_segment, b"avcC")) is not None and len(avcc) >= 4:
+        return _avc(avcc)
+    if (hvcc := _box_payload(init_segment, b"hvcC")) is not None and len(hvcc) >= 13:
+        return _hevc(hvcc, "hvc1" if b"hvc1" in init_segment else "hev1")
+    if (av1c := _box_payload(init_segment, b"av1C")) is not None and len(av1c) >= 3:
+        return _av1(av1c)
+    raise ValueError("init segment holds no codec configuration box Reelflow knows (avcC, hvcC, av1C)")
 
 
 def audio_codec_string(init_segment: bytes) -> str:

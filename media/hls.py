@@ -34,6 +34,8 @@ class VideoVariant:
     frame_rate: Fraction
     codecs: str
     stats: PlaylistStats
+    iframe_uri: str | None = None
+    iframe_peak_bps: int = 0
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,8 @@ def measure_media_playlist(path: Path) -> PlaylistStats:
 
 
 def build_master(variants: list[VideoVariant], audio: AudioRendition | None) -> str:
-    """The master playlist text: one variant per rendition, best first, audio folded into the bit rates."""
+    """The master playlist text: one variant per rendition and codec, best first, audio folded into the
+    bit rates; players keep the variants whose CODECS they support. I-frame playlists are listed too."""
     if not variants:
         raise ValueError("a master playlist needs at least one video variant")
     master = m3u8.M3U8()
@@ -103,4 +106,8 @@ def build_master(variants: list[VideoVariant], audio: AudioRendition | None) -> 
             stream_info["audio"] = AUDIO_GROUP
         master.add_playlist(m3u8.Playlist(uri=v.uri, stream_info=stream_info, media=master.media,
                                           base_uri=None))
+    for v in sorted(variants, key=lambda v: v.iframe_peak_bps, reverse=True):
+        if v.iframe_uri:
+            master.iframe_playlists.append(m3u8.IFramePlaylist(base_uri=None, uri=v.iframe_uri, iframe_stream_info={
+                "bandwidth": v.iframe_peak_bps, "resolution": f"{v.width}x{v.height}", "codecs": v.codecs}))
     return master.dumps()

@@ -1,14 +1,22 @@
-"""From a source file to a complete HLS package on disk: ladder, renditions, master playlist."""
+"""From a source file to a complete HLS package on disk: ladder, renditions per codec, master playlist.
+
+The steps are separate functions so an orchestrator can run the codecs in parallel tasks
+(:func:`media.transcode.encode_video` per codec, :func:`media.transcode.encode_audio`) and then
+:func:`finalize_package`; :func:`package_hls` runs them all in one process (CLI, benchmarks).
+"""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from media.hls import AudioRendition, VideoVariant, build_master, measure_media_playlist
+from media.iframes import write_iframe_playlist
 from media.ladder import LadderConfig, LadderPlan, plan_ladder
 from media.probe import SourceInfo
-from media.transcode import EncodedRendition, ProgressFn, transcode_ladder
+from media.transcode import EncodedRendition, ProgressFn, encode_audio, encode_video, rungs_for
 
 MASTER_NAME = "master.m3u8"
 
@@ -19,6 +27,7 @@ class RenditionSummary:
 
     name: str
     kind: str
+    codec: str
     codecs: str
     encoder: str
     width: int
@@ -41,8 +50,8 @@ class HlsPackage:
         stats = {v.uri: v.stats for v in self.variants}
         if self.audio is not None:
             stats[self.audio.uri] = self.audio.stats
-        return [RenditionSummary(name=r.name, kind=r.kind, codecs=r.codecs, encoder=r.encoder, width=r.width,
-                                 height=r.height, peak_bps=stats[r.playlist].peak_bps,
+        return [RenditionSummary(name=r.name, kind=r.kind, codec=r.codec, codecs=r.codecs, encoder=r.encoder,
+                                 width=r.width, height=r.height, peak_bps=stats[r.playlist].peak_bps,
                                  average_bps=stats[r.playlist].average_bps, playlist=r.playlist)
                 for r in self.renditions]
 
@@ -51,23 +60,50 @@ class HlsPackage:
         return sum(p.stat().st_size for p in self.directory.rglob("*") if p.is_file())
 
 
-def package_hls(src: str | Path, out_dir: str | Path, source: SourceInfo, *, ladder: LadderConfig | None = None,
-                preset: str = "veryfast", crf: int = 23, progress: ProgressFn | None = None) -> HlsPackage:
-    """Plan the ladder for ``source``, encode it once-decoded, and write ``out_dir/master.m3u8`` last."""
-    out_dir = Path(out_dir)
+def plan_for(source: SourceInfo, ladder: LadderConfig | None = None) -> LadderPlan:
     width, height = source.display_size
-    plan = plan_ladder(width, height, source.fps, source.audio is not None, ladder)
-    renditions = transcode_ladder(src, out_dir, plan, preset=preset, crf=crf, rotation=source.rotation,
-                                  declared_duration_s=source.duration_s, progress=progress)
-    variants = tuple(
-        VideoVariant(uri=r.playlist, width=r.width, height=r.height, frame_rate=r.frame_rate, codecs=r.codecs,
-                     stats=measure_media_playlist(out_dir / r.playlist))
-        for r in renditions if r.kind == "video"
-    )
-    audio = next((
-        AudioRendition(uri=r.playlist, codecs=r.codecs, channels=r.channels,
-                       stats=measure_media_playlist(out_dir / r.playlist))
-        for r in renditions if r.kind == "audio"), None)
-    (out_dir / MASTER_NAME).write_text(build_master(list(variants), audio))
+    return plan_ladder(width, height, source.fps, source.audio is not None, ladder)
+
+
+def finalize_package(out_dir: str | Path, plan: LadderPlan, renditions: Sequence[EncodedRendition]) -> HlsPackage:
+    """Measure every rendition, write I-frame playlists, then the master playlist (last)."""
+    out_dir = Path(out_dir)
+    variants = []
+    for r in renditions:
+        if r.kind != "video":
+            continue
+        iframes = write_iframe_playlist(out_dir / r.playlist)
+        variants.append(VideoVariant(uri=r.playlist, width=r.width, height=r.height, frame_rate=r.frame_rate,
+                                     codecs=r.codecs, stats=measure_media_playlist(out_dir / r.playlist),
+                                     iframe_uri=f"{r.playlist.rsplit('/', 1)[0]}/{iframes.uri}",
+                                     iframe_peak_bps=iframes.peak_bps))
+    audio = next((AudioRendition(uri=r.playlist, codecs=r.codecs, channels=r.channels,
+                                 stats=measure_media_playlist(out_dir / r.playlist))
+                  for r in renditions if r.kind == "audio"), None)
+    (out_dir / MASTER_NAME).write_text(build_master(variants, audio))
     return HlsPackage(directory=out_dir, master=MASTER_NAME, plan=plan, renditions=tuple(renditions),
-                      variants=variants, audio=audio)
+                      variants=tuple(variants), audio=audio)
+
+
+def package_hls(src: str | Path, out_dir: str | Path, source: SourceInfo, *, ladder: LadderConfig | None = None,
+                codecs: Sequence[str] = ("h264",), max_short_side: Mapping[str, int] | None = None,
+                encoders: Mapping[str, str] | None = None, preset: str = "veryfast", crf: int = 23,
+                progress: ProgressFn | None = None) -> HlsPackage:
+    """Plan the ladder for ``source``, encode each codec once-decoded, audio once, and write the master."""
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    plan = plan_for(source, ladder)
+    renditions: list[EncodedRendition] = []
+    try:
+        for codec in codecs:
+            rungs = rungs_for(plan, codec, (max_short_side or {}).get(codec))
+            renditions += encode_video(src, out_dir, plan, codec, rungs=rungs, encoder=(encoders or {}).get(codec),
+                                       preset=preset, crf=crf, rotation=source.rotation,
+                                       declared_duration_s=source.duration_s, progress=progress)
+        renditions += encode_audio(src, out_dir, plan)
+        return finalize_package(out_dir, plan, renditions)
+    except BaseException:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise

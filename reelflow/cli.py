@@ -189,6 +189,49 @@ def _dedup_check(args: argparse.Namespace, fingerprints) -> int:
     return 0
 
 
+def _transcode(args: argparse.Namespace) -> int:
+    import time
+
+    from media.errors import MediaError
+    from media.limits import check_limits
+    from media.package import package_hls
+    from media.probe import probe
+    from media.scan import scan
+    from reelflow.ingest import ladder_config, limits
+
+    settings = get_settings()
+    codecs = args.codecs.split(",") if args.codecs else settings.codecs
+    try:
+        codecs = type(settings)(codecs=codecs).codecs
+    except ValueError as exc:
+        message = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
+        print(f"error: {message.removeprefix('Value error, ')}", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    try:
+        info = probe(args.src)
+        check_limits(info, limits(settings))
+        result = scan(args.src, info, limits(settings))
+        package = package_hls(args.src, args.outdir, info, ladder=ladder_config(settings), codecs=codecs,
+                              max_short_side=settings.codec_max_short_side, preset=settings.x264_preset,
+                              crf=settings.x264_crf)
+    except MediaError as exc:
+        print(f"error: {args.src} rejected: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.src}: {info.width}x{info.height} rotation {info.rotation}, {info.duration_s:.1f} s, "
+          f"{result.frames} frames decoded, {result.errors} errors{', VFR' if result.variable_frame_rate else ''}")
+    for r in package.summaries():
+        size = f"{r.width}x{r.height}" if r.kind == "video" else "stereo"
+        print(f"  {r.name:12} {r.encoder:10} {r.codecs:20} {size:10} avg {r.average_bps / 1e6:6.2f} Mb/s  "
+              f"peak {r.peak_bps / 1e6:6.2f} Mb/s")
+    print(f"wrote {package.directory / package.master} ({package.total_bytes / 2**20:.1f} MiB) in "
+          f"{time.perf_counter() - start:.1f} s")
+    return 0
+
+
 def _sample(args: argparse.Namespace) -> int:
     from media.samples import make_clip
 
@@ -240,6 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--fps", type=int, default=30)
     sa.add_argument("--pattern", default="testsrc2")
     sa.set_defaults(func=_sample)
+
+    tc = sub.add_parser("transcode", help="validate and package one file locally, without the stack")
+    tc.add_argument("src")
+    tc.add_argument("outdir")
+    tc.add_argument("--codecs", help="comma-separated: h264,hevc,av1 (default: the settings)")
+    tc.set_defaults(func=_transcode)
 
     dd = sub.add_parser("dedup", help="perceptual duplicate detection for content teams")
     dd.add_argument("action", choices=["pairs", "check"],

@@ -24,13 +24,15 @@ from catalog.fingerprints import published_fingerprints, save_fingerprint
 from delivery.origin import ObjectNotFound, OriginConfig, OriginStore
 from delivery.publish import publish_package
 from media.dedup_index import DedupIndex
+from media.encoders import select_encoder
 from media.errors import MediaError
 from media.fingerprint import Fingerprint, file_sha256, fingerprint_samples
 from media.ladder import LadderConfig
 from media.limits import Limits, check_limits
-from media.package import package_hls
+from media.package import finalize_package, plan_for
 from media.probe import SourceInfo, probe
 from media.scan import Samples, scan
+from media.transcode import EncodedRendition, encode_audio, encode_video, rungs_for
 from reelflow.settings import Settings
 
 log = logging.getLogger("reelflow.ingest")
@@ -174,25 +176,58 @@ def dedup(settings: Settings, video_id: str, run_id: str) -> dict:
         return {"frames": len(query), "duplicate_of": original.video_id}
 
 
-def transcode(settings: Settings, video_id: str, run_id: str, source: dict) -> dict:
-    """Encode the HLS ladder into scratch space; a summary of the renditions."""
-    directory = work_dir(settings, video_id, run_id)
-    source_path = directory / "source"
+def codecs_for_run(settings: Settings, requested: list[str] | None) -> list[str]:
+    """The run's codecs: a re-run may ask for its own (``conf={"codecs": [...]}``), else the settings."""
+    if not requested:
+        return list(settings.codecs)
+    return Settings(codecs=requested).codecs  # validated the same way as the setting
+
+
+def _source_file(settings: Settings, video_id: str, run_id: str) -> Path:
+    source_path = work_dir(settings, video_id, run_id) / "source"
     if not source_path.exists():  # another worker ran the fetch: get our own copy
         fetch_and_validate(settings, video_id, run_id)
-    with timed(settings, video_id, "transcode"):
-        return _transcode(settings, video_id, directory, source)
+    return source_path
 
 
-def _transcode(settings: Settings, video_id: str, directory: Path, source: dict) -> dict:
-    source_path = directory / "source"
-    try:
-        package = package_hls(source_path, directory / "hls", SourceInfo.from_dict(source),
-                              ladder=ladder_config(settings), preset=settings.x264_preset, crf=settings.x264_crf)
-    except MediaError as exc:
-        raise _reject(settings, video_id, exc.code, exc.message) from exc
-    return {"bytes": package.total_bytes, "segment_seconds": package.plan.segment_seconds,
-            "renditions": [vars(r) for r in package.summaries()]}
+def transcode(settings: Settings, video_id: str, run_id: str, source: dict, codec: str) -> list[dict]:
+    """Encode one codec's rungs into the run's package directory; its renditions, JSON-safe."""
+    info = SourceInfo.from_dict(source)
+    src = _source_file(settings, video_id, run_id)
+    plan = plan_for(info, ladder_config(settings))
+    with timed(settings, video_id, f"transcode_{codec}"):
+        try:
+            renditions = encode_video(
+                src, work_dir(settings, video_id, run_id) / "hls", plan, codec,
+                rungs=rungs_for(plan, codec, settings.codec_max_short_side.get(codec)),
+                encoder=select_encoder(codec, allow_gpu=settings.allow_gpu_encoders),
+                preset=settings.x264_preset, crf=settings.x264_crf, rotation=info.rotation,
+                declared_duration_s=info.duration_s)
+        except MediaError as exc:
+            raise _reject(settings, video_id, exc.code, exc.message) from exc
+    return [r.to_dict() for r in renditions]
+
+
+def transcode_audio(settings: Settings, video_id: str, run_id: str, source: dict) -> list[dict]:
+    info = SourceInfo.from_dict(source)
+    src = _source_file(settings, video_id, run_id)
+    with timed(settings, video_id, "transcode_audio"):
+        try:
+            renditions = encode_audio(src, work_dir(settings, video_id, run_id) / "hls",
+                                      plan_for(info, ladder_config(settings)))
+        except MediaError as exc:
+            raise _reject(settings, video_id, exc.code, exc.message) from exc
+    return [r.to_dict() for r in renditions]
+
+
+def package(settings: Settings, video_id: str, run_id: str, source: dict, parts: list[list[dict]]) -> dict:
+    """Measure the renditions, write I-frame playlists and the master; what publish needs."""
+    with timed(settings, video_id, "package"):
+        renditions = [EncodedRendition.from_dict(r) for part in parts for r in part]
+        result = finalize_package(work_dir(settings, video_id, run_id) / "hls",
+                                  plan_for(SourceInfo.from_dict(source), ladder_config(settings)), renditions)
+    return {"bytes": result.total_bytes, "segment_seconds": result.plan.segment_seconds,
+            "renditions": [vars(r) for r in result.summaries()]}
 
 
 def publish(settings: Settings, video_id: str, run_id: str, package: dict) -> dict:

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     dedup_policy: Literal["reject", "link"] = "reject"
 
     ladder_short_sides: list[int] = [360, 480, 720, 1080]
+    # Codecs encoded for every video (h264, hevc, av1), each by its own Airflow task; on two cores the
+    # default adds AV1 (SVT-AV1, fast) up to 720p beside the full H.264 ladder. HEVC is opt-in.
+    codecs: list[str] = ["h264", "av1"]
+    codec_max_short_side: dict[str, int] = {"hevc": 720, "av1": 720}
+    allow_gpu_encoders: bool = True  # NVENC where it opens; software otherwise
     segment_seconds: float = 2.0
     x264_preset: str = "veryfast"
     x264_crf: int = 23
@@ -69,6 +74,14 @@ class Settings(BaseSettings):
         if not v or any(s < 16 for s in v):
             raise ValueError("ladder_short_sides must list rung short sides of at least 16 pixels")
         return sorted(set(v))
+
+    @field_validator("codecs")
+    @classmethod
+    def _codecs_known(cls, v: list[str]) -> list[str]:
+        unknown = sorted(set(v) - {"h264", "hevc", "av1"})
+        if unknown or not v:
+            raise ValueError(f"codecs must be a non-empty list of h264, hevc, av1 (got {v})")
+        return list(dict.fromkeys(v))
 
     @field_validator("segment_seconds")
     @classmethod

@@ -52,6 +52,19 @@ def check_media_playlist(root: Path, uri: str, *, video: bool) -> RenditionCheck
     return RenditionCheck(uri, frames, starts)
 
 
+def check_iframe_playlist(root: Path, uri: str) -> None:
+    path = root / uri
+    playlist = m3u8.load(str(path))
+    assert playlist.is_i_frames_only and playlist.segments
+    init = (path.parent / playlist.segment_map[0].uri).read_bytes()
+    for seg in playlist.segments:
+        length, offset = (int(x) for x in seg.byterange.split("@"))
+        body = (path.parent / seg.uri).read_bytes()[offset:offset + length]
+        with av.open(io.BytesIO(init + body)) as c:
+            frames = list(c.decode(video=0))
+        assert len(frames) == 1 and frames[0].key_frame, f"{uri}: {seg.uri} range is not exactly one keyframe"
+
+
 def check_package(root: Path, *, expect_audio: bool) -> tuple[m3u8.M3U8, list[RenditionCheck]]:
     master = m3u8.load(str(root / "master.m3u8"))
     assert master.is_variant and master.playlists
@@ -61,14 +74,16 @@ def check_package(root: Path, *, expect_audio: bool) -> tuple[m3u8.M3U8, list[Re
         assert info.bandwidth > 0 and info.average_bandwidth and info.average_bandwidth <= info.bandwidth
         w, h = info.resolution
         assert w % 2 == 0 and h % 2 == 0
-        assert info.codecs.startswith("avc1.")
+        assert info.codecs.split(".")[0] in ("avc1", "hvc1", "av01")
         assert ("mp4a.40.2" in info.codecs) == expect_audio
         check = check_media_playlist(root, variant.uri, video=True)
         with av.open(str(root / variant.uri.rsplit("/", 1)[0] / "init.mp4")) as c:
             assert (c.streams.video[0].codec_context.width, c.streams.video[0].codec_context.height) == (w, h)
         checks.append(check)
-    # Segments of every rendition start at the same times: ABR switches land on aligned keyframes.
+    # Segments of every rendition and codec start at the same times: ABR switches land on aligned keyframes.
     assert len({tuple(c.segment_starts) for c in checks}) == 1
+    for iframe in master.iframe_playlists:  # each I-frame entry is a decodable keyframe
+        check_iframe_playlist(root, iframe.uri)
     audio = [m for m in master.media if m.type == "AUDIO"]
     assert bool(audio) == expect_audio
     for m in audio:

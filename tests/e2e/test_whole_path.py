@@ -60,7 +60,7 @@ def test_upload_to_http3_playback_with_hostile_uploads(stack: Stack, clips):
     ready = client.wait_settled(good["id"], timeout_s=300)
     assert ready["state"] == "ready", ready
     assert ready["playback_url"].startswith(cfg.edge_public_url + "/vod/v/" + good["id"] + "/")
-    assert {r["name"] for r in ready["renditions"]} >= {"240p", "360p", "audio"}
+    assert {r["name"] for r in ready["renditions"]} >= {"h264-240p", "h264-360p", "av1-360p", "audio"}
 
     from reelflow.ingest import origin_store
 

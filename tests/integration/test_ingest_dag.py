@@ -50,16 +50,20 @@ def test_ingest_publishes_a_conformant_ladder(ingest_dag, sessions, store, setti
     video = _video(sessions, vid)
     assert video.state == "ready", video.failure_reason
     assert video.master_key.startswith(f"v/{vid}/") and video.master_key.endswith("/master.m3u8")
-    assert {r.name for r in video.renditions} == {"240p", "360p", "audio"}
-    assert {(r.kind, r.encoder) for r in video.renditions} == {("video", "libx264"), ("audio", "aac")}
+    assert {r.name for r in video.renditions} == {"h264-240p", "h264-360p", "av1-240p", "av1-360p", "audio"}
+    assert {(r.kind, r.encoder) for r in video.renditions} == {("video", "libx264"), ("video", "libsvtav1"),
+                                                               ("audio", "aac")}
     assert all(0 < r.average_bandwidth <= r.bandwidth for r in video.renditions)
     assert all(r.playlist_key.startswith(video.publish_prefix + "/") for r in video.renditions)
-    assert set(video.step_seconds) == {"begin", "validate", "dedup", "transcode", "publish", "mark_ready"}
-    assert video.step_seconds["transcode"] > 0
+    assert set(video.step_seconds) == {"begin", "validate", "dedup", "transcode_h264", "transcode_av1",
+                                       "transcode_audio", "package", "publish", "mark_ready"}
+    assert video.step_seconds["transcode_h264"] > 0
 
     keys = download_prefix(store, settings.vod_bucket, video.publish_prefix, tmp_path)
     master, checks = check_package(tmp_path, expect_audio=True)
-    assert sorted(p.stream_info.resolution for p in master.playlists) == [(426, 240), (640, 360)]
+    assert sorted(p.stream_info.resolution for p in master.playlists) == [(426, 240)] * 2 + [(640, 360)] * 2
+    assert {p.stream_info.codecs.split(".")[0] for p in master.playlists} == {"avc1", "av01"}
+    assert len(master.iframe_playlists) == 4
     assert all(c.frames == 120 for c in checks)  # 4 s at 30 fps, every frame kept
     assert checks[0].segment_starts == [0.0, 2.0]
     seg = next(k for k in keys if k.endswith(".m4s"))
@@ -82,7 +86,7 @@ def test_portrait_clip_without_audio(ingest_dag, sessions, store, settings, clip
     assert video.state == "ready", video.failure_reason
     download_prefix(store, settings.vod_bucket, video.publish_prefix, tmp_path)
     master, _ = check_package(tmp_path, expect_audio=False)
-    assert sorted(p.stream_info.resolution for p in master.playlists) == [(240, 426), (360, 640)]
+    assert sorted(p.stream_info.resolution for p in master.playlists) == [(240, 426)] * 2 + [(360, 640)] * 2
 
 
 @pytest.mark.parametrize("clip,code", [("text", "not_media"), ("truncated", "truncated")])
@@ -145,6 +149,7 @@ def test_sideways_phone_clip_comes_out_upright(ingest_dag, sessions, store, sett
     video = _video(sessions, vid)
     assert video.source["rotation"] == 270
     assert {(r.width, r.height) for r in video.renditions if r.kind == "video"} == {(240, 426), (360, 640)}
+    assert {r.name for r in video.renditions} == {"h264-240p", "h264-360p", "av1-240p", "av1-360p"}
 
 
 @pytest.mark.parametrize("clip,code", [("short", "too_short"), ("tiny", "resolution_too_low")])

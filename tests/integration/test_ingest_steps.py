@@ -4,6 +4,7 @@ import pytest
 
 from catalog import videos as repo
 from catalog.db import session_scope
+from media.samples import make_clip
 from reelflow import ingest
 
 
@@ -52,11 +53,17 @@ def test_publish_refuses_without_a_finished_package(settings, store, uploaded):
     assert store.list_keys(settings.vod_bucket, f"v/{vid}/") == []
 
 
-def test_steps_in_sequence_without_airflow(settings, sessions, store, uploaded):
-    vid = uploaded("portrait")
+def test_steps_in_sequence_without_airflow(settings, sessions, store, uploaded, clips, tmp_path):
+    # A clip of its own: the DAG tests publish the shared ones, and dedup would (rightly) refuse a re-upload.
+    clips["steps"] = make_clip(tmp_path / "steps.mp4", width=360, height=640, seconds=3.0, audio=False,
+                               pattern="cellauto:seed=9")
+    vid = uploaded("steps")
     source = ingest.fetch_and_validate(settings, vid, "seq")
-    package = ingest.transcode(settings, vid, "seq", source)
-    assert [r["name"] for r in package["renditions"]] == ["240p", "360p"]  # no audio track, no audio rendition
+    assert ingest.dedup(settings, vid, "seq")["duplicate_of"] is None
+    parts = [ingest.transcode(settings, vid, "seq", source, "h264"),
+             ingest.transcode_audio(settings, vid, "seq", source)]
+    package = ingest.package(settings, vid, "seq", source, parts)
+    assert [r["name"] for r in package["renditions"]] == ["h264-240p", "h264-360p"]  # no audio track, no audio
     publication = ingest.publish(settings, vid, "seq", package)
     ingest.mark_ready(settings, vid, publication)
     ingest.cleanup(settings, vid, "seq")
