@@ -8,7 +8,9 @@ so codecs can be encoded by parallel tasks into one package directory.
 
 from __future__ import annotations
 
+import queue
 import shutil
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -112,6 +114,54 @@ class _Upright:
                 return out
 
 
+class _RungWorker:
+    """One rung's scale + encode + mux on its own thread (PyAV releases the GIL in both), fed in order.
+
+    The decoder thread hands every output frame to each rung's bounded queue, so all rungs encode in
+    parallel on a multi-core host instead of one after another. A failing worker keeps draining its
+    queue (so the decoder never blocks on it) and leaves its error in :attr:`error`.
+    """
+
+    def __init__(self, rung: Rung, container: av.container.OutputContainer, stream: av.VideoStream,
+                 scaler: VideoReformatter, frame_tb: Fraction) -> None:
+        self.rung, self.container, self.stream, self.scaler, self.frame_tb = rung, container, stream, scaler, frame_tb
+        self.queue: queue.Queue[tuple[av.VideoFrame, int, bool] | None] = queue.Queue(maxsize=8)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name=f"encode-{rung.name}", daemon=True)
+        self.thread.start()
+
+    def submit(self, frame: av.VideoFrame, pts: int, key: bool) -> None:
+        self.queue.put((frame, pts, key))
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.error is not None:
+                continue
+            frame, pts, key = item
+            try:
+                scaled = self.scaler.reformat(frame, self.rung.width, self.rung.height, "yuv420p",
+                                              interpolation="BICUBIC")
+                if scaled is frame:  # same size and format: never touch the frame other rungs read
+                    scaled = frame.reformat(format="yuv420p")
+                scaled.pts, scaled.time_base = pts, self.frame_tb
+                # The source's own picture types must not leak into our GOP structure.
+                scaled.pict_type = PictureType.I if key else PictureType.NONE
+                self.container.mux(self.stream.encode(scaled))
+            except BaseException as exc:  # noqa: BLE001 - handed to the decoder thread via self.error
+                self.error = exc
+        if self.error is None:
+            try:
+                self.container.mux(self.stream.encode(None))
+            except BaseException as exc:  # noqa: BLE001
+                self.error = exc
+        self.container.close()
+
+    def close(self) -> None:
+        """Flush and close the rung's output; the decoder thread then checks :attr:`error`."""
+        self.queue.put(None)
+        self.thread.join()
+
+
 def _fresh(directory: Path) -> None:
     if directory.exists():
         shutil.rmtree(directory)  # a retry starts from nothing
@@ -164,6 +214,8 @@ def _encode_video(src: Path, out_dir: Path, plan: LadderPlan, codec: str, rungs:
                 stream.codec_tag = "hvc1"  # Apple players need hvc1 (parameter sets out of band), not hev1
             outputs.append((rung, container, stream, VideoReformatter()))
 
+        workers = [_RungWorker(rung, container, stream, scaler, frame_tb)
+                   for rung, container, stream, scaler in outputs]
         t0: float | None = None
         last_pts = last_gop = -1
         last_time = 0.0
@@ -181,25 +233,24 @@ def _encode_video(src: Path, out_dir: Path, plan: LadderPlan, codec: str, rungs:
                         last_pts, last_time = pts, pic.time - t0
                         gop = pts // plan.gop_frames
                         key, last_gop = gop != last_gop, gop
-                        for rung, container, stream, scaler in outputs:
-                            scaled = scaler.reformat(pic, rung.width, rung.height, "yuv420p", interpolation="BICUBIC")
-                            scaled.pts, scaled.time_base = pts, frame_tb
-                            # The source's own picture types must not leak into our GOP structure.
-                            scaled.pict_type = PictureType.I if key else PictureType.NONE
-                            container.mux(stream.encode(scaled))
+                        for worker in workers:
+                            worker.submit(pic, pts, key)
                     if progress and declared_duration_s:
                         progress(min(1.0, last_time / declared_duration_s))
         except av.error.FFmpegError as exc:
             raise MediaError("corrupt", f"the video could not be decoded to the end ({exc})") from exc
+        finally:
+            for worker in workers:
+                worker.close()
+        for worker in workers:
+            if worker.error is not None:
+                raise worker.error
         if last_pts < 0:
             raise MediaError("undecodable", "no video frame could be decoded")
         decoded = last_time + float(frame_tb)
         if declared_duration_s and decoded < MIN_DECODED_SHARE * declared_duration_s:
             raise MediaError("truncated", f"only {decoded:.1f} s of the declared {declared_duration_s:.1f} s "
                                           "could be decoded; the upload looks truncated")
-        for _rung, container, stream, _ in outputs:
-            container.mux(stream.encode(None))
-            container.close()
     return [EncodedRendition(
         name=f"{codec}-{rung.name}", kind="video", codec=codec, encoder=encoder,
         playlist=f"{codec}/{rung.name}/index.m3u8",
