@@ -47,6 +47,8 @@ class Video(Base):
     step_seconds: Mapped[dict] = mapped_column(JSONB, default=dict)
     publish_prefix: Mapped[str | None] = mapped_column(Text)
     master_key: Mapped[str | None] = mapped_column(Text)
+    poster_key: Mapped[str | None] = mapped_column(Text)
+    sprite_vtt_key: Mapped[str | None] = mapped_column(Text)
     pipeline_run_id: Mapped[str | None] = mapped_column(Text)
     # Set when the dedup policy accepts a near-copy and links it to the video it copies.
     duplicate_of: Mapped[str | None] = mapped_column(ForeignKey("videos.id", ondelete="SET NULL"))

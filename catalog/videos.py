@@ -110,10 +110,12 @@ def mark_failed(session: Session, video_id: str, *, code: str, reason: str) -> V
 
 
 def mark_ready(session: Session, video_id: str, *, publish_prefix: str, master_key: str,
-               renditions: Iterable[RenditionRecord]) -> Video:
+               renditions: Iterable[RenditionRecord], poster_key: str | None = None,
+               sprite_vtt_key: str | None = None) -> Video:
     """Point the video at a newly published package, replacing the previous renditions atomically."""
     video = _move(session, video_id, VideoState.READY)
     video.publish_prefix, video.master_key = publish_prefix, master_key
+    video.poster_key, video.sprite_vtt_key = poster_key, sprite_vtt_key
     video.ready_at = utcnow()
     video.renditions.clear()
     session.flush()

@@ -96,12 +96,16 @@ def ingest_video():
             raise AirflowSkipException(str(exc)) from exc
 
     @task
+    def thumbnails(source: dict) -> dict:
+        return ingest.thumbnails(get_settings(), _video_id(), _run_id(), source)
+
+    @task
     def package(source: dict, video: list[list[dict]], audio: list[dict]) -> dict:
         return ingest.package(get_settings(), _video_id(), _run_id(), source, [*video, audio])
 
     @task(retries=4)
-    def publish(package: dict) -> dict:
-        return ingest.publish(get_settings(), _video_id(), _run_id(), package)
+    def publish(package: dict, thumbs: dict) -> dict:
+        return ingest.publish(get_settings(), _video_id(), _run_id(), package, thumbs)
 
     @task(outlets=[PUBLISHED])
     def mark_ready(publication: dict) -> None:
@@ -115,7 +119,7 @@ def ingest_video():
     source = validate()
     unique = dedup(source)
     video = transcode.partial(source=unique).expand(codec=codecs(unique))
-    ready = mark_ready(publish(package(unique, video, transcode_audio(unique))))
+    ready = mark_ready(publish(package(unique, video, transcode_audio(unique)), thumbnails(unique)))
     started >> source
     # cleanup is a teardown: it always runs, and it does not decide the run's state.
     ready >> cleanup().as_teardown(setups=started)

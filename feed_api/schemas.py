@@ -58,6 +58,8 @@ class VideoOut(BaseModel):
     ready_at: datetime | None = None
     failure: Failure | None = None
     playback_url: str | None = None
+    poster_url: str | None = None
+    thumbnails_vtt_url: str | None = None
     renditions: list[RenditionOut] = Field(default_factory=list)
     pipeline_run_id: str | None = None
     step_seconds: dict[str, float] = Field(default_factory=dict, description="library work per pipeline step")

@@ -27,6 +27,8 @@ def _out(video: Video, svc: Services) -> VideoOut:
         failure=Failure(code=video.failure_code or "unknown", reason=video.failure_reason or "")
         if video.state == repo.VideoState.FAILED else None,
         playback_url=svc.playback_url(video.master_key) if ready else None,
+        poster_url=svc.playback_url(video.poster_key) if ready and video.poster_key else None,
+        thumbnails_vtt_url=svc.playback_url(video.sprite_vtt_key) if ready and video.sprite_vtt_key else None,
         renditions=[RenditionOut(name=r.name, kind=r.kind, codecs=r.codecs, width=r.width, height=r.height,
                                  bandwidth=r.bandwidth) for r in video.renditions] if ready else [],
         pipeline_run_id=video.pipeline_run_id, step_seconds=video.step_seconds or {},

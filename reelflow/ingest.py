@@ -32,6 +32,7 @@ from media.limits import Limits, check_limits
 from media.package import finalize_package, plan_for
 from media.probe import SourceInfo, probe
 from media.scan import Samples, scan
+from media.thumbnails import write_thumbnails
 from media.transcode import EncodedRendition, encode_audio, encode_video, rungs_for
 from reelflow.settings import Settings
 
@@ -220,6 +221,18 @@ def transcode_audio(settings: Settings, video_id: str, run_id: str, source: dict
     return [r.to_dict() for r in renditions]
 
 
+def thumbnails(settings: Settings, video_id: str, run_id: str, source: dict) -> dict:
+    """Poster (two sizes, JPEG and WebP) and scrub sprite + WebVTT into the package's ``thumbs/``."""
+    info = SourceInfo.from_dict(source)
+    src = _source_file(settings, video_id, run_id)
+    directory = work_dir(settings, video_id, run_id)
+    with timed(settings, video_id, "thumbnails"):
+        result = write_thumbnails(src, Samples.load(directory / SAMPLES_FILE), directory / "hls" / "thumbs",
+                                  rotation=info.rotation)
+    return {"poster": f"thumbs/{result.posters[0]}", "sprite_vtt": f"thumbs/{result.vtt}",
+            "poster_time_s": result.poster_time_s}
+
+
 def package(settings: Settings, video_id: str, run_id: str, source: dict, parts: list[list[dict]]) -> dict:
     """Measure the renditions, write I-frame playlists and the master; what publish needs."""
     with timed(settings, video_id, "package"):
@@ -230,7 +243,7 @@ def package(settings: Settings, video_id: str, run_id: str, source: dict, parts:
             "renditions": [vars(r) for r in result.summaries()]}
 
 
-def publish(settings: Settings, video_id: str, run_id: str, package: dict) -> dict:
+def publish(settings: Settings, video_id: str, run_id: str, package: dict, thumbs: dict | None = None) -> dict:
     """Upload the package under ``v/<video>/<publication>/``, master last; what mark_ready needs."""
     directory = work_dir(settings, video_id, run_id) / "hls"
     if not (directory / "master.m3u8").exists():
@@ -245,14 +258,17 @@ def publish(settings: Settings, video_id: str, run_id: str, package: dict) -> di
         for r in package["renditions"]
     ]
     return {"prefix": result.prefix, "master_key": result.master_key, "objects": result.objects,
-            "bytes": result.bytes, "renditions": [vars(r) for r in renditions]}
+            "bytes": result.bytes, "renditions": [vars(r) for r in renditions],
+            "poster_key": f"{prefix}/{thumbs['poster']}" if thumbs else None,
+            "sprite_vtt_key": f"{prefix}/{thumbs['sprite_vtt']}" if thumbs else None}
 
 
 def mark_ready(settings: Settings, video_id: str, publication: dict) -> None:
     start = time.perf_counter()
     with session_scope(sessions(settings)) as s:
         repo.mark_ready(s, video_id, publish_prefix=publication["prefix"], master_key=publication["master_key"],
-                        renditions=[repo.RenditionRecord(**r) for r in publication["renditions"]])
+                        renditions=[repo.RenditionRecord(**r) for r in publication["renditions"]],
+                        poster_key=publication.get("poster_key"), sprite_vtt_key=publication.get("sprite_vtt_key"))
         repo.record_step_time(s, video_id, "mark_ready", time.perf_counter() - start)
 
 

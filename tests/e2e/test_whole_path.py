@@ -61,6 +61,8 @@ def test_upload_to_http3_playback_with_hostile_uploads(stack: Stack, clips):
     assert ready["state"] == "ready", ready
     assert ready["playback_url"].startswith(cfg.edge_public_url + "/vod/v/" + good["id"] + "/")
     assert {r["name"] for r in ready["renditions"]} >= {"h264-240p", "h264-360p", "av1-360p", "audio"}
+    assert ready["poster_url"].endswith("/thumbs/poster_720.jpg")
+    assert ready["thumbnails_vtt_url"].endswith("/thumbs/sprite.vtt")
 
     from reelflow.ingest import origin_store
 

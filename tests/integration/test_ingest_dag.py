@@ -56,7 +56,12 @@ def test_ingest_publishes_a_conformant_ladder(ingest_dag, sessions, store, setti
     assert all(0 < r.average_bandwidth <= r.bandwidth for r in video.renditions)
     assert all(r.playlist_key.startswith(video.publish_prefix + "/") for r in video.renditions)
     assert set(video.step_seconds) == {"begin", "validate", "dedup", "transcode_h264", "transcode_av1",
-                                       "transcode_audio", "package", "publish", "mark_ready"}
+                                       "transcode_audio", "thumbnails", "package", "publish", "mark_ready"}
+    assert video.poster_key == f"{video.publish_prefix}/thumbs/poster_720.jpg"
+    poster = store.get(settings.vod_bucket, video.poster_key)
+    assert poster.content_type == "image/jpeg" and poster.body[:3] == b"\xff\xd8\xff"
+    vtt = store.get(settings.vod_bucket, video.sprite_vtt_key).body.decode()
+    assert vtt.startswith("WEBVTT") and "sprite.jpg#xywh=0,0,160," in vtt
     assert video.step_seconds["transcode_h264"] > 0
 
     keys = download_prefix(store, settings.vod_bucket, video.publish_prefix, tmp_path)
