@@ -67,17 +67,15 @@ def ingest_video():
         except ingest.UploadRejected as exc:
             raise AirflowSkipException(str(exc)) from exc
 
+    # Returns the run's codec list, which the transcode mapping expands over (one task less).
     @task
-    def dedup(source: dict) -> dict:
+    def dedup(_source: dict) -> list[str]:
+        settings = get_settings()
         try:
-            ingest.dedup(get_settings(), _video_id(), _run_id())
+            ingest.dedup(settings, _video_id(), _run_id())
         except ingest.UploadRejected as exc:
             raise AirflowSkipException(str(exc)) from exc
-        return source
-
-    @task
-    def codecs(_source: dict) -> list[str]:
-        return ingest.codecs_for_run(get_settings(), get_current_context()["params"].get("codecs"))
+        return ingest.codecs_for_run(settings, get_current_context()["params"].get("codecs"))
 
     # One mapped task per codec, named after it in the UI; each decodes the source once for its rungs.
     @task(execution_timeout=timedelta(minutes=30), map_index_template="{{ codec }}")
@@ -117,9 +115,11 @@ def ingest_video():
 
     started = begin()
     source = validate()
-    unique = dedup(source)
-    video = transcode.partial(source=unique).expand(codec=codecs(unique))
-    ready = mark_ready(publish(package(unique, video, transcode_audio(unique)), thumbnails(unique)))
+    codecs = dedup(source)  # a duplicate skips everything below
+    video = transcode.partial(source=source).expand(codec=codecs)
+    audio, thumbs = transcode_audio(source), thumbnails(source)
+    codecs >> [audio, thumbs]
+    ready = mark_ready(publish(package(source, video, audio), thumbs))
     started >> source
     # cleanup is a teardown: it always runs, and it does not decide the run's state.
     ready >> cleanup().as_teardown(setups=started)

@@ -57,6 +57,21 @@ def make_clip(path: str | os.PathLike[str], *, width: int = 640, height: int = 3
     return path
 
 
+def unique_pattern(seed: int) -> str:
+    """A lavfi pattern that differs for every seed: a zoom into the Mandelbrot set's boundary.
+
+    Demos and benchmarks upload new content on every run (the same clip twice is, rightly, a duplicate).
+    Points on the main cardioid's edge, c = e^(it)/2 - e^(2it)/4, are always detailed; starting zoomed
+    in keeps runs from sharing the whole-set overview.
+    """
+    import cmath
+    import random
+
+    t = random.Random(seed).uniform(0.3, 2 * cmath.pi - 0.3)
+    c = cmath.exp(1j * t) / 2 - cmath.exp(2j * t) / 4
+    return f"mandelbrot:start_x={c.real:.12f}:start_y={c.imag:.12f}:start_scale=0.02:end_scale=0.0005:maxiter=256"
+
+
 PACKAGED_CLIPS = ("bigbuckbunny", "bikes", "carphone_pristine")
 
 
