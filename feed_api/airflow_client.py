@@ -23,6 +23,11 @@ class TaskRun:
     end_date: str | None
     duration_s: float | None
     try_number: int
+    map_label: str | None = None  # a mapped instance's rendered index, e.g. the codec
+
+    @property
+    def label(self) -> str:
+        return f"{self.task_id}[{self.map_label}]" if self.map_label else self.task_id
 
 
 class AirflowClient:
@@ -76,7 +81,7 @@ class AirflowClient:
     def task_runs(self, dag_id: str, run_id: str) -> list[TaskRun]:
         data = self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances").json()
         return [TaskRun(t["task_id"], t.get("state"), t.get("start_date"), t.get("end_date"), t.get("duration"),
-                        t.get("try_number", 0)) for t in data.get("task_instances", [])]
+                        t.get("try_number", 0), t.get("rendered_map_index")) for t in data.get("task_instances", [])]
 
     def healthy(self) -> bool:
         try:

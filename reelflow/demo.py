@@ -49,7 +49,7 @@ def pipeline_timing(video: dict, airflow: AirflowClient | None = None) -> Pipeli
     if airflow is not None:
         # Tasks up to mark_ready are on the critical path; cleanup runs after the video is ready.
         with contextlib.suppress(PipelineUnavailable):
-            durations = {t.task_id: t.duration_s or 0.0
+            durations = {t.label: t.duration_s or 0.0
                          for t in airflow.task_runs(INGEST_DAG, video["pipeline_run_id"]) if t.task_id != "cleanup"}
     return PipelineTiming(total.total_seconds(), dict(video.get("step_seconds") or {}), durations)
 
@@ -94,11 +94,11 @@ def run_demo(settings: Settings, *, seconds: float = 8.0, size: tuple[int, int] 
             video = client.video(vid)
             try:
                 for t in airflow.task_runs(INGEST_DAG, video["pipeline_run_id"]):
-                    if t.state and seen.get((vid, t.task_id)) != t.state:
-                        seen[(vid, t.task_id)] = t.state
+                    if t.state and seen.get((vid, t.label)) != t.state:
+                        seen[(vid, t.label)] = t.state
                         if t.state in ("running", "success", "failed", "skipped", "up_for_retry"):
                             took = f" ({t.duration_s:.1f} s)" if t.duration_s and t.state != "running" else ""
-                            say(f"  {name:9} {t.task_id:10} {t.state}{took}")
+                            say(f"  {name:9} {t.label:17} {t.state}{took}")
             except PipelineUnavailable:
                 pass
             if video["state"] in ("ready", "failed"):
