@@ -141,8 +141,9 @@ class _RungWorker:
             try:
                 scaled = self.scaler.reformat(frame, self.rung.width, self.rung.height, "yuv420p",
                                               interpolation="BICUBIC")
-                if scaled is frame:  # same size and format: never touch the frame other rungs read
-                    scaled = frame.reformat(format="yuv420p")
+                # For the source-sized rung this may be the decoded frame itself. Only this thread sets its
+                # pts/time_base/pict_type (other rungs read its pixels and overwrite those on their own
+                # copies), and the encoder captures them when the frame is sent.
                 scaled.pts, scaled.time_base = pts, self.frame_tb
                 # The source's own picture types must not leak into our GOP structure.
                 scaled.pict_type = PictureType.I if key else PictureType.NONE
@@ -219,6 +220,7 @@ def _encode_video(src: Path, out_dir: Path, plan: LadderPlan, codec: str, rungs:
         t0: float | None = None
         last_pts = last_gop = -1
         last_time = 0.0
+        previous: av.VideoFrame | None = None
         try:
             for packet in inp.demux(vin):
                 for frame in packet.decode():
@@ -230,11 +232,16 @@ def _encode_video(src: Path, out_dir: Path, plan: LadderPlan, codec: str, rungs:
                         pts = round((pic.time - t0) / frame_tb)
                         if pts <= last_pts:
                             continue  # faster than the output rate (VFR burst): drop, as an fps filter would
-                        last_pts, last_time = pts, pic.time - t0
-                        gop = pts // plan.gop_frames
-                        key, last_gop = gop != last_gop, gop
-                        for worker in workers:
-                            worker.submit(pic, pts, key)
+                        # Slower than the output rate (VFR gap): repeat the previous picture, as an fps
+                        # filter would, so the output is truly constant-rate.
+                        slots = range(last_pts + 1, pts + 1) if previous is not None else range(pts, pts + 1)
+                        for slot in slots:
+                            picture = pic if slot == pts else previous
+                            gop = slot // plan.gop_frames
+                            key, last_gop = gop != last_gop, gop
+                            for worker in workers:
+                                worker.submit(picture, slot, key)
+                        previous, last_pts, last_time = pic, pts, pic.time - t0
                     if progress and declared_duration_s:
                         progress(min(1.0, last_time / declared_duration_s))
         except av.error.FFmpegError as exc:

@@ -1,0 +1,50 @@
+"""What phones send: variable frame rate and odd sizes, packaged into a conformant ladder."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from media.limits import Limits
+from media.package import package_hls
+from media.probe import probe
+from media.scan import scan
+from tests.hls_checks import check_package
+
+
+def vfr_clip(path: Path, seconds: float = 4.0, width: int = 641, height: int = 361) -> Path:
+    """Frames 20 ms and 50 ms apart in turn (a phone dropping its rate in low light), odd size."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=50, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = width - 1, height - 1, "yuv420p"  # x264 needs even sides
+        stream.codec_context.time_base = Fraction(1, 1000)
+        t, i = 0, 0
+        rng = np.random.default_rng(1)
+        base = rng.integers(0, 255, (height - 1, width - 1, 3), dtype=np.uint8)
+        while t < seconds * 1000:
+            img = np.roll(base, i * 4, axis=1)
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+            frame.pts, frame.time_base = t, Fraction(1, 1000)
+            out.mux(stream.encode(frame))
+            t += 20 if i % 2 else 50
+            i += 1
+        out.mux(stream.encode(None))
+    return path
+
+
+def test_variable_frame_rate_is_detected_and_packaged_as_constant_rate(tmp_path):
+    src = vfr_clip(tmp_path / "vfr.mp4")
+    info = probe(src)
+    result = scan(src, info, Limits())
+    assert result.variable_frame_rate
+    package = package_hls(src, tmp_path / "out", info, codecs=("h264",))
+    master, checks = check_package(tmp_path / "out", expect_audio=False)
+    fps = float(package.plan.fps)
+    assert fps == pytest.approx(float(info.fps), rel=0.05)
+    duration = checks[0].frames / fps
+    assert duration == pytest.approx(info.duration_s, abs=0.25)  # no frames invented, none lost
+    assert all(w % 2 == 0 and h % 2 == 0 for w, h in (p.stream_info.resolution for p in master.playlists))
