@@ -26,6 +26,7 @@ from delivery.publish import publish_package
 from media.dedup_index import DedupIndex
 from media.encoders import select_encoder
 from media.errors import MediaError
+from media.ffmpeg_engine import encode_video_ffmpeg
 from media.fingerprint import Fingerprint, file_sha256, fingerprint_samples
 from media.ladder import LadderConfig
 from media.limits import Limits, check_limits
@@ -196,14 +197,19 @@ def transcode(settings: Settings, video_id: str, run_id: str, source: dict, code
     info = SourceInfo.from_dict(source)
     src = _source_file(settings, video_id, run_id)
     plan = plan_for(info, ladder_config(settings))
+    package_dir = work_dir(settings, video_id, run_id) / "hls"
+    rungs = rungs_for(plan, codec, settings.codec_max_short_side.get(codec))
+    encoder = select_encoder(codec, allow_gpu=settings.allow_gpu_encoders)
     with timed(settings, video_id, f"transcode_{codec}"):
         try:
-            renditions = encode_video(
-                src, work_dir(settings, video_id, run_id) / "hls", plan, codec,
-                rungs=rungs_for(plan, codec, settings.codec_max_short_side.get(codec)),
-                encoder=select_encoder(codec, allow_gpu=settings.allow_gpu_encoders),
-                preset=settings.x264_preset, crf=settings.x264_crf, rotation=info.rotation,
-                declared_duration_s=info.duration_s)
+            if settings.transcode_engine == "ffmpeg":  # the binary applies the rotation itself
+                renditions = encode_video_ffmpeg(src, package_dir, plan, codec, rungs=rungs,
+                                                 gpu=encoder.endswith("_nvenc"), preset=settings.x264_preset,
+                                                 crf=settings.x264_crf)
+            else:
+                renditions = encode_video(src, package_dir, plan, codec, rungs=rungs, encoder=encoder,
+                                          preset=settings.x264_preset, crf=settings.x264_crf,
+                                          rotation=info.rotation, declared_duration_s=info.duration_s)
         except MediaError as exc:
             raise _reject(settings, video_id, exc.code, exc.message) from exc
     return [r.to_dict() for r in renditions]
