@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from functools import cache
 from pathlib import Path
 
 import ffmpeg
@@ -20,6 +21,15 @@ from media.encoders import NVENC, SOFTWARE, encoder_options
 from media.errors import MediaError
 from media.ladder import LadderPlan, Rung
 from media.transcode import EncodedRendition, rungs_for
+
+
+@cache
+def binary_encoders(binary: str = "ffmpeg") -> frozenset[str]:
+    """Encoders the installed ffmpeg binary was built with (empty when there is no binary)."""
+    if shutil.which(binary) is None:
+        return frozenset()
+    out = subprocess.run([binary, "-hide_banner", "-encoders"], capture_output=True, text=True).stdout
+    return frozenset(line.split()[1] for line in out.splitlines() if len(line.split()) > 1 and line.startswith(" V"))
 
 
 def ffmpeg_command(src: str | Path, package_dir: str | Path, plan: LadderPlan, codec: str, rungs: list[Rung], *,

@@ -26,7 +26,7 @@ from delivery.publish import publish_package
 from media.dedup_index import DedupIndex
 from media.encoders import select_encoder
 from media.errors import MediaError
-from media.ffmpeg_engine import encode_video_ffmpeg
+from media.ffmpeg_engine import binary_encoders, encode_video_ffmpeg
 from media.fingerprint import Fingerprint, file_sha256, fingerprint_samples
 from media.ladder import LadderConfig
 from media.limits import Limits, check_limits
@@ -202,7 +202,10 @@ def transcode(settings: Settings, video_id: str, run_id: str, source: dict, code
     encoder = select_encoder(codec, allow_gpu=settings.allow_gpu_encoders)
     with timed(settings, video_id, f"transcode_{codec}"):
         try:
-            if settings.transcode_engine == "ffmpeg":  # the binary applies the rotation itself
+            use_binary = settings.transcode_engine == "ffmpeg" and encoder in binary_encoders()
+            if settings.transcode_engine == "ffmpeg" and not use_binary:
+                log.warning("the ffmpeg binary cannot encode %s with %s; using the PyAV engine", codec, encoder)
+            if use_binary:  # the binary applies the rotation itself
                 renditions = encode_video_ffmpeg(src, package_dir, plan, codec, rungs=rungs,
                                                  gpu=encoder.endswith("_nvenc"), preset=settings.x264_preset,
                                                  crf=settings.x264_crf)

@@ -73,15 +73,17 @@ def test_steps_in_sequence_without_airflow(settings, sessions, store, uploaded, 
 
 
 def test_ffmpeg_engine_through_the_pipeline_steps(settings, sessions, store, uploaded, clips, tmp_path):
-    engine = settings.model_copy(update={"transcode_engine": "ffmpeg", "codecs": ["h264"]})
+    engine = settings.model_copy(update={"transcode_engine": "ffmpeg", "codecs": ["h264", "av1"]})
     clips["ffmpeg_engine"] = make_clip(tmp_path / "ff.mp4", width=480, height=270, seconds=3.0,
                                        pattern="life:seed=21:mold=10")
     vid = uploaded("ffmpeg_engine")
     source = ingest.fetch_and_validate(engine, vid, "ff")
     ingest.dedup(engine, vid, "ff")
-    parts = [ingest.transcode(engine, vid, "ff", source, "h264"), ingest.transcode_audio(engine, vid, "ff", source)]
+    # Each codec goes through the binary when it has the encoder, else through PyAV (never a failed video).
+    parts = [ingest.transcode(engine, vid, "ff", source, codec) for codec in ("h264", "av1")]
+    parts.append(ingest.transcode_audio(engine, vid, "ff", source))
     package = ingest.package(engine, vid, "ff", source, parts)
     ingest.mark_ready(engine, vid, ingest.publish(engine, vid, "ff", package))
     video = _video(sessions, vid)
     assert video.state == "ready"
-    assert {r.name for r in video.renditions} == {"h264-240p", "audio"}
+    assert {r.name for r in video.renditions} == {"h264-240p", "av1-240p", "audio"}
