@@ -89,11 +89,15 @@ def package_hls(src: str | Path, out_dir: str | Path, source: SourceInfo, *, lad
                 codecs: Sequence[str] = ("h264",), max_short_side: Mapping[str, int] | None = None,
                 encoders: Mapping[str, str] | None = None, preset: str = "veryfast", crf: int = 23,
                 progress: ProgressFn | None = None) -> HlsPackage:
-    """Plan the ladder for ``source``, encode each codec once-decoded, audio once, and write the master."""
+    """Plan the ladder for ``source``, encode each codec once-decoded, audio once, and write the master.
+
+    Only what the package consists of (``<codec>/``, ``audio/``, ``master.m3u8``) is replaced or, on
+    failure, removed; anything else in ``out_dir`` is left alone.
+    """
     out_dir = Path(out_dir)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    owned = [out_dir / c for c in codecs] + [out_dir / "audio", out_dir / MASTER_NAME]
+    (out_dir / MASTER_NAME).unlink(missing_ok=True)  # a stale master must never name new renditions
     plan = plan_for(source, ladder)
     renditions: list[EncodedRendition] = []
     try:
@@ -105,5 +109,9 @@ def package_hls(src: str | Path, out_dir: str | Path, source: SourceInfo, *, lad
         renditions += encode_audio(src, out_dir, plan)
         return finalize_package(out_dir, plan, renditions)
     except BaseException:
-        shutil.rmtree(out_dir, ignore_errors=True)
+        for path in owned:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
         raise

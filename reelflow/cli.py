@@ -207,6 +207,11 @@ def _transcode(args: argparse.Namespace) -> int:
         message = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
         print(f"error: {message.removeprefix('Value error, ')}", file=sys.stderr)
         return 2
+    out = Path(args.outdir)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "master.m3u8").exists())):
+        print(f"error: {out} exists and is not an earlier Reelflow package; choose a new or empty directory",
+              file=sys.stderr)
+        return 2
     start = time.perf_counter()
     try:
         info = probe(args.src)

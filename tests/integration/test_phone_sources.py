@@ -48,3 +48,17 @@ def test_variable_frame_rate_is_detected_and_packaged_as_constant_rate(tmp_path)
     duration = checks[0].frames / fps
     assert duration == pytest.approx(info.duration_s, abs=0.25)  # no frames invented, none lost
     assert all(w % 2 == 0 and h % 2 == 0 for w, h in (p.stream_info.resolution for p in master.playlists))
+
+
+def test_package_keeps_foreign_files_and_cleans_its_own_on_failure(tmp_path, clips):
+    from media.errors import MediaError
+
+    out = tmp_path / "pkg"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    package_hls(clips["landscape"], out, probe(clips["landscape"]), codecs=("h264",))
+    assert (out / "notes.txt").read_text() == "mine" and (out / "master.m3u8").exists()
+    info = probe(clips["landscape"])
+    with pytest.raises(MediaError):
+        package_hls(clips["text"], out, info, codecs=("h264",))
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]

@@ -39,3 +39,24 @@ def test_sample_writes_a_clip(tmp_path, capsys):
     out = tmp_path / "s.mp4"
     assert main(["sample", str(out), "--size", "320x240", "--seconds", "1"]) == 0
     assert out.stat().st_size > 0
+
+
+def test_transcode_refuses_a_directory_that_is_not_a_package_and_leaves_it_intact(tmp_path, capsys):
+    keep = tmp_path / "my_documents"
+    keep.mkdir()
+    (keep / "thesis.txt").write_text("years of work")
+    assert main(["transcode", str(tmp_path / "missing.mp4"), str(keep)]) == 2
+    assert "not an earlier Reelflow package" in capsys.readouterr().err
+    assert (keep / "thesis.txt").read_text() == "years of work"
+
+
+def test_failed_transcode_removes_only_what_it_wrote(tmp_path, capsys):
+    out = tmp_path / "pkg"
+    out.mkdir()
+    (out / "master.m3u8").write_text("#EXTM3U\n")  # an earlier package lives here
+    (out / "notes.txt").write_text("mine")
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video")
+    assert main(["transcode", str(bad), str(out)]) == 1
+    assert "not_media" in capsys.readouterr().err
+    assert (out / "notes.txt").read_text() == "mine"
