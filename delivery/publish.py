@@ -1,5 +1,8 @@
 """Publish an HLS package to the origin: media first, playlists after, the master last.
 
+A failed publication removes what it wrote. Prefixes are per publication, so that never touches
+a package that is already being served.
+
 A player that can read the master can therefore read everything it names. Segments live under an
 immutable per-publication prefix and are cached for a year; playlists get a short TTL so a
 re-publication (new prefix, master swapped in the catalog) is picked up quickly.
@@ -7,6 +10,7 @@ re-publication (new prefix, master swapped in the catalog) is picked up quickly.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -63,8 +67,14 @@ def publish_package(store: OriginStore, package_dir: Path, bucket: str, prefix: 
         return path.stat().st_size
 
     total = 0
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for wave in (media, playlists):  # each wave completes before the next starts
-            total += sum(pool.map(put, wave))
-    total += put(master_path)
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for wave in (media, playlists):  # each wave completes before the next starts
+                total += sum(pool.map(put, wave))
+        total += put(master_path)
+    except BaseException:
+        # Leave nothing half-published: remove what this call wrote (best effort; the origin may be down).
+        with contextlib.suppress(Exception):
+            store.delete_prefix(bucket, f"{prefix}/")
+        raise
     return PublishResult(prefix=prefix, master_key=f"{prefix}/{master}", objects=len(files), bytes=total)

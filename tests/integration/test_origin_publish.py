@@ -56,3 +56,23 @@ def test_wrong_credentials_are_refused(settings, store):
 def test_endpoint_must_be_a_url():
     with pytest.raises(ValueError, match="http://host:port"):
         OriginStore(OriginConfig("127.0.0.1:9000", "a", "b"))
+
+
+def test_a_publish_that_fails_midway_leaves_nothing_behind(store: OriginStore, tmp_path: Path):
+    real_put = store.put_file
+    calls = []
+
+    def flaky_put(bucket, key, path, **kw):
+        calls.append(key)
+        if len(calls) == 3:
+            raise ConnectionError("origin went away")
+        return real_put(bucket, key, path, **kw)
+
+    store.put_file = flaky_put
+    try:
+        with pytest.raises(ConnectionError):
+            publish_package(store, _package(tmp_path / "pkg"), "vod", "v/t3/p1", workers=1)
+    finally:
+        del store.put_file
+    assert len(calls) == 3
+    assert store.list_keys("vod", "v/t3/") == []
