@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import shutil
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -62,3 +65,52 @@ def test_package_keeps_foreign_files_and_cleans_its_own_on_failure(tmp_path, cli
     with pytest.raises(MediaError):
         package_hls(clips["text"], out, info, codecs=("h264",))
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def _marked_clip(path: Path, rotation: int | None) -> Path:
+    """Landscape pixels with a red block top-left, optionally tagged with a display rotation."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        if rotation is not None:
+            stream.set_display_rotation(rotation)
+        for i in range(30):
+            img = np.full((360, 640, 3), 90, np.uint8)
+            img[:60, :100] = (255, 0, 0)
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def _red_corner(img: np.ndarray) -> str:
+    h, w = img.shape[:2]
+    corners = {"tl": img[5, 5], "tr": img[5, w - 5], "bl": img[h - 5, 5], "br": img[h - 5, w - 5]}
+    return next(k for k, v in corners.items() if v[0] > 200 and v[1] < 80)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="./dev setup installs Debian's ffmpeg")
+@pytest.mark.parametrize("rotation", [90, -90, 180, "tag90"])
+def test_rotation_matches_ffmpegs_own_autorotate(tmp_path, rotation):
+    import cv2
+
+    if rotation == "tag90":  # tagged by FFmpeg itself, the way older phones' files look
+        plain = _marked_clip(tmp_path / "plain.mp4", None)
+        src = tmp_path / "rotated.mp4"
+        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(plain), "-c", "copy",
+                        "-metadata:s:v:0", "rotate=90", str(src)], check=True)
+    else:
+        src = _marked_clip(tmp_path / "rotated.mp4", rotation)
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(src), "-frames:v", "1",
+                    str(tmp_path / "ref.png")], check=True)
+    reference = cv2.cvtColor(cv2.imread(str(tmp_path / "ref.png")), cv2.COLOR_BGR2RGB)
+    info = probe(src)
+    package = package_hls(src, tmp_path / "out", info, codecs=("h264",))
+    rung = tmp_path / "out" / package.variants[0].uri.rsplit("/", 1)[0]
+    body = (rung / "init.mp4").read_bytes() + (rung / "seg_00000.m4s").read_bytes()
+    with av.open(io.BytesIO(body)) as c:
+        ours = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    sample = scan(src, info, Limits()).samples.images[0]
+    assert ours.shape[:2] == reference.shape[:2]
+    assert _red_corner(ours) == _red_corner(reference) == _red_corner(sample)
