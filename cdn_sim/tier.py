@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cdn_sim.cache import LRUCache
 from cdn_sim.freshness import max_age_s
@@ -36,7 +36,6 @@ class TierCounters:
     upstream_fetches: int = 0
     coalesced: int = 0
     stale_served: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 class CacheTier:

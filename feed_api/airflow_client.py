@@ -83,6 +83,16 @@ class AirflowClient:
         return [TaskRun(t["task_id"], t.get("state"), t.get("start_date"), t.get("end_date"), t.get("duration"),
                         t.get("try_number", 0), t.get("rendered_map_index")) for t in data.get("task_instances", [])]
 
+    def ensure_unpaused(self, dag_id: str) -> bool:
+        """True once Airflow knows ``dag_id``, unpausing it if needed; False while it is not parsed yet."""
+        try:
+            dag = self._request("GET", f"/api/v2/dags/{dag_id}").json()
+        except PipelineUnavailable:
+            return False
+        if dag.get("is_paused"):
+            self._request("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
+        return True
+
     def healthy(self) -> bool:
         try:
             return self._http.get("/api/v2/monitor/health", timeout=3).status_code == 200

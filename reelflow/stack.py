@@ -246,13 +246,11 @@ class Stack:
 
     def _dag_registered(self) -> bool:
         from feed_api.airflow_client import AirflowClient, PipelineUnavailable
+        from feed_api.pipeline import INGEST_DAG
 
         client = AirflowClient(self.s.airflow_url, self.s.airflow_user, self.s.airflow_password)
         try:
-            dag = client._request("GET", "/api/v2/dags/ingest_video").json()
-            if dag.get("is_paused"):
-                client._request("PATCH", "/api/v2/dags/ingest_video", json={"is_paused": False})
-            return True
+            return client.ensure_unpaused(INGEST_DAG)
         except PipelineUnavailable:
             return False
         finally:
