@@ -67,24 +67,41 @@ def ingest_video():
         except ingest.UploadRejected as exc:
             raise AirflowSkipException(str(exc)) from exc
 
-    # Returns the run's codec list, which the transcode mapping expands over (one task less).
+    def _codecs() -> tuple[list[str], list[str]]:
+        settings = get_settings()
+        return ingest.split_by_device(settings, ingest.codecs_for_run(
+            settings, get_current_context()["params"].get("codecs")))
+
+    # Returns the run's software codecs, which the transcode mapping expands over (one task less).
     @task
     def dedup(_source: dict) -> list[str]:
-        settings = get_settings()
         try:
-            ingest.dedup(settings, _video_id(), _run_id())
+            ingest.dedup(get_settings(), _video_id(), _run_id())
         except ingest.UploadRejected as exc:
             raise AirflowSkipException(str(exc)) from exc
-        return ingest.codecs_for_run(settings, get_current_context()["params"].get("codecs"))
+        return _codecs()[0]
 
-    # One mapped task per codec, named after it in the UI; each decodes the source once for its rungs.
-    @task(execution_timeout=timedelta(minutes=30), map_index_template="{{ codec }}")
-    def transcode(source: dict, codec: str) -> list[dict]:
+    @task
+    def nvenc_codecs() -> list[str]:
+        return _codecs()[1]
+
+    def _transcode(source: dict, codec: str) -> list[dict]:
         get_current_context()["codec"] = codec
         try:
             return ingest.transcode(get_settings(), _video_id(), _run_id(), source, codec)
         except ingest.UploadRejected as exc:
             raise AirflowSkipException(str(exc)) from exc
+
+    # One mapped task per codec, named after it in the UI; each decodes the source once for its rungs.
+    @task(execution_timeout=timedelta(minutes=30), map_index_template="{{ codec }}")
+    def transcode(source: dict, codec: str) -> list[dict]:
+        return _transcode(source, codec)
+
+    # The same for codecs whose encoder is NVENC on this host (none on a CPU-only host: skipped). NVENC
+    # sessions per GPU are few, so these queue in their own pool.
+    @task(execution_timeout=timedelta(minutes=15), map_index_template="{{ codec }}", pool=ingest.GPU_POOL)
+    def transcode_gpu(source: dict, codec: str) -> list[dict]:
+        return _transcode(source, codec)
 
     @task(execution_timeout=timedelta(minutes=10))
     def transcode_audio(source: dict) -> list[dict]:
@@ -98,15 +115,25 @@ def ingest_video():
         return ingest.thumbnails(get_settings(), _video_id(), _run_id(), source)
 
     @task
-    def package(source: dict, video: list[list[dict]], audio: list[dict]) -> dict:
-        return ingest.package(get_settings(), _video_id(), _run_id(), source, [*video, audio])
+    def embed() -> dict:
+        return ingest.embed(get_settings(), _video_id(), _run_id())
+
+    # Runs when either transcode mapping has nothing to do (skipped); it refuses a rejected video itself.
+    @task(trigger_rule="none_failed_min_one_success")
+    def package(source: dict, video: list[list[dict]] | None, video_gpu: list[list[dict]] | None,
+                audio: list[dict]) -> dict:
+        try:
+            return ingest.package(get_settings(), _video_id(), _run_id(), source,
+                                  [*(video or []), *(video_gpu or []), audio])
+        except ingest.UploadRejected as exc:
+            raise AirflowSkipException(str(exc)) from exc
 
     @task(retries=4)
     def publish(package: dict, thumbs: dict) -> dict:
         return ingest.publish(get_settings(), _video_id(), _run_id(), package, thumbs)
 
     @task(outlets=[PUBLISHED])
-    def mark_ready(publication: dict) -> None:
+    def mark_ready(publication: dict, _embedding: dict) -> None:
         ingest.mark_ready(get_settings(), _video_id(), publication)
 
     @task(retries=0)
@@ -116,10 +143,12 @@ def ingest_video():
     started = begin()
     source = validate()
     codecs = dedup(source)  # a duplicate skips everything below
+    gpu_codecs = nvenc_codecs()
     video = transcode.partial(source=source).expand(codec=codecs)
-    audio, thumbs = transcode_audio(source), thumbnails(source)
-    codecs >> [audio, thumbs]
-    ready = mark_ready(publish(package(source, video, audio), thumbs))
+    video_gpu = transcode_gpu.partial(source=source).expand(codec=gpu_codecs)
+    audio, thumbs, embedding = transcode_audio(source), thumbnails(source), embed()
+    codecs >> [gpu_codecs, audio, thumbs, embedding]
+    ready = mark_ready(publish(package(source, video, video_gpu, audio), thumbs), embedding)
     started >> source
     # cleanup is a teardown: it always runs, and it does not decide the run's state.
     ready >> cleanup().as_teardown(setups=started)

@@ -98,10 +98,17 @@ def _content_span(mean: np.ndarray, std: np.ndarray) -> tuple[int, int]:
     return lo, hi
 
 
-def content_box(gray: np.ndarray) -> tuple[slice, slice]:
-    """Rows and columns of real picture across all frames, bars removed, then the central part."""
+def picture_box(gray: np.ndarray) -> tuple[slice, slice]:
+    """Rows and columns of real picture across all (n, h, w) frames: letterbox and pillarbox bars removed."""
     r0, r1 = _content_span(gray.mean(axis=2), gray.std(axis=2))
     c0, c1 = _content_span(gray.mean(axis=1), gray.std(axis=1))
+    return slice(r0, r1), slice(c0, c1)
+
+
+def content_box(gray: np.ndarray) -> tuple[slice, slice]:
+    """The central part of the real picture: bars removed, then edges where crops and logos live."""
+    rows, cols = picture_box(gray)
+    r0, r1, c0, c1 = rows.start, rows.stop, cols.start, cols.stop
     dr, dc = int((r1 - r0) * (1 - CENTRE) / 2), int((c1 - c0) * (1 - CENTRE) / 2)
     return slice(r0 + dr, r1 - dr), slice(c0 + dc, c1 - dc)
 

@@ -20,10 +20,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalog import videos as repo
 from catalog.db import make_engine, make_sessionmaker, session_scope
+from catalog.embeddings import save_embedding
 from catalog.fingerprints import published_fingerprints, save_fingerprint
 from delivery.origin import ObjectNotFound, OriginConfig, OriginStore
 from delivery.publish import publish_package
 from media.dedup_index import DedupIndex
+from media.embedding import MODEL_NAME as EMBEDDING_MODEL
+from media.embedding import shared_encoder
 from media.encoders import select_encoder
 from media.errors import MediaError
 from media.ffmpeg_engine import binary_encoders, encode_video_ffmpeg
@@ -39,6 +42,10 @@ from reelflow.settings import Settings
 
 log = logging.getLogger("reelflow.ingest")
 SAMPLES_FILE = "samples.npz"
+
+
+# The Airflow pool NVENC transcodes queue in (`reelflow stack up` creates it with settings.gpu_pool_slots).
+GPU_POOL = "gpu_encoders"
 
 
 class UploadRejected(Exception):
@@ -185,6 +192,17 @@ def codecs_for_run(settings: Settings, requested: list[str] | None) -> list[str]
     return Settings(codecs=requested).codecs  # validated the same way as the setting
 
 
+def split_by_device(settings: Settings, codecs: list[str]) -> tuple[list[str], list[str]]:
+    """(software codecs, NVENC codecs) on this host: the two run in different Airflow pools.
+
+    Opening the encoder decides, as in :func:`media.encoders.select_encoder`, so a GPU without NVENC
+    (H100, H200) or a driver that refuses a session sends that codec to the CPU.
+    """
+    encoders = {codec: select_encoder(codec, allow_gpu=settings.allow_gpu_encoders) for codec in codecs}
+    return ([c for c in codecs if not encoders[c].endswith("_nvenc")],
+            [c for c in codecs if encoders[c].endswith("_nvenc")])
+
+
 def _source_file(settings: Settings, video_id: str, run_id: str) -> Path:
     source_path = work_dir(settings, video_id, run_id) / "source"
     if not source_path.exists():  # another worker ran the fetch: get our own copy
@@ -242,8 +260,27 @@ def thumbnails(settings: Settings, video_id: str, run_id: str, source: dict) -> 
             "poster_time_s": result.poster_time_s}
 
 
+def embed(settings: Settings, video_id: str, run_id: str) -> dict:
+    """The content embedding from the scan's samples, stored in the catalog for this video."""
+    directory = work_dir(settings, video_id, run_id)
+    if not (directory / SAMPLES_FILE).exists():  # another worker ran validate: redo it here
+        fetch_and_validate(settings, video_id, run_id)
+    with timed(settings, video_id, "embed"):
+        samples = Samples.load(directory / SAMPLES_FILE)
+        vector = shared_encoder().embed(samples.times, samples.images)
+        with session_scope(sessions(settings)) as s:
+            save_embedding(s, video_id, EMBEDDING_MODEL, vector)
+    return {"model": EMBEDDING_MODEL, "dimension": int(vector.size)}
+
+
 def package(settings: Settings, video_id: str, run_id: str, source: dict, parts: list[list[dict]]) -> dict:
     """Measure the renditions, write I-frame playlists and the master; what publish needs."""
+    with session_scope(sessions(settings)) as s:
+        video = repo.get_video(s, video_id)
+        if video.state != repo.VideoState.PROCESSING:  # a parallel step rejected the upload: publish nothing
+            raise UploadRejected(video.failure_reason or f"video {video_id} is {video.state}, not processing")
+    if not any(parts):
+        raise RuntimeError(f"no renditions reached package for video {video_id}")
     with timed(settings, video_id, "package"):
         renditions = [EncodedRendition.from_dict(r) for part in parts for r in part]
         result = finalize_package(work_dir(settings, video_id, run_id) / "hls",

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     codecs: list[str] = ["h264", "av1"]
     codec_max_short_side: dict[str, int] = {"hevc": 720, "av1": 720}
     allow_gpu_encoders: bool = True  # NVENC where it opens; software otherwise
+    # Slots of the Airflow pool NVENC transcodes queue in: concurrent encode sessions the GPU allows.
+    gpu_pool_slots: int = Field(default=2, ge=1)
     # "pyav": in process (default). "ffmpeg": the ffmpeg binary via ffmpeg-python, full-GPU (CUDA decode,
     # scale_cuda, NVENC) when the codec's NVENC encoder opens on this host.
     transcode_engine: Literal["pyav", "ffmpeg"] = "pyav"

@@ -23,6 +23,7 @@ import redis
 
 from catalog.db import ensure_database
 from catalog.migrate import upgrade
+from reelflow.ingest import GPU_POOL
 from reelflow.s3server import pid_alive, port_in_use, s3_ready, start_seaweed, stop_process_group, wait_ready
 from reelflow.settings import REPO_ROOT, Settings
 
@@ -232,6 +233,11 @@ class Stack:
         result = subprocess.run(self._airflow("db", "migrate"), env=env, capture_output=True, text=True)
         if result.returncode != 0:
             raise StackError(f"airflow db migrate failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+        result = subprocess.run(self._airflow("pools", "set", GPU_POOL, str(self.s.gpu_pool_slots),
+                                              "NVENC transcodes (concurrent GPU encode sessions)"),
+                                env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise StackError(f"creating the Airflow pool {GPU_POOL} failed:\n{result.stderr[-2000:]}")
         for name in services:
             if self.pid(name):
                 continue

@@ -8,11 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from catalog import videos as repo
 from catalog.db import ensure_database, session_scope
+from catalog.embeddings import get_embedding
 from delivery.publish import PLAYLIST_CACHE_CONTROL, SEGMENT_CACHE_CONTROL
+from media.embedding import DIMENSION
+from media.embedding import MODEL_NAME as EMBEDDING_MODEL
 from tests.hls_checks import check_package, download_prefix
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,7 +60,15 @@ def test_ingest_publishes_a_conformant_ladder(ingest_dag, sessions, store, setti
     assert all(0 < r.average_bandwidth <= r.bandwidth for r in video.renditions)
     assert all(r.playlist_key.startswith(video.publish_prefix + "/") for r in video.renditions)
     assert set(video.step_seconds) == {"begin", "validate", "dedup", "transcode_h264", "transcode_av1",
-                                       "transcode_audio", "thumbnails", "package", "publish", "mark_ready"}
+                                       "transcode_audio", "thumbnails", "embed", "package", "publish",
+                                       "mark_ready"}
+    with session_scope(sessions) as s:
+        vector = get_embedding(s, vid, EMBEDDING_MODEL)
+    assert vector is not None and vector.shape == (DIMENSION,) and abs(float(np.linalg.norm(vector)) - 1) < 1e-5
+    # No NVENC on this host: the GPU mapping has nothing to do and is skipped; the CPU one did the work.
+    states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+    assert states[("transcode_gpu", -1)] == "skipped"
+    assert {states[("transcode", i)] for i in (0, 1)} == {"success"}
     assert video.poster_key == f"{video.publish_prefix}/thumbs/poster_720.jpg"
     poster = store.get(settings.vod_bucket, video.poster_key)
     assert poster.content_type == "image/jpeg" and poster.body[:3] == b"\xff\xd8\xff"
@@ -164,3 +176,11 @@ def test_limits_reject_with_reason(ingest_dag, sessions, store, settings, clips,
     video = _video(sessions, vid)
     assert (video.state, video.failure_code) == ("failed", code)
     assert store.list_keys(settings.vod_bucket, f"v/{vid}/") == []
+
+
+def test_gpu_encodes_queue_in_their_own_pool(ingest_dag):
+    gpu, cpu = ingest_dag.get_task("transcode_gpu"), ingest_dag.get_task("transcode")
+    assert gpu.pool == "gpu_encoders" and cpu.pool == "default_pool"
+    assert ingest_dag.get_task("package").trigger_rule == "none_failed_min_one_success"
+    assert {"embed", "thumbnails"} <= {t.task_id for t in ingest_dag.get_task("mark_ready").upstream_list} | {
+        t.task_id for t in ingest_dag.get_task("publish").upstream_list}

@@ -87,3 +87,21 @@ def test_ffmpeg_engine_through_the_pipeline_steps(settings, sessions, store, upl
     video = _video(sessions, vid)
     assert video.state == "ready"
     assert {r.name for r in video.renditions} == {"h264-240p", "av1-240p", "audio"}
+
+
+def test_package_refuses_a_video_a_parallel_step_rejected(settings, sessions, uploaded):
+    # transcode[av1] rejected the upload while transcode[h264] and audio finished: nothing may be packaged.
+    vid = uploaded()
+    with session_scope(sessions) as s:
+        repo.mark_failed(s, vid, code="corrupt", reason="the video stream breaks off at 2.1 s")
+    with pytest.raises(ingest.UploadRejected, match="breaks off"):
+        ingest.package(settings, vid, "steps", {}, [[{"name": "h264-360p"}]])
+    assert not (ingest.work_dir(settings, vid, "steps") / "hls" / "master.m3u8").exists()
+
+
+def test_split_by_device_sends_nvenc_codecs_to_the_gpu_pool(settings, monkeypatch):
+    monkeypatch.setattr(ingest, "select_encoder",
+                        lambda codec, allow_gpu: "h264_nvenc" if codec == "h264" and allow_gpu else f"sw-{codec}")
+    assert ingest.split_by_device(settings, ["h264", "av1"]) == (["av1"], ["h264"])
+    cpu_only = settings.model_copy(update={"allow_gpu_encoders": False})
+    assert ingest.split_by_device(cpu_only, ["h264", "av1"]) == (["h264", "av1"], [])
