@@ -6,7 +6,23 @@ import enum
 import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import REAL, BigInteger, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    REAL,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -20,6 +36,15 @@ def new_video_id() -> str:
     return secrets.token_hex(8)
 
 
+new_user_id = new_video_id  # users get the same 16-hex ids
+
+
+class Privacy(enum.StrEnum):
+    PUBLIC = "public"  # every feed
+    FOLLOWERS = "followers"  # the creator's followers only (their Following feed, the video page)
+    PRIVATE = "private"  # the creator only; never in a feed
+
+
 class VideoState(enum.StrEnum):
     UPLOADING = "uploading"
     PROCESSING = "processing"
@@ -31,13 +56,47 @@ class Base(DeclarativeBase):
     pass
 
 
+class User(Base):
+    """A viewer and creator. ``interests`` are the topics (hashtags, lower case) picked at sign-up."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_user_id)
+    handle: Mapped[str] = mapped_column(String(32), unique=True)  # lower case, checked by the API
+    display_name: Mapped[str] = mapped_column(Text, default="")
+    region: Mapped[str] = mapped_column(String(8), default="global")
+    interests: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Video(Base):
     __tablename__ = "videos"
+    __table_args__ = (
+        # What the feeds scan: servable public videos by recency (trending fallback, cold start).
+        Index("ix_videos_servable", "ready_at", "id",
+              postgresql_where=text("state = 'ready' AND deleted_at IS NULL AND privacy = 'public'")),
+        Index("ix_videos_creator_ready", "creator_id", "ready_at"),
+        Index("ix_videos_tag_keys", "tag_keys", postgresql_using="gin"),
+        CheckConstraint("privacy IN ('public','followers','private')", name="videos_privacy_valid"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_video_id)
-    creator_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    creator_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     caption: Mapped[str] = mapped_column(Text, default="")
-    hashtags: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    hashtags: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)  # as the creator wrote them
+    tag_keys: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)  # lower case: what feeds match on
+    privacy: Mapped[str] = mapped_column(String(16), default=Privacy.PUBLIC)
+    sound_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    category: Mapped[str | None] = mapped_column(String(32))
+    region: Mapped[str | None] = mapped_column(String(8))  # the creator's region at upload
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # tombstone: never served again
+    # Totals that the live Redis counters are flushed into (catalog.counters); the feed adds pending deltas.
+    view_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    like_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    comment_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    share_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    watch_ms_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    completions: Mapped[int] = mapped_column(BigInteger, default=0)
     state: Mapped[str] = mapped_column(String(16), default=VideoState.UPLOADING, index=True)
     failure_code: Mapped[str | None] = mapped_column(String(64))
     failure_reason: Mapped[str | None] = mapped_column(Text)
@@ -103,3 +162,108 @@ class StoredEmbedding(Base):
     dimension: Mapped[int] = mapped_column(Integer)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Follow(Base):
+    __tablename__ = "follows"
+    __table_args__ = (PrimaryKeyConstraint("follower_id", "followee_id"), Index("ix_follows_followee", "followee_id"),
+                      CheckConstraint("follower_id <> followee_id", name="follows_not_self"))
+
+    follower_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    followee_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Block(Base):
+    """``blocker`` never sees ``blocked``'s videos, and vice versa."""
+
+    __tablename__ = "blocks"
+    __table_args__ = (PrimaryKeyConstraint("blocker_id", "blocked_id"), Index("ix_blocks_blocked", "blocked_id"))
+
+    blocker_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    blocked_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Like(Base):
+    __tablename__ = "likes"
+    __table_args__ = (PrimaryKeyConstraint("user_id", "video_id"), Index("ix_likes_video", "video_id"))
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Comment(Base):
+    __tablename__ = "comments"
+    __table_args__ = (CheckConstraint("char_length(body) BETWEEN 1 AND 500", name="comments_body_length"),
+                      Index("ix_comments_video", "video_id", "id"), Index("ix_comments_parent", "parent_id", "id"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Share(Base):
+    __tablename__ = "shares"
+    __table_args__ = (Index("ix_shares_video", "video_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(32), default="link")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class NotInterested(Base):
+    """A viewer's "not interested": a creator or a topic (hashtag, lower case) kept out of their feeds."""
+
+    __tablename__ = "not_interested"
+    __table_args__ = (PrimaryKeyConstraint("user_id", "kind", "value"),
+                      CheckConstraint("kind IN ('creator','tag')", name="not_interested_kind"))
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class InteractionEvent(Base):
+    """The durable, append-only event log (Redis here keeps nothing on disk). Never updated or deleted.
+
+    ``kind``: view_start, progress, complete, skip (client batches) and like, unlike, share, comment,
+    follow, unfollow, not_interested (written by the API). ``counted`` marks the view_start that counted
+    as a view after de-duplication (one per user, video and clock hour).
+    """
+
+    __tablename__ = "interaction_events"
+    __table_args__ = (Index("ix_events_video_time", "video_id", "occurred_at"),
+                      Index("ix_events_user_time", "user_id", "occurred_at"),
+                      Index("ix_events_time", "occurred_at"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    user_id: Mapped[str] = mapped_column(String(32))  # no foreign keys: a log outlives what it mentions
+    video_id: Mapped[str | None] = mapped_column(String(32))
+    session_id: Mapped[str | None] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    watch_ms: Mapped[int | None] = mapped_column(Integer)
+    progress: Mapped[float | None] = mapped_column(REAL)  # 0..1 of the video's duration
+    counted: Mapped[bool] = mapped_column(Boolean, default=False)
+    extra: Mapped[dict | None] = mapped_column(JSONB)
+
+
+class PendingPurge(Base):
+    """The CDN purge outbox: a deleted video whose edge purge has not been acknowledged yet."""
+
+    __tablename__ = "pending_purges"
+
+    video_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_try_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                  server_default=text("now()"))

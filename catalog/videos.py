@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from catalog.models import Rendition, Video, VideoState, new_video_id, utcnow
+from catalog.models import Privacy, Rendition, Video, VideoState, new_video_id, utcnow
 
 # Which state may follow which. Re-processing (a content team re-running the DAG) is allowed from
 # ready and failed; uploading may only go forward once the client says the upload is complete.
@@ -18,6 +18,12 @@ TRANSITIONS: dict[VideoState, frozenset[VideoState]] = {
     VideoState.READY: frozenset({VideoState.PROCESSING}),
     VideoState.FAILED: frozenset({VideoState.PROCESSING}),
 }
+
+
+class VideoDeleted(ValueError):
+    def __init__(self, video_id: str) -> None:
+        super().__init__(f"video {video_id!r} has been deleted")
+        self.video_id = video_id
 
 
 class VideoNotFound(LookupError):
@@ -51,10 +57,13 @@ def raw_key_for(video_id: str) -> str:
 
 
 def create_video(session: Session, *, caption: str = "", hashtags: Iterable[str] = (),
-                 creator_id: str | None = None) -> Video:
+                 creator_id: str | None = None, privacy: str = Privacy.PUBLIC, sound_id: str | None = None,
+                 category: str | None = None, region: str | None = None) -> Video:
     video_id = new_video_id()
-    video = Video(id=video_id, caption=caption, hashtags=list(hashtags), creator_id=creator_id,
-                  state=VideoState.UPLOADING, raw_key=raw_key_for(video_id))
+    hashtags = list(hashtags)
+    video = Video(id=video_id, caption=caption, hashtags=hashtags, tag_keys=[t.lower() for t in hashtags],
+                  creator_id=creator_id, privacy=Privacy(privacy), sound_id=sound_id, category=category,
+                  region=region, state=VideoState.UPLOADING, raw_key=raw_key_for(video_id))
     session.add(video)
     session.flush()
     return video
@@ -72,6 +81,8 @@ def get_video(session: Session, video_id: str, *, for_update: bool = False) -> V
 
 def _move(session: Session, video_id: str, wanted: VideoState) -> Video:
     video = get_video(session, video_id, for_update=True)
+    if video.deleted_at is not None:  # a pipeline run racing a delete must not bring the video back
+        raise VideoDeleted(video_id)
     if wanted not in TRANSITIONS[VideoState(video.state)]:
         raise InvalidTransition(video_id, video.state, wanted)
     video.state = wanted
@@ -120,4 +131,12 @@ def mark_ready(session: Session, video_id: str, *, publish_prefix: str, master_k
     video.renditions.clear()
     session.flush()
     video.renditions.extend(Rendition(**vars(r)) for r in renditions)
+    return video
+
+
+def tombstone(session: Session, video_id: str) -> Video:
+    """Mark the video deleted (idempotent). The row stays, so ids are never reused and the log keeps meaning."""
+    video = get_video(session, video_id, for_update=True)
+    if video.deleted_at is None:
+        video.deleted_at = utcnow()
     return video

@@ -1,175 +1,283 @@
-"""The HTTP/3 edge: aioquic on 127.0.0.1 and ::1, plus a TCP listener that advertises h3 via Alt-Svc.
+"""The edge application: HTTP semantics over the tier chain, independent of the transport.
 
-Request handling (:class:`EdgeApp`) is independent of the transport; the QUIC protocol class and the
-HTTP/1.1 listener are thin adapters that feed it requests and write its responses back.
+``/<bucket>/<key>`` is served through :class:`~cdn_sim.cdn.CDN` from the POP of the client's region
+(``x-client-region`` header or ``?region=``, else the default region; ``?pop=`` / ``x-client-pop`` pins a
+POP, for simulations). Byte ranges, conditional GETs, CORS, content types by extension when the origin's
+is generic. ``/player/<file>`` serves the web player's static files, ``/metrics`` Prometheus text,
+``/healthz`` a liveness answer, and ``/admin/...`` purge, push and POP up/down, for loopback peers only.
+
+The transports (HTTP/3 and HTTP/1.1, :mod:`cdn_sim.transport`) feed :meth:`EdgeApp.handle` a
+:class:`~cdn_sim.http.Request` and write back the :class:`~cdn_sim.http.Response`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
-from aioquic.asyncio import QuicConnectionProtocol, serve
-from aioquic.h3.connection import H3_ALPN, H3Connection
-from aioquic.h3.events import DataReceived, H3Event, HeadersReceived
-from aioquic.quic.configuration import QuicConfiguration
-from aioquic.quic.events import ProtocolNegotiated, QuicEvent
+from cdn_sim.cdn import CDN, VIDEO_ID
+from cdn_sim.http import (
+    CORS_ALLOW_HEADERS,
+    CORS_HEADERS,
+    MAX_TARGET,
+    SERVER_NAME,
+    Handler,
+    Request,
+    Response,
+    content_type_for,
+    is_loopback,
+)
+from cdn_sim.metrics import EdgeMetrics
+from cdn_sim.ranges import RangeNotSatisfiable, parse_range
+from cdn_sim.tier import CachedObject, NotFound
+from cdn_sim.transport import serve_h3, serve_tcp, start_edge
 
-from cdn_sim.tier import CachedObject, CacheTier, NotFound
+__all__ = ["DEFAULT_STATIC_DIR", "SERVER_NAME", "EdgeApp", "Handler", "Request", "Response", "serve_h3",
+           "serve_tcp", "start_edge"]
 
 log = logging.getLogger("reelflow.edge")
 
-SERVER_NAME = "reelflow-edge"
-
-
-@dataclass
-class Response:
-    status: int
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
+DEFAULT_STATIC_DIR = Path(__file__).resolve().parent / "web"
+ALLOW = "GET, HEAD, OPTIONS"
+PLAYER = "/player"
 
 
 class EdgeApp:
-    """Maps ``/<bucket>/<key>`` onto the cache tier; only the configured buckets are served."""
+    """Maps requests onto the tier chain, the player's files and the admin/metrics endpoints."""
 
-    def __init__(self, tier: CacheTier, buckets: tuple[str, ...] = ("vod",),
-                 extra_headers: list[tuple[str, str]] | None = None) -> None:
-        self.tier = tier
+    def __init__(self, cdn: CDN, buckets: tuple[str, ...] = ("vod",), *, default_region: str | None = None,
+                 static_dir: Path | None = DEFAULT_STATIC_DIR, extra_headers: list[tuple[str, str]] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.cdn = cdn
         self.buckets = buckets
+        self.default_region = default_region or cdn.topology.regions[0]
+        if self.default_region not in cdn.topology.regions:
+            raise ValueError(f"default region {self.default_region!r} is not in the topology")
+        self.static_dir = static_dir.resolve() if static_dir is not None else None
         self.extra_headers = extra_headers or []
+        self.clock = clock  # the tiers' clock: Age is measured on it
+        self.metrics = EdgeMetrics(lambda: cdn.tiers)
 
-    async def handle(self, method: str, path: str) -> Response:
-        path = path.split("?", 1)[0]
-        if path == "/healthz":
-            return self._plain(200, b"ok\n")
-        if method not in ("GET", "HEAD"):
-            return self._plain(405, b"method not allowed\n", [("allow", "GET, HEAD")])
-        bucket, _, key = path.lstrip("/").partition("/")
-        if bucket not in self.buckets or not key or ".." in key.split("/"):
-            return self._plain(404, b"not found\n")
+    async def handle(self, req: Request) -> Response:
         try:
-            obj, hit = await self.tier.get(f"{bucket}/{key}")
-        except NotFound:
-            return self._plain(404, b"not found\n")
-        except Exception as exc:  # the origin is down and nothing stale is cached
-            log.warning("origin error for %s: %s", path, exc)
-            return self._plain(502, b"origin unavailable\n")
-        return self._object(obj, hit, head=method == "HEAD")
+            resp = await self._route(req)
+        except Exception:  # a bug must cost one request, not the connection
+            log.exception("error answering %s %s", req.method, req.target[:200])
+            resp = self._plain(500, "internal error")
+        self.metrics.observe(req.protocol, resp.status)
+        return resp
 
-    def _object(self, obj: CachedObject, hit: bool, *, head: bool) -> Response:
-        headers = [("content-type", obj.content_type), ("content-length", str(len(obj.body))),
-                   ("x-cache", "HIT" if hit else "MISS"), ("access-control-allow-origin", "*")]
+    async def _route(self, req: Request) -> Response:
+        if len(req.target) > MAX_TARGET:
+            return self._plain(414, f"request target longer than {MAX_TARGET} bytes")
+        if req.method == "OPTIONS":
+            return self._preflight()
+        target = req.target
+        if target.startswith(("http://", "https://")):  # absolute-form (proxies); keep path and query
+            parts = urlsplit(target)
+            target = parts.path + (f"?{parts.query}" if parts.query else "")
+        raw_path, _, query = target.partition("?")
+        path = unquote(raw_path)
+        if not path.startswith("/") or any(c in path for c in "\\\x00") or any(ord(c) < 0x20 for c in path):
+            return self._plain(400, "bad request path")
+        if any(seg in (".", "..") for seg in path.split("/")):
+            return self._plain(400, "dot segments are not allowed in paths")
+        if path == "/admin" or path.startswith("/admin/"):
+            return await self._admin(req, path)
+        if req.method not in ("GET", "HEAD"):
+            return self._plain(405, "method not allowed", [("allow", ALLOW)])
+        if path == "/healthz":
+            return self._plain(200, "ok")
+        if path == "/metrics":
+            return self._finish(req, Response(200, [("content-type", self.metrics.content_type)],
+                                              self.metrics.render()))
+        if path == PLAYER or path.startswith(PLAYER + "/"):
+            return await self._static(req, path[len(PLAYER):].lstrip("/"))
+        bucket, _, key = path.lstrip("/").partition("/")
+        if bucket not in self.buckets or not key or key.endswith("/"):
+            return self._plain(404, "not found")
+        return await self._object(req, f"{bucket}/{key}", parse_qs(query))
+
+    # -- objects through the tier chain --------------------------------------------------------------
+
+    async def _object(self, req: Request, key: str, query: dict[str, list[str]]) -> Response:
+        region = req.headers.get("x-client-region") or query.get("region", [None])[0]
+        if region not in self.cdn.topology.regions:
+            region = self.default_region  # a wrong hint must not break playback
+        pin = req.headers.get("x-client-pop") or query.get("pop", [None])[0]
+        try:
+            pop = self.cdn.route(region, pin)
+        except ValueError as exc:
+            return self._plain(400, str(exc))
+        except LookupError:
+            return self._plain(503, "no POP is up")
+        try:
+            obj, outcome = await self.cdn.edges[pop.name].lookup(key)
+        except NotFound:
+            return self._plain(404, "not found", [("x-served-by", pop.name)])
+        except Exception as exc:  # the origin is failing and no tier holds a stale copy
+            log.warning("upstream error for %s at %s: %s", key, pop.name, exc)
+            return self._plain(502, "origin unavailable", [("x-served-by", pop.name)])
+        age = max(0, int(self.clock() - obj.date)) if obj.date is not None else 0
+        return self._representation(req, key, obj, [("age", str(age)), ("x-cache", outcome.value),
+                                                     ("x-served-by", pop.name)])
+
+    def _representation(self, req: Request, path: str, obj: CachedObject,
+                        extra: list[tuple[str, str]]) -> Response:
+        """200 / 206 / 304 / 416 for one stored object, honouring Range, If-Range and If-None-Match."""
+        headers = [("content-type", content_type_for(path, obj.content_type)), ("accept-ranges", "bytes")]
         if obj.cache_control:
             headers.append(("cache-control", obj.cache_control))
         if obj.etag:
             headers.append(("etag", obj.etag))
-        return Response(200, headers + self.extra_headers, b"" if head else obj.body)
+        headers += extra
+        inm = req.headers.get("if-none-match")
+        if obj.etag and inm and _etag_matches(inm, obj.etag):
+            return self._finish(req, Response(304, headers))
+        size = obj.size
+        range_header = req.headers.get("range")
+        if_range = req.headers.get("if-range")
+        if range_header and if_range is not None and (if_range != obj.etag or if_range.startswith("W/")):
+            range_header = None  # the client's copy is another version: send the whole new one
+        try:
+            byte_range = parse_range(range_header, size)
+        except RangeNotSatisfiable as exc:
+            return self._plain(416, str(exc), [("content-range", f"bytes */{size}"), ("accept-ranges", "bytes")])
+        if byte_range is None:
+            return self._finish(req, Response(200, headers + [("content-length", str(size))], obj.body))
+        body = obj.body[byte_range.start:byte_range.end + 1]
+        headers += [("content-range", byte_range.content_range(size)), ("content-length", str(len(body)))]
+        return self._finish(req, Response(206, headers, body))
 
-    def _plain(self, status: int, body: bytes, headers: list[tuple[str, str]] | None = None) -> Response:
-        return Response(status, [("content-type", "text/plain"), ("content-length", str(len(body)))]
-                        + (headers or []) + self.extra_headers, body)
+    # -- the player's static files -------------------------------------------------------------------
+
+    async def _static(self, req: Request, rel: str) -> Response:
+        if self.static_dir is None:
+            return self._plain(404, "not found")
+        if rel == "" and not req.target.split("?", 1)[0].endswith("/"):
+            return self._plain(301, "moved", [("location", PLAYER + "/")])  # relative links need the slash
+        if any(seg.startswith(".") for seg in rel.split("/") if seg):
+            return self._plain(404, "not found")  # hidden files are not part of the player
+        target = (self.static_dir / (rel or "index.html")).resolve()
+        if not target.is_relative_to(self.static_dir):  # a symlink out of the directory
+            return self._plain(403, "outside the player directory")
+        if target.is_dir():
+            target = target / "index.html"
+        try:
+            body, stat = await asyncio.to_thread(lambda: (target.read_bytes(), target.stat()))
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError):
+            return self._plain(404, "not found")
+        etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+        obj = CachedObject(body, content_type_for(target.name), "no-cache", etag)
+        return self._representation(req, target.name, obj, [])
+
+    # -- admin: purge, push, POPs up and down ---------------------------------------------------------
+
+    async def _admin(self, req: Request, path: str) -> Response:
+        if not is_loopback(req.peer):
+            return self._plain(403, "admin endpoints answer loopback clients only")
+        if "origin" in req.headers:  # browsers send Origin on cross-site POSTs: refuse CSRF from a local page
+            return self._plain(403, "admin endpoints refuse browser requests")
+        parts = path.strip("/").split("/")[1:]
+        if parts == ["cdn"] and req.method in ("GET", "HEAD"):
+            return self._json(req, 200, {"default_region": self.default_region, **self.cdn.status()})
+        if req.method != "POST":
+            return self._plain(405, "admin actions are POSTs", [("allow", "POST")])
+        if len(parts) == 2 and parts[0] == "purge":
+            if not VIDEO_ID.fullmatch(parts[1]):
+                return self._plain(400, "not a video id")
+            removed: dict[str, int] = {}
+            for bucket in self.buckets:
+                for tier, n in self.cdn.purge_video(parts[1], bucket).items():
+                    removed[tier] = removed.get(tier, 0) + n
+            log.info("purged video %s: %d objects", parts[1], sum(removed.values()))
+            return self._json(req, 200, {"video": parts[1], "removed": removed, "total": sum(removed.values())})
+        if parts == ["push"]:
+            return await self._push(req)
+        if len(parts) == 3 and parts[0] == "pops" and parts[2] in ("down", "up"):
+            try:
+                self.cdn.set_down(parts[1], parts[2] == "down")
+            except ValueError as exc:
+                return self._plain(404, str(exc))
+            return self._json(req, 200, {"down": sorted(self.cdn.down)})
+        return self._plain(404, "no such admin action")
+
+    async def _push(self, req: Request) -> Response:
+        """Body: {"keys": ["/vod/..."], "playlists": ["/vod/.../master.m3u8"], "segments": 2, "pops": [...]}."""
+        try:
+            spec = json.loads(req.body or b"{}")
+            if not isinstance(spec, dict):
+                raise ValueError("the body must be a JSON object")
+            keys = [self._admin_key(k) for k in spec.get("keys", [])]
+            playlists = [self._admin_key(k) for k in spec.get("playlists", [])]
+            segments = spec.get("segments", 2)
+            if not isinstance(segments, int) or not 0 <= segments <= 100:
+                raise ValueError("segments must be an integer from 0 to 100")
+            pops = spec.get("pops")
+            if pops is not None and not (isinstance(pops, list) and all(p in self.cdn.edges for p in pops)):
+                raise ValueError(f"pops must list known POPs: {', '.join(self.cdn.edges)}")
+        except (ValueError, TypeError) as exc:
+            return self._plain(400, f"bad push request: {exc}")
+        if not keys and not playlists:
+            return self._plain(400, "bad push request: give keys and/or playlists")
+        report = await self.cdn.push(keys, pops) if keys else None
+        if playlists:
+            hls = await self.cdn.push_hls(playlists, segments, pops)
+            if report is None:
+                report = hls
+            else:
+                report.keys += hls.keys
+                report.fetched += hls.fetched
+                report.already_fresh += hls.already_fresh
+                report.bytes += hls.bytes
+                report.missing += hls.missing
+                report.errors.update(hls.errors)
+        assert report is not None
+        log.info("pushed %d objects to %s (%d bytes)", report.fetched, report.pops, report.bytes)
+        return self._json(req, 200, report.as_dict())
+
+    def _admin_key(self, key: object) -> str:
+        if not isinstance(key, str) or len(key) > MAX_TARGET:
+            raise ValueError("keys are strings")
+        key = key.lstrip("/")
+        bucket, _, rest = key.partition("/")
+        if bucket not in self.buckets or not rest or any(s in ("", ".", "..") for s in rest.split("/")):
+            raise ValueError(f"not an object of {', '.join(self.buckets)}: {key!r}")
+        return key
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    def _preflight(self) -> Response:
+        return Response(204, [("access-control-allow-origin", "*"), ("access-control-allow-methods", ALLOW),
+                              ("access-control-allow-headers", CORS_ALLOW_HEADERS),
+                              ("access-control-max-age", "86400"), ("allow", ALLOW), ("content-length", "0")]
+                        + self.extra_headers)
+
+    def _finish(self, req: Request, resp: Response) -> Response:
+        resp.headers += CORS_HEADERS + self.extra_headers
+        if req.method == "HEAD":
+            resp.body = b""
+        return resp
+
+    def _json(self, req: Request, status: int, value: object) -> Response:
+        body = json.dumps(value, indent=1).encode() + b"\n"
+        return self._finish(req, Response(status, [("content-type", "application/json"),
+                                                   ("content-length", str(len(body)))], body))
+
+    def _plain(self, status: int, text: str, headers: list[tuple[str, str]] | None = None) -> Response:
+        body = (text + "\n").encode()
+        return Response(status, [("content-type", "text/plain; charset=utf-8"), ("content-length", str(len(body)))]
+                        + (headers or []) + CORS_HEADERS + self.extra_headers, body)
 
 
-Handler = Callable[[str, str], Awaitable[Response]]
-
-
-class H3EdgeProtocol(QuicConnectionProtocol):
-    """One QUIC connection: decodes HTTP/3 requests and answers each stream from the app."""
-
-    handler: Handler  # set on the class by serve_h3
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._http: H3Connection | None = None
-        self._requests: dict[int, tuple[str, str]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()  # the loop only keeps weak references to tasks
-
-    def quic_event_received(self, event: QuicEvent) -> None:
-        if isinstance(event, ProtocolNegotiated) and event.alpn_protocol in H3_ALPN:
-            self._http = H3Connection(self._quic)
-        if self._http is not None:
-            for h3_event in self._http.handle_event(event):
-                self._h3_event(h3_event)
-
-    def _h3_event(self, event: H3Event) -> None:
-        if isinstance(event, HeadersReceived):
-            headers = dict(event.headers)
-            method = headers.get(b":method", b"GET").decode()
-            path = headers.get(b":path", b"/").decode()
-            self._requests[event.stream_id] = (method, path)
-            if event.stream_ended:
-                self._dispatch(event.stream_id)
-        elif isinstance(event, DataReceived) and event.stream_ended and event.stream_id in self._requests:
-            self._dispatch(event.stream_id)
-
-    def _dispatch(self, stream_id: int) -> None:
-        method, path = self._requests.pop(stream_id)
-        task = asyncio.ensure_future(self._respond(stream_id, method, path))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _respond(self, stream_id: int, method: str, path: str) -> None:
-        resp = await self.handler(method, path)
-        if self._http is None:
-            return
-        headers = [(b":status", str(resp.status).encode()), (b"server", SERVER_NAME.encode())]
-        headers += [(k.encode(), v.encode()) for k, v in resp.headers]
-        self._http.send_headers(stream_id, headers, end_stream=not resp.body)
-        if resp.body:
-            self._http.send_data(stream_id, resp.body, end_stream=True)
-        self.transmit()
-
-
-async def serve_h3(handler: Handler, host: str, port: int, cert: Path, key: Path) -> object:
-    config = QuicConfiguration(is_client=False, alpn_protocols=H3_ALPN, max_datagram_frame_size=65536)
-    config.load_cert_chain(str(cert), str(key))
-    protocol = type("BoundH3EdgeProtocol", (H3EdgeProtocol,), {"handler": staticmethod(handler)})
-    return await serve(host, port, configuration=config, create_protocol=protocol)
-
-
-async def _serve_http1(handler: Handler, alt_svc: str, reader: asyncio.StreamReader,
-                       writer: asyncio.StreamWriter) -> None:
-    """HTTP/1.1 with keep-alive, enough for browsers to learn about h3 and for health checks."""
-    try:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            parts = lines[0].split(" ")
-            if len(parts) != 3:
-                writer.write(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                break
-            method, path, version = parts
-            headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
-            if int(headers.get("content-length", "0") or 0):
-                await reader.readexactly(int(headers["content-length"]))
-            resp = await handler(method, path)
-            close = headers.get("connection", "").lower() == "close" or version == "HTTP/1.0"
-            out = [f"HTTP/1.1 {resp.status} {'OK' if resp.status < 400 else 'Error'}", f"server: {SERVER_NAME}",
-                   f"alt-svc: {alt_svc}"] + [f"{k}: {v}" for k, v in resp.headers]
-            if close:
-                out.append("connection: close")
-            writer.write(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + resp.body)
-            await writer.drain()
-            if close:
-                break
-    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-        pass
-    finally:
-        writer.close()
-
-
-async def serve_tcp(handler: Handler, host: str, port: int, h3_port: int) -> asyncio.Server:
-    alt_svc = f'h3=":{h3_port}"; ma=86400'
-    return await asyncio.start_server(lambda r, w: _serve_http1(handler, alt_svc, r, w), host, port)
-
-
-async def start_edge(app: EdgeApp, hosts: tuple[str, ...], port: int, cert: Path, key: Path) -> list[object]:
-    """Bind HTTP/3 (UDP) and HTTP/1.1 (TCP) on every host; returns the servers to close on shutdown."""
-    servers: list[object] = []
-    for host in hosts:
-        servers.append(await serve_h3(app.handle, host, port, cert, key))
-        servers.append(await serve_tcp(app.handle, host, port, port))
-    return servers
+def _etag_matches(if_none_match: str, etag: str) -> bool:
+    """Weak comparison (RFC 9110 §13.1.2), as If-None-Match uses."""
+    if if_none_match.strip() == "*":
+        return True
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return etag.removeprefix("W/") in tags

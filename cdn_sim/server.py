@@ -1,38 +1,75 @@
-"""Run one edge process: cache tier over the S3 origin, served over HTTP/3 and HTTP/1.1."""
+"""Run the edge: the tier chain over the S3 origin, served over HTTP/3 and HTTP/1.1 (plain and TLS).
+
+One process holds the whole simulated CDN (every POP's edge tier, the regional tiers, the shield), so a
+flash crowd reaches the origin once and a purge reaches every tier. See :func:`run_edge` for workers.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 from pathlib import Path
 
+from cdn_sim.cache import POLICIES, make_cache
+from cdn_sim.cdn import CDN, CacheFactory
 from cdn_sim.certs import ensure_certificate
-from cdn_sim.edge import EdgeApp, start_edge
+from cdn_sim.edge import DEFAULT_STATIC_DIR, EdgeApp
 from cdn_sim.origin_fetch import origin_fetcher
-from cdn_sim.tier import CacheTier
+from cdn_sim.tier import Fetch, TierCache
+from cdn_sim.topology import Topology, default_topology
+from cdn_sim.transport import start_edge
 from delivery.origin import OriginConfig, OriginStore
 
 log = logging.getLogger("reelflow.edge")
 
 
-def build_app(origin: OriginConfig, buckets: tuple[str, ...], cache_bytes: int) -> EdgeApp:
-    tier = CacheTier("edge", cache_bytes, origin_fetcher(OriginStore(origin)))
-    return EdgeApp(tier, buckets)
+def cache_factory(policy: str = "lru") -> CacheFactory:
+    """Every tier gets an empty cache of the named eviction policy (cdn_sim.cache.make_cache)."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown cache policy {policy!r}; known: {', '.join(POLICIES)}")
+
+    def make(level: str, capacity: int) -> TierCache:
+        return make_cache(policy, capacity)
+    return make
 
 
-async def run_edge(origin: OriginConfig, *, buckets: tuple[str, ...], hosts: tuple[str, ...], port: int,
-                   cert_dir: Path, cache_bytes: int, ready: asyncio.Event | None = None) -> None:
+def build_cdn(origin: Fetch, *, edge_bytes: int, regional_bytes: int | None = None, shield_bytes: int | None = None,
+              topology: Topology | None = None, policy: str = "lru", max_stale_s: float = math.inf) -> CDN:
+    """Regional and shield tiers default to 2x and 4x an edge: each serves more POPs than the one below."""
+    return CDN(topology or default_topology(), origin, edge_bytes=edge_bytes,
+               regional_bytes=regional_bytes or 2 * edge_bytes, shield_bytes=shield_bytes or 4 * edge_bytes,
+               cache_factory=cache_factory(policy), max_stale_s=max_stale_s)
+
+
+def build_app(origin: OriginConfig | Fetch, buckets: tuple[str, ...], cache_bytes: int, *,
+              regional_cache_bytes: int | None = None, shield_cache_bytes: int | None = None,
+              default_region: str | None = None, static_dir: Path | None = DEFAULT_STATIC_DIR,
+              topology: Topology | None = None, policy: str = "lru") -> EdgeApp:
+    fetch = origin_fetcher(OriginStore(origin)) if isinstance(origin, OriginConfig) else origin
+    cdn = build_cdn(fetch, edge_bytes=cache_bytes, regional_bytes=regional_cache_bytes,
+                    shield_bytes=shield_cache_bytes, topology=topology, policy=policy)
+    return EdgeApp(cdn, buckets, default_region=default_region, static_dir=static_dir)
+
+
+async def serve_app(app: EdgeApp, *, hosts: tuple[str, ...], port: int, cert_dir: Path,
+                    ready: asyncio.Event | None = None, reuse_port: bool = False) -> None:
+    """Serve ``app`` until SIGTERM/SIGINT (or cancellation)."""
     cert, key = ensure_certificate(cert_dir)
-    app = build_app(origin, buckets, cache_bytes)
-    servers = await start_edge(app, hosts, port, cert, key)
-    log.info("edge serving %s on %s port %d (h3/udp + http1.1/tcp)", buckets, hosts, port)
+    servers = await start_edge(app, hosts, port, cert, key, reuse_port=reuse_port)
+    log.info("edge serving %s on %s port %d (h3/udp + http1.1/tcp, TLS or clear); POPs %s, default region %s",
+             app.buckets, hosts, port, ", ".join(app.cdn.edges), app.default_region)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    def on_signal(sig: signal.Signals) -> None:
+        log.info("edge stopping on %s", sig.name)
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread (tests)
-            loop.add_signal_handler(sig, stop.set)
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
+            loop.add_signal_handler(sig, on_signal, sig)
     if ready is not None:
         ready.set()
     try:
@@ -40,3 +77,20 @@ async def run_edge(origin: OriginConfig, *, buckets: tuple[str, ...], hosts: tup
     finally:
         for server in servers:
             server.close()
+
+
+async def run_edge(origin: OriginConfig, *, buckets: tuple[str, ...], hosts: tuple[str, ...], port: int,
+                   cert_dir: Path, cache_bytes: int, regional_cache_bytes: int | None = None,
+                   shield_cache_bytes: int | None = None, default_region: str | None = None,
+                   static_dir: Path | None = DEFAULT_STATIC_DIR, policy: str = "lru",
+                   ready: asyncio.Event | None = None) -> None:
+    """The edge process: one event loop, one tier chain.
+
+    ``cache_bytes`` is each POP's edge tier. Several worker processes on one SO_REUSEPORT port were
+    measured with ``bench/edge.py`` on 2 cores and did not pay (see the README), and each would hold
+    its own copy of every tier, multiplying origin fetches and splitting purges, so there is one.
+    """
+    app = build_app(origin, buckets, cache_bytes, regional_cache_bytes=regional_cache_bytes,
+                    shield_cache_bytes=shield_cache_bytes, default_region=default_region, static_dir=static_dir,
+                    policy=policy)
+    await serve_app(app, hosts=hosts, port=port, cert_dir=cert_dir, ready=ready)

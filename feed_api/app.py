@@ -2,22 +2,89 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 
-from feed_api import errors
+from fastapi import FastAPI
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from catalog import live
+from catalog.db import session_scope
+from feed_api import auth, errors, feed, interactions, purge, social, users, videos
+from feed_api.live import REDIS_ERRORS
+from feed_api.metrics import MetricsMiddleware
 from feed_api.pipeline import Pipeline
+from feed_api.purge import Purger
 from feed_api.services import Services
-from feed_api.videos import router as videos_router
 from reelflow import __version__
 from reelflow.settings import Settings, get_settings
 
+log = logging.getLogger("feed_api")
+HOUSEKEEPING_S = 30
 
-def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = None) -> FastAPI:
+DESCRIPTION = """Reelflow's API for phones and creators.
+
+Authenticate with `Authorization: Bearer <token>`: `POST /v1/users` signs up and returns a token;
+`POST /v1/auth/dev-token` issues one in development. Errors are `{"error": {"code", "message"}}`."""
+
+
+def _housekeeping_once(svc: Services) -> None:
+    purge.process_pending(svc.sessions, svc.origin, svc.purger)
+    if svc.live.up:  # counters wait in Redis while it is down; nothing to flush from here then
+        try:
+            live.flush_counters(svc.live.sync, svc.live.keys, lambda: session_scope(svc.sessions))
+        except REDIS_ERRORS as exc:
+            svc.live.failed(exc)
+
+
+async def _housekeeping(svc: Services) -> None:
+    """Now and then: retry pending purges (edge was down) and flush live counters into PostgreSQL. Safe with
+    several API processes (origin removal and purges are idempotent, counter deltas are taken atomically); the
+    recommendation DAGs may call the same functions on a schedule."""
+    while True:
+        await asyncio.sleep(HOUSEKEEPING_S)
+        try:
+            await run_in_threadpool(_housekeeping_once, svc)
+        except Exception:  # the loop must outlive a database hiccup
+            log.exception("housekeeping failed")
+
+
+def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = None,
+               purger: Purger | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(title="Reelflow API", version=__version__)
-    app.state.services = Services.from_settings(settings, pipeline)
+    svc = Services.from_settings(settings, pipeline, purger)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_housekeeping(svc))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await svc.live.aclose()
+            svc.sessions.kw["bind"].dispose()
+
+    app = FastAPI(title="Reelflow API", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.services = svc
     errors.install(app)
-    app.include_router(videos_router)
+
+    @app.exception_handler(IntegrityError)
+    async def _conflict(_: Request, exc: IntegrityError) -> JSONResponse:
+        # A reference to something gone (e.g. a token for a user that no longer exists) or a raced insert.
+        return JSONResponse({"error": {"code": "conflict", "message": "the request conflicts with stored data"}},
+                            status_code=409)
+
+    for module in (auth, users, feed, videos, social, interactions):
+        app.include_router(module.router)
+    app.add_middleware(MetricsMiddleware, metrics=svc.metrics)
+    app.add_route("/metrics", svc.metrics.endpoint, include_in_schema=False)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

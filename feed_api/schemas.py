@@ -4,27 +4,44 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 HASHTAG = re.compile(r"^[\w]{1,64}$", re.UNICODE)
+HANDLE = r"^[A-Za-z0-9_][A-Za-z0-9_.]{1,29}$"  # stored lower case
+REGION = r"^[a-z]{2,8}$"
+SOUND_ID = r"^[A-Za-z0-9_.:-]{1,64}$"
+CATEGORY = r"^[a-z0-9_]{1,32}$"
+USER_ID_PATTERN = r"^[0-9a-f]{16}$"
 
 
-class CreateVideo(BaseModel):
+def clean_tags(tags: list[str]) -> list[str]:
+    cleaned: list[str] = []
+    for tag in tags:
+        t = tag.strip().lstrip("#")
+        if not HASHTAG.match(t):
+            raise ValueError(f"hashtag {tag!r} must be 1-64 letters, digits or underscores")
+        if t.lower() not in (c.lower() for c in cleaned):
+            cleaned.append(t)
+    return cleaned
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateVideo(Strict):
     caption: str = Field("", max_length=2200)
     hashtags: list[str] = Field(default_factory=list, max_length=30)
+    privacy: Literal["public", "followers", "private"] = "public"
+    sound_id: str | None = Field(None, pattern=SOUND_ID, description="the sound (audio track) the video uses")
+    category: str | None = Field(None, pattern=CATEGORY)
 
     @field_validator("hashtags")
     @classmethod
     def _clean_tags(cls, tags: list[str]) -> list[str]:
-        cleaned: list[str] = []
-        for tag in tags:
-            t = tag.strip().lstrip("#")
-            if not HASHTAG.match(t):
-                raise ValueError(f"hashtag {tag!r} must be 1-64 letters, digits or underscores")
-            if t.lower() not in (c.lower() for c in cleaned):
-                cleaned.append(t)
-        return cleaned
+        return clean_tags(tags)
 
 
 class UploadTarget(BaseModel):
@@ -48,11 +65,29 @@ class RenditionOut(BaseModel):
     bandwidth: int
 
 
+class Author(BaseModel):
+    id: str
+    handle: str | None = None
+    display_name: str | None = None
+
+
+class Stats(BaseModel):
+    views: int = 0
+    likes: int = 0
+    comments: int = 0
+    shares: int = 0
+
+
 class VideoOut(BaseModel):
     id: str
     state: str
     caption: str
     hashtags: list[str]
+    privacy: str = "public"
+    sound_id: str | None = None
+    category: str | None = None
+    author: Author | None = None
+    stats: Stats = Field(default_factory=Stats)
     created_at: datetime
     upload_completed_at: datetime | None = None
     ready_at: datetime | None = None
@@ -68,3 +103,183 @@ class VideoOut(BaseModel):
 class CreatedVideo(BaseModel):
     video: VideoOut
     upload: UploadTarget
+
+
+# ----------------------------------------------------------------------------------------------- feed
+class FeedItem(BaseModel):
+    id: str
+    caption: str
+    hashtags: list[str]
+    sound_id: str | None = None
+    category: str | None = None
+    privacy: str
+    author: Author
+    stats: Stats
+    duration_s: float | None = None
+    created_at: str
+    ready_at: str | None = None
+    poster_url: str | None = None
+    playback_url: str
+
+
+class FeedPage(BaseModel):
+    items: list[FeedItem]
+    next_cursor: str | None = Field(None, description="opaque; pass it back to get the next page")
+    source: str = Field(description="what served the page: pool, trending, catalog or a fallback")
+
+
+# ----------------------------------------------------------------------------------------------- users
+class SignUp(Strict):
+    handle: str = Field(pattern=HANDLE, description="2-30 characters: letters, digits, _ and . (case-insensitive)")
+    display_name: str = Field("", max_length=64)
+    region: str = Field("global", pattern=REGION)
+    interests: list[str] = Field(default_factory=list, max_length=20, description="hashtags picked at sign-up")
+
+    @field_validator("handle")
+    @classmethod
+    def _lower(cls, v: str) -> str:
+        return v.lower()
+
+    @field_validator("interests")
+    @classmethod
+    def _clean(cls, tags: list[str]) -> list[str]:
+        return [t.lower() for t in clean_tags(tags)]
+
+
+class UserOut(BaseModel):
+    id: str
+    handle: str
+    display_name: str
+    region: str
+    interests: list[str]
+    created_at: datetime
+    followers: int = 0
+    following: int = 0
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    user_id: str
+
+
+class SignedUp(BaseModel):
+    user: UserOut
+    token: TokenOut
+
+
+class DevTokenRequest(Strict):
+    user_id: str | None = Field(None, pattern=USER_ID_PATTERN)
+    handle: str | None = Field(None, pattern=HANDLE, description="gets or creates this user")
+
+
+class VideoList(BaseModel):
+    items: list[FeedItem]
+    next_cursor: str | None = None
+
+
+# ----------------------------------------------------------------------------------------------- social
+class LikeState(BaseModel):
+    video_id: str
+    liked: bool
+    likes: int
+
+
+class FollowState(BaseModel):
+    user_id: str
+    following: bool
+
+
+class BlockState(BaseModel):
+    user_id: str
+    blocked: bool
+
+
+class NewComment(Strict):
+    body: str = Field(min_length=1, max_length=500)
+    parent_id: int | None = Field(None, ge=1, le=2**62)
+
+    @field_validator("body")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("a comment needs some text")
+        return v
+
+
+class CommentOut(BaseModel):
+    id: int
+    video_id: str
+    user_id: str
+    handle: str | None
+    parent_id: int | None
+    body: str
+    created_at: datetime
+    replies: int = 0
+
+
+class CommentPage(BaseModel):
+    items: list[CommentOut]
+    next_cursor: str | None = None
+
+
+class NewShare(Strict):
+    channel: str = Field("link", pattern=r"^[a-z_]{1,32}$")
+
+
+class ShareOut(BaseModel):
+    video_id: str
+    shares: int
+
+
+class NotInterestedIn(Strict):
+    kind: Literal["creator", "tag"] = "creator"
+    tag: str | None = Field(None, pattern=r"^#?[\w]{1,64}$", description="for kind=tag; default: all the video's tags")
+
+
+class NotInterestedOut(BaseModel):
+    video_id: str
+    hidden_creators: list[str]
+    hidden_tags: list[str]
+
+
+# ----------------------------------------------------------------------------------------------- interactions
+class InteractionIn(Strict):
+    video_id: str = Field(pattern=r"^[0-9a-f]{16}$")
+    kind: Literal["view_start", "progress", "complete", "skip"]
+    watch_ms: int | None = Field(None, ge=0, le=3_600_000,
+                                 description="milliseconds watched since this video's previous event in the session")
+    progress: float | None = Field(None, ge=0.0, le=1.0, description="position as a share of the duration")
+    session_id: str | None = Field(None, pattern=r"^[0-9a-f]{1,32}$")
+
+
+class InteractionBatch(Strict):
+    events: list[InteractionIn] = Field(min_length=1, max_length=100)
+
+
+class InteractionResult(BaseModel):
+    accepted: int
+    counted_views: int
+    dropped: int = Field(description="events about videos that do not exist or the user may not see")
+    durable: str = Field(description="where the events were logged")
+
+
+class HourOut(BaseModel):
+    hour: datetime
+    views: int
+    completions: int
+    watch_ms: int
+
+
+class AnalyticsOut(BaseModel):
+    video_id: str
+    views: int
+    likes: int
+    comments: int
+    shares: int
+    watch_ms_total: int
+    completions: int
+    completion_rate: float
+    average_watch_ms: float
+    hourly: list[HourOut]

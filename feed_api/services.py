@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
@@ -10,7 +10,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog.db import make_engine, make_sessionmaker
 from delivery.origin import OriginConfig, OriginStore
 from feed_api.airflow_client import AirflowClient
+from feed_api.cursor import CursorCodec
+from feed_api.live import Live
+from feed_api.metrics import Metrics
 from feed_api.pipeline import AirflowPipeline, Pipeline
+from feed_api.purge import EdgePurger, OriginTarget, Purger
+from feed_api.tokens import TokenSigner
 from reelflow.settings import Settings
 
 
@@ -20,25 +25,48 @@ class Services:
     store: OriginStore
     pipeline: Pipeline
     raw_bucket: str
+    vod_bucket: str
     presign_expiry_s: int
     max_upload_bytes: int
     playback_base: str  # edge URL + bucket, without trailing slash
+    live: Live
+    purger: Purger
+    tokens: TokenSigner
+    cursors: CursorCodec
+    dev_auth: bool
+    rate_per_s: float
+    rate_burst: int
+    page_size: int
+    metrics: Metrics = field(default_factory=Metrics)
+    pg_trending: dict = field(default_factory=dict)  # the Redis-down fallback's per-minute trending order
+    feed_in_flight: int = 0  # feed pages being served now (admission control in feed_api.feed)
 
-    def playback_url(self, master_key: str) -> str:
-        return f"{self.playback_base}/{master_key}"
+    def playback_url(self, key: str) -> str:
+        return f"{self.playback_base}/{key}"
+
+    @property
+    def origin(self) -> OriginTarget:
+        return OriginTarget(self.store, self.raw_bucket, self.vod_bucket)
 
     @classmethod
-    def from_settings(cls, settings: Settings, pipeline: Pipeline | None = None) -> Services:
+    def from_settings(cls, settings: Settings, pipeline: Pipeline | None = None,
+                      purger: Purger | None = None) -> Services:
         store = OriginStore(OriginConfig(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key,
                                          settings.s3_region))
         if pipeline is None:
             pipeline = AirflowPipeline(AirflowClient(settings.airflow_url, settings.airflow_user,
                                                      settings.airflow_password))
+        if purger is None:
+            purger = EdgePurger(settings.edge_admin_url or f"http://{settings.edge_host}:{settings.edge_port}")
         return cls(
-            sessions=make_sessionmaker(make_engine(settings.database_url, pool_size=5, max_overflow=5)),
-            store=store, pipeline=pipeline, raw_bucket=settings.raw_bucket,
+            sessions=make_sessionmaker(make_engine(settings.database_url, pool_size=8, max_overflow=8)),
+            store=store, pipeline=pipeline, raw_bucket=settings.raw_bucket, vod_bucket=settings.vod_bucket,
             presign_expiry_s=settings.presign_expiry_s, max_upload_bytes=settings.max_upload_bytes,
             playback_base=f"{settings.edge_public_url.rstrip('/')}/{settings.vod_bucket}",
+            live=Live(settings.redis_url, settings.redis_prefix), purger=purger,
+            tokens=TokenSigner(settings.api_secret, settings.token_ttl_s), cursors=CursorCodec(settings.api_secret),
+            dev_auth=settings.dev_auth, rate_per_s=settings.rate_limit_per_s, rate_burst=settings.rate_limit_burst,
+            page_size=settings.feed_page_size,
         )
 
 

@@ -1,4 +1,3 @@
-"""Recommendation models and candidate pools (two-tower retrieval, ranker, trending, evaluation).
-
-Not started: issue 6 builds it. Nothing here yet, deliberately — no placeholder functions.
+"""Recommendations: serving-side ranking and page assembly (pure), and the simple pool builder that
+stands in until the batch DAGs (issue 6: two-tower retrieval, ranker, trending, evaluation) write pools.
 """

@@ -62,23 +62,9 @@ def _print_status(stack) -> bool:
 
 
 def _play(args: argparse.Namespace) -> int:
-    from delivery.player import PlaybackError, play_startup
+    from reelflow.play import run
 
-    settings = get_settings()
-    cafile = args.cafile or str(settings.home / "certs" / "edge-cert.pem")
-    if not Path(cafile).exists() and not args.insecure:
-        print(f"error: no CA file at {cafile}; pass --cafile or --insecure", file=sys.stderr)
-        return 2
-    try:
-        report = asyncio.run(play_startup(args.url, segments=args.segments, start_bitrate=args.start_bitrate,
-                                          cafile=None if args.insecure else cafile, verify=not args.insecure))
-    except (PlaybackError, ConnectionError, TimeoutError, OSError, ValueError) as exc:
-        print(f"error: playback failed: {exc}", file=sys.stderr)
-        return 1
-    for path, size, secs in report.requests:
-        print(f"  {secs * 1000:7.1f} ms  {size:9d} B  {path}")
-    print(report.summary())
-    return 0
+    return run(args, get_settings())
 
 
 def _edge(args: argparse.Namespace) -> int:
@@ -90,7 +76,9 @@ def _edge(args: argparse.Namespace) -> int:
     hosts = (s.edge_host, "::1") if s.edge_host == "127.0.0.1" else (s.edge_host,)
     asyncio.run(run_edge(OriginConfig(s.s3_endpoint, s.s3_access_key, s.s3_secret_key, s.s3_region),
                          buckets=(s.vod_bucket,), hosts=hosts, port=s.edge_port, cert_dir=s.home / "certs",
-                         cache_bytes=s.edge_cache_bytes))
+                         cache_bytes=s.edge_cache_bytes, regional_cache_bytes=s.edge_regional_cache_bytes,
+                         shield_cache_bytes=s.edge_shield_cache_bytes, default_region=s.edge_default_region,
+                         policy=s.edge_cache_policy))
     return 0
 
 
@@ -251,6 +239,70 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(get_settings(), seconds=args.seconds, size=args.size, keep_running=not args.stop)
 
 
+def _positive(cast):
+    """argparse type: a number of type ``cast`` above 0."""
+    def parse(text: str):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+        return value
+    return parse
+
+
+def _policy_list(text: str) -> tuple[str, ...]:
+    from cdn_sim.simulate import parse_policies
+
+    try:
+        return parse_policies(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _cdn(args: argparse.Namespace) -> int:
+    import json
+
+    from cdn_sim.simulate import MB, CacheSizes, describe, format_report, goal_report, simulate, size_sweep
+    from cdn_sim.workload import WorkloadConfig, generate
+
+    warmup_h = args.hours / 2 if args.warmup_hours is None else args.warmup_hours
+    try:
+        if not 0 <= warmup_h < args.hours:
+            raise ValueError(f"--warmup-hours must be >= 0 and below --hours ({args.hours:g})")
+        cfg = WorkloadConfig(requests=args.requests, videos=args.videos, uploads=args.uploads, zipf_alpha=args.zipf,
+                             duration_s=args.hours * 3600, flash_crowd=args.flash_crowd, seed=args.seed,
+                             **({"new_share": 0.0} if args.uploads == 0 else {}))
+        sizes = CacheSizes(round(args.edge_mb * MB), round(args.regional_mb * MB), round(args.shield_mb * MB))
+        if args.plot and not Path(args.plot).resolve().parent.is_dir():
+            raise ValueError(f"--plot: directory {Path(args.plot).resolve().parent} does not exist")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    warmup_s = warmup_h * 3600
+    trace = generate(cfg)
+    results = simulate(trace, args.policies, sizes, warmup_s=warmup_s)
+    factors = (0.25, 0.5, 1.0, 2.0, 4.0)
+    sweep = size_sweep(trace, args.policies, sizes, factors, warmup_s=warmup_s) if args.sweep else None
+    if args.json:
+        print(json.dumps({"workload": describe(trace, sizes, warmup_s), "goal": goal_report(results),
+                          "results": {p: r.to_dict() for p, r in results.items()},
+                          "sweep": None if sweep is None else {"factors": factors, "edge_regional_hit_ratio": sweep}}))
+    else:
+        print(format_report(trace, sizes, warmup_s, results))
+        if sweep is not None:
+            print("\nedge+regional hit ratio with every cache scaled by " + ", ".join(f"{f:g}x" for f in factors))
+            for policy, values in sweep.items():
+                print(f"  {policy:8} " + " ".join(f"{v:6.1%}" for v in values))
+    if args.plot:
+        from cdn_sim.plot import write_plot
+
+        path = write_plot(results, args.plot, trace=trace, warmup_s=warmup_s, sweep=sweep, sweep_factors=factors)
+        print(f"wrote {path}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="reelflow", description="Reelflow short-video back end")
     sub = p.add_subparsers(dest="command", required=True)
@@ -266,12 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--stop", action="store_true", help="stop the stack afterwards")
     d.set_defaults(func=_demo)
 
-    pl = sub.add_parser("play", help="fetch a video's start over HTTP/3 and report start-up time and bytes")
-    pl.add_argument("url")
-    pl.add_argument("--segments", type=int, default=2)
-    pl.add_argument("--start-bitrate", type=int, default=3_000_000)
-    pl.add_argument("--cafile", help="PEM to trust (default: the local edge's certificate)")
-    pl.add_argument("--insecure", action="store_true", help="do not verify the edge certificate")
+    pl = sub.add_parser("play", help="play over HTTP/3: the start-up probe, a full ABR session (--full, --watch-s) "
+                        "or a feed of several URLs with prefetch; --rtt-ms/--loss/--rate-kbps emulate the network")
+    from reelflow.play import add_arguments as add_play_arguments
+
+    add_play_arguments(pl)
     pl.set_defaults(func=_play)
 
     up = sub.add_parser("upload", help="upload a file through the API")
@@ -305,6 +356,33 @@ def build_parser() -> argparse.ArgumentParser:
     ed = sub.add_parser("edge", help="edge server (the stack runs it)")
     ed.add_argument("action", choices=["serve"])
     ed.set_defaults(func=_edge)
+
+    cdn = sub.add_parser("cdn", help="CDN tools: the trace-driven cache simulator")
+    cdn_sub = cdn.add_subparsers(dest="cdn_command", required=True)
+    cs = cdn_sub.add_parser("simulate", help="edge POPs -> regional -> shield -> origin over a synthetic trace; "
+                            "per-tier hit ratios per eviction policy, with Belady's MIN as reference")
+    cs.add_argument("--policies", type=_policy_list, default=("lru", "sieve", "s3fifo", "belady"),
+                    help="comma-separated: lru,sieve,s3fifo,belady (default: all)")
+    cs.add_argument("--zipf", type=_positive(float), default=0.9, help="popularity skew alpha (default 0.9)")
+    cs.add_argument("--videos", type=_positive(int), default=500, help="back catalog (default 500)")
+    cs.add_argument("--uploads", type=int, default=250, help="new videos during the trace (default 250)")
+    cs.add_argument("--requests", type=_positive(int), default=2_000_000, help="about this many (default 2000000)")
+    cs.add_argument("--hours", type=_positive(float), default=48.0, help="trace length (default 48)")
+    cs.add_argument("--warmup-hours", type=float, help="only warm the caches (default: the first half)")
+    cs.add_argument("--seed", type=int, default=1)
+    cs.add_argument("--edge-mb", type=_positive(float), default=2000.0, help="per POP (default 2000)")
+    cs.add_argument("--regional-mb", type=_positive(float), default=10000.0, help="per region (default 10000)")
+    cs.add_argument("--shield-mb", type=_positive(float), default=16000.0, help="the origin shield (default 16000)")
+    cs.add_argument("--flash-crowd", action="store_true", help="one new video goes viral 3/4 of the way through "
+                    "(mid measured day) and draws 5%% of views")
+    cs.add_argument("--sweep", action="store_true", help="also scale every cache 0.25x-4x (five more runs)")
+    cs.add_argument("--plot", metavar="PNG", help="write a figure")
+    cs.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    cs.set_defaults(func=_cdn)
+
+    from reelflow.feed_cli import add_commands as add_feed_commands
+
+    add_feed_commands(sub)  # token, user, counters, purge
     return p
 
 

@@ -40,11 +40,26 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # Signs access tokens (JWT HS256) and feed cursors (HMAC); set a real secret outside development.
+    api_secret: str = "reelflow-dev-secret-change-me-in-production"
+    token_ttl_s: int = 7 * 86400
+    dev_auth: bool = True  # POST /v1/auth/dev-token issues a token for any user id (local development)
+    redis_prefix: str = "rf:"  # every live key (catalog/live.py) starts with it
+    rate_limit_per_s: float = 20.0  # per user, GCRA in Redis; fails open while Redis is down
+    rate_limit_burst: int = 60
+    feed_page_size: int = 10
+    edge_admin_url: str = ""  # where POST /admin/purge/{video} goes; default http://edge_host:edge_port
 
     edge_host: str = "127.0.0.1"
     edge_port: int = 8443  # UDP for HTTP/3 and TCP for the Alt-Svc listener share the number
     edge_public_url: str = "https://localhost:8443"
-    edge_cache_bytes: int = 512 * 1024 * 1024
+    edge_cache_bytes: int = 512 * 1024 * 1024  # each POP's edge tier
+    # The live tier chain (cdn_sim.cdn): one regional tier per region, one origin shield, all in the edge process.
+    edge_regional_cache_bytes: int = 1024 * 1024 * 1024
+    edge_shield_cache_bytes: int = 2048 * 1024 * 1024
+    # Eviction at every tier (cdn_sim.cache.make_cache); S3-FIFO led LRU by 4 points at the edge in the simulator.
+    edge_cache_policy: Literal["lru", "sieve", "s3fifo"] = "s3fifo"
+    edge_default_region: str = "eu"  # clients that send no x-client-region / ?region= hint
 
     # Upload limits (media.limits.Limits); max_upload_bytes above is the size limit.
     min_duration_s: float = 1.0

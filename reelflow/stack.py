@@ -276,7 +276,8 @@ class Stack:
             raise StackError(f"port {self.s.api_port} is taken by another program; set REELFLOW_API_PORT")
         self.log(f"starting the feed API on {self.s.api_url}")
         self._spawn("api", [sys.executable, "-m", "uvicorn", "feed_api.app:create_app", "--factory", "--host",
-                            self.s.api_host, "--port", str(self.s.api_port), "--workers", "1"], self.child_env(),
+                            self.s.api_host, "--port", str(self.s.api_port), "--workers", "1",
+                            "--loop", "uvloop", "--http", "httptools", "--no-access-log"], self.child_env(),
                     cwd=REPO_ROOT)
         self._wait("api", lambda: self._http_ok(url), 60)
 

@@ -7,7 +7,9 @@ and evaluate JavaScript until a condition holds.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -63,7 +65,8 @@ def chromium_page(*, quic_origins: tuple[str, ...] = (), spki_pins: tuple[str, .
     """A blank page in a fresh headless Chromium; ``quic_origins`` (host:port) are spoken to over h3 only."""
     if CHROMIUM is None:
         raise FileNotFoundError("chromium is not installed (./dev setup installs it)")
-    with tempfile.TemporaryDirectory(prefix="reelflow-chromium-") as profile:
+    # Chromium's helper processes may still be writing the profile as it exits; cleanup must not fail the test.
+    with tempfile.TemporaryDirectory(prefix="reelflow-chromium-", ignore_cleanup_errors=True) as profile:
         args = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
                 "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--remote-debugging-port=0",
                 "--autoplay-policy=no-user-gesture-required", "--mute-audio"]
@@ -71,7 +74,8 @@ def chromium_page(*, quic_origins: tuple[str, ...] = (), spki_pins: tuple[str, .
             args += ["--enable-quic", f"--origin-to-force-quic-on={','.join(quic_origins)}"]
         if spki_pins:  # trust the edge's self-signed certificate, and only it
             args.append(f"--ignore-certificate-errors-spki-list={','.join(spki_pins)}")
-        proc = subprocess.Popen([*args, "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen([*args, "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                start_new_session=True)  # its own process group, so all of it can be stopped
         try:
             port_file = Path(profile) / "DevToolsActivePort"
             deadline = time.monotonic() + 30
@@ -88,8 +92,21 @@ def chromium_page(*, quic_origins: tuple[str, ...] = (), spki_pins: tuple[str, .
                 page.call("Page.enable")
                 yield page
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            _stop_group(proc)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM Chromium and every helper process it started, then SIGKILL what is left after 10 s."""
+    for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait_s)
+            time.sleep(0.2)  # let the helpers that got the same signal exit too
+            os.killpg(proc.pid, 0)  # raises once the whole group is gone
+        except (subprocess.TimeoutExpired, PermissionError):
+            continue
+        except ProcessLookupError:
+            return

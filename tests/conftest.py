@@ -31,6 +31,7 @@ TEST_ENV = {
     "REELFLOW_DATABASE_URL": f"{PG}/reelflow_test_{RUN_TAG}",
     "REELFLOW_AIRFLOW_DATABASE_URL": f"{PG}/reelflow_test_airflow",
     "REELFLOW_REDIS_URL": "redis://127.0.0.1:6379/15",
+    "REELFLOW_REDIS_PREFIX": f"rftest{RUN_TAG}:",  # parallel runs on the shared Redis never see each other's keys
     "REELFLOW_S3_ENDPOINT": f"http://127.0.0.1:{S3_PORT}",
     "REELFLOW_S3_ACCESS_KEY": "test-access",
     "REELFLOW_S3_SECRET_KEY": "test-secret-key",

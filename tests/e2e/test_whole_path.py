@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 import pytest
@@ -79,6 +80,17 @@ def test_upload_to_http3_playback_with_hostile_uploads(stack: Stack, clips):
     # The TCP side of the edge advertises HTTP/3 for browsers.
     resp = httpx.get(f"http://127.0.0.1:{cfg.edge_port}/healthz")
     assert resp.headers["alt-svc"] == f'h3=":{cfg.edge_port}"; ma=86400'
+
+    # Deleting through the API takes the video off the origin and out of every CDN tier: the edge, which
+    # has the master cached from the playback above, answers 404 once the purge has gone through.
+    master = ready["playback_url"].replace(cfg.edge_public_url, f"http://127.0.0.1:{cfg.edge_port}")
+    assert httpx.get(master).status_code == 200
+    client.delete(good["id"])
+    deadline = time.monotonic() + 30
+    while httpx.get(master).status_code != 404:
+        assert time.monotonic() < deadline, "the deleted video is still served by the edge"
+        time.sleep(0.5)
+    assert store.list_keys(cfg.vod_bucket, f"v/{good['id']}/") == []
 
     # Starting twice is harmless: the same processes keep running.
     pids = {s.name: s.pid for s in stack.status()}

@@ -1,5 +1,7 @@
 """The API over real PostgreSQL and S3; the pipeline is a recorder (the DAG has its own tests and e2e)."""
 
+import secrets
+
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -25,6 +27,9 @@ def api(settings, store, catalog_url):
     pipeline = RecordingPipeline()
     with TestClient(create_app(settings, pipeline=pipeline)) as client:
         client.pipeline = pipeline
+        # Uploads need a creator: a development token for a fresh user, sent with every request.
+        token = client.post("/v1/auth/dev-token", json={"handle": f"creator_{secrets.token_hex(4)}"}).json()
+        client.headers["Authorization"] = f"Bearer {token['access_token']}"
         yield client
 
 
@@ -98,3 +103,8 @@ def test_unknown_and_malformed_ids(api):
     assert api.get("/v1/videos/../../etc").status_code in (404, 422)
     assert api.post("/v1/videos/NOT-AN-ID/complete").status_code == 422
     assert api.get("/healthz").json() == {"status": "ok"}
+
+
+def test_uploads_need_a_token(api):
+    resp = api.post("/v1/videos", json={"caption": "hi"}, headers={"Authorization": ""})
+    assert resp.status_code == 401 and resp.json()["error"]["code"] == "unauthenticated"

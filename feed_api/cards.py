@@ -1,0 +1,196 @@
+"""Feed cards: one video as a feed item (metadata, author, stats, poster, playback URL on the edge), built
+from one batched catalog query and cached in Redis for ``CARD_TTL_S``. A card keeps a few private fields
+under ``"_"`` (creator, tag keys, state, ...) that filtering and ranking read and responses leave out.
+
+Also the viewer's filters (blocks, "not interested", region, interests), cached the same way."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import msgspec
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from catalog import feeds, live
+from catalog.db import session_scope
+from catalog.models import Privacy, User
+from feed_api.live import LiveUnavailable
+from feed_api.services import Services
+
+Card = dict
+_decode = msgspec.json.decode  # ~3x json.loads; a page reads ~30 cards
+
+
+def build_card(row: feeds.CardRow, svc: Services) -> Card:
+    return {
+        "id": row.id, "caption": row.caption, "hashtags": list(row.hashtags or []), "sound_id": row.sound_id,
+        "category": row.category, "privacy": row.privacy,
+        "author": {"id": row.creator_id or "", "handle": row.handle, "display_name": row.display_name},
+        "stats": {"views": row.view_count, "likes": row.like_count, "comments": row.comment_count,
+                  "shares": row.share_count},
+        "duration_s": row.duration_s,
+        "created_at": row.created_at.isoformat(), "ready_at": row.ready_at.isoformat() if row.ready_at else None,
+        "poster_url": svc.playback_url(row.poster_key) if row.poster_key else None,
+        "playback_url": svc.playback_url(row.master_key) if row.master_key else "",
+        "_": {"creator": row.creator_id, "tags": list(row.tag_keys or []), "state": row.state,
+              "deleted": row.deleted_at is not None, "ready_ts": row.ready_at.timestamp() if row.ready_at else 0.0,
+              "completions": row.completions, "watch_ms": row.watch_ms_total},
+    }
+
+
+def load_cards_sync(svc: Services, session: Session, ids: Sequence[str]) -> dict[str, Card]:
+    return {vid: build_card(row, svc) for vid, row in feeds.cards(session, ids).items()}
+
+
+def _load_cards_db(svc: Services, ids: Sequence[str]) -> dict[str, Card]:
+    with session_scope(svc.sessions) as s:
+        return load_cards_sync(svc, s, ids)
+
+
+async def get_cards(svc: Services, ids: Sequence[str], cached: Sequence[str | None] | None = None) -> dict[str, Card]:
+    """Cards for ``ids`` (unknown ids absent): Redis first (or ``cached``, the blobs already read with the
+    ids), one catalog query for the misses."""
+    if not ids:
+        return {}
+    keys = svc.live.keys
+    found: dict[str, Card] = {}
+    redis_ok = True
+    try:
+        if cached is None:
+            cached = await svc.live.run(lambda r: r.mget([keys.card(v) for v in ids]))
+        for vid, blob in zip(ids, cached, strict=True):
+            if blob is not None:
+                found[vid] = _decode(blob)
+    except LiveUnavailable:
+        redis_ok = False
+    missing = [v for v in ids if v not in found]
+    if missing:
+        loaded = await run_in_threadpool(_load_cards_db, svc, missing)
+        found.update(loaded)
+        if redis_ok and loaded:
+            async def store(r):
+                pipe = r.pipeline(transaction=False)
+                for vid, card in loaded.items():
+                    pipe.set(keys.card(vid), live.dumps(card), ex=live.CARD_TTL_S)
+                await pipe.execute()
+            with contextlib.suppress(LiveUnavailable):
+                await svc.live.run(store)
+    return found
+
+
+def get_cards_sync(svc: Services, session: Session, ids: Sequence[str]) -> dict[str, Card]:
+    """The same for sync handlers, inside their session."""
+    if not ids:
+        return {}
+    keys = svc.live.keys
+    found: dict[str, Card] = {}
+    redis_ok = True
+    try:
+        for vid, blob in zip(ids, svc.live.run_sync(lambda r: r.mget([keys.card(v) for v in ids])), strict=True):
+            if blob is not None:
+                found[vid] = _decode(blob)
+    except LiveUnavailable:
+        redis_ok = False
+    missing = [v for v in ids if v not in found]
+    if missing:
+        loaded = load_cards_sync(svc, session, missing)
+        found.update(loaded)
+        if redis_ok and loaded:
+            with contextlib.suppress(LiveUnavailable):
+                svc.live.run_sync(lambda r: r.mset({keys.card(v): live.dumps(c) for v, c in loaded.items()}))
+    return found
+
+
+def drop_cards(svc: Services, ids: Iterable[str]) -> None:
+    ids = list(ids)
+    if ids:
+        # If Redis is down, cards expire within CARD_TTL_S of its return; single-video reads check PostgreSQL.
+        with contextlib.suppress(LiveUnavailable):
+            svc.live.run_sync(lambda r: r.delete(*(svc.live.keys.card(v) for v in ids)))
+
+
+# ------------------------------------------------------------------------------------------- viewer
+@dataclass(frozen=True)
+class ViewerState:
+    user_id: str
+    region: str
+    interests: tuple[str, ...]
+    blocked: frozenset[str]
+    hidden_creators: frozenset[str]
+    hidden_tags: frozenset[str]
+
+    def as_filters(self) -> feeds.Viewer:
+        return feeds.Viewer(self.user_id, self.blocked, self.hidden_creators, self.hidden_tags)
+
+    def to_json(self) -> str:
+        return live.dumps({"region": self.region, "interests": list(self.interests), "blocked": sorted(self.blocked),
+                           "hidden_creators": sorted(self.hidden_creators), "hidden_tags": sorted(self.hidden_tags)})
+
+    @classmethod
+    def from_json(cls, user_id: str, blob: bytes | str) -> ViewerState:
+        d = json.loads(blob)
+        return cls(user_id, d["region"], tuple(d["interests"]), frozenset(d["blocked"]),
+                   frozenset(d["hidden_creators"]), frozenset(d["hidden_tags"]))
+
+
+def load_viewer_sync(session: Session, user_id: str) -> ViewerState:
+    user = session.get(User, user_id)
+    f = feeds.viewer_filters(session, user_id)
+    return ViewerState(user_id, user.region if user else "global", tuple(user.interests or []) if user else (),
+                       f.blocked, f.hidden_creators, f.hidden_tags)
+
+
+def _load_viewer_db(svc: Services, user_id: str) -> ViewerState:
+    with session_scope(svc.sessions) as s:
+        return load_viewer_sync(s, user_id)
+
+
+async def viewer_state(svc: Services, user_id: str, cached: bytes | str | None = None, *,
+                       redis_ok: bool = True) -> ViewerState:
+    if cached is not None:
+        return ViewerState.from_json(user_id, cached)
+    state = await run_in_threadpool(_load_viewer_db, svc, user_id)
+    if redis_ok:
+        with contextlib.suppress(LiveUnavailable):
+            await svc.live.run(lambda r: r.set(svc.live.keys.viewer(user_id), state.to_json(), ex=600))
+    return state
+
+
+def forget_viewers(svc: Services, *user_ids: str) -> None:
+    """After a block, unblock or "not interested": the next page must see the change."""
+    # While Redis is down the feed reads PostgreSQL; a restarted Redis is empty, so it holds no stale viewer.
+    with contextlib.suppress(LiveUnavailable):
+        svc.live.run_sync(lambda r: r.delete(*(svc.live.keys.viewer(u) for u in user_ids)))
+
+
+# ------------------------------------------------------------------------------------------- filters
+def servable(card: Card, viewer: ViewerState | None, *, followers_ok: bool = False) -> bool:
+    meta = card["_"]
+    if meta["deleted"] or meta["state"] != "ready" or not card["playback_url"]:
+        return False
+    if card["privacy"] != Privacy.PUBLIC and not (followers_ok and card["privacy"] == Privacy.FOLLOWERS):
+        return False
+    if viewer is not None:
+        creator = meta["creator"]
+        if creator and (creator in viewer.blocked or creator in viewer.hidden_creators):
+            return False
+        if viewer.hidden_tags and any(t in viewer.hidden_tags for t in meta["tags"]):
+            return False
+    return True
+
+
+def public(card: Card, deltas: Mapping[bytes | str, bytes | str] | None = None) -> dict:
+    """The card as clients see it, with live counter deltas added to the stats."""
+    out = {k: v for k, v in card.items() if k != "_"}
+    if deltas:
+        stats = dict(out["stats"])
+        for name, field in (("views", "views"), ("likes", "likes"), ("comments", "comments"), ("shares", "shares")):
+            d = deltas.get(name) or deltas.get(name.encode())
+            if d:
+                stats[field] = max(0, stats[field] + int(d))
+        out["stats"] = stats
+    return out

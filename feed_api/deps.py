@@ -1,0 +1,87 @@
+"""FastAPI dependencies shared by the routers: the caller (bearer token + per-user rate limit)."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from feed_api.errors import ApiError
+from feed_api.live import LiveUnavailable
+from feed_api.services import Services, services
+from feed_api.tokens import TokenError
+
+bearer = HTTPBearer(auto_error=False, description="a JWT from POST /v1/users or POST /v1/auth/dev-token")
+Svc = Annotated[Services, Depends(services)]
+
+UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="reelflow"'}
+
+
+def rate_args(svc: Services) -> list[float]:
+    """GCRA parameters: emission interval and burst tolerance, in milliseconds."""
+    interval_ms = 1000.0 / svc.rate_per_s
+    return [interval_ms, interval_ms * max(svc.rate_burst - 1, 0)]
+
+
+def refuse_if_limited(wait_ms: int | str | None) -> None:
+    if wait_ms and int(wait_ms) > 0:
+        retry = max(1, math.ceil(int(wait_ms) / 1000))
+        raise ApiError(429, "rate_limited", f"too many requests; retry in {retry} s",
+                       headers={"Retry-After": str(retry)})
+
+
+async def rate_limit(svc: Services, subject: str) -> None:
+    """GCRA in Redis; fails open (logged by Live) while Redis is down: an outage must not lock users out."""
+    try:
+        wait_ms = await svc.live.run(lambda r: svc.live.script(r, "gcra", [svc.live.keys.rate(subject)],
+                                                               rate_args(svc)))
+    except LiveUnavailable:
+        return
+    refuse_if_limited(wait_ms)
+
+
+def _token_user(svc: Services, creds: HTTPAuthorizationCredentials | None) -> str | None:
+    if creds is None:
+        return None
+    try:
+        return svc.tokens.verify(creds.credentials)
+    except TokenError as exc:
+        raise ApiError(401, "invalid_token", str(exc), headers=UNAUTHORIZED) from exc
+
+
+def required_user(svc: Services, authorization: str | None) -> str:
+    """The user of an ``Authorization: Bearer`` header value (for routes that read headers themselves)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    creds = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token.strip()) \
+        if scheme.lower() == "bearer" and token.strip() else None
+    return _required(svc, creds)
+
+
+def _required(svc: Services, creds: HTTPAuthorizationCredentials | None) -> str:
+    user = _token_user(svc, creds)
+    if user is None:
+        raise ApiError(401, "unauthenticated", "send Authorization: Bearer <token> (see POST /v1/users)",
+                       headers=UNAUTHORIZED)
+    return user
+
+
+async def current_user(svc: Svc, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+    """The authenticated user's id; 401 without a valid bearer token, 429 over the rate limit."""
+    user = _required(svc, creds)
+    await rate_limit(svc, user)
+    return user
+
+
+async def optional_user(request: Request, svc: Svc,
+                        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str | None:
+    """Like current_user, but anonymous callers are let through (None); a bad token is still 401."""
+    user = _token_user(svc, creds)
+    await rate_limit(svc, user or f"ip:{request.client.host if request.client else 'unknown'}")
+    return user
+
+
+User = Annotated[str, Depends(current_user)]
+
+MaybeUser = Annotated[str | None, Depends(optional_user)]

@@ -1,0 +1,109 @@
+"""Deleting a video's bytes: remove its objects from the origin, then purge the CDN.
+
+The catalog tombstone and a ``pending_purges`` row are written in one transaction (an outbox), so the
+delete is never lost; :func:`process_pending` then does the slow, fallible part and deletes the row only
+when both the origin and the edge said yes. Failures back off and are retried by the API's background
+loop and by ``reelflow purge retry``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.db import session_scope
+from catalog.models import PendingPurge, utcnow
+from catalog.videos import raw_key_for
+from delivery.origin import OriginStore
+
+log = logging.getLogger("feed_api.purge")
+
+
+class PurgeFailed(RuntimeError):
+    pass
+
+
+class Purger(Protocol):
+    def purge_video(self, video_id: str) -> None:
+        """Drop every cached object of the video from the CDN. Raises PurgeFailed."""
+        ...
+
+
+class EdgePurger:
+    """The edge's admin API on its HTTP/1.1 TCP listener (loopback only): ``POST /admin/purge/{video}``."""
+
+    def __init__(self, admin_url: str, *, timeout_s: float = 3.0) -> None:
+        self.admin_url = admin_url.rstrip("/")
+        self._timeout = timeout_s
+
+    def purge_video(self, video_id: str) -> None:
+        try:
+            resp = httpx.post(f"{self.admin_url}/admin/purge/{video_id}", timeout=self._timeout)
+        except httpx.HTTPError as exc:
+            raise PurgeFailed(f"edge at {self.admin_url} is unreachable: {exc}") from exc
+        if resp.status_code != 200:
+            raise PurgeFailed(f"edge answered {resp.status_code} to the purge: {resp.text[:200]}")
+
+
+@dataclass(frozen=True)
+class OriginTarget:
+    store: OriginStore
+    raw_bucket: str
+    vod_bucket: str
+
+    def remove(self, video_id: str) -> int:
+        removed = self.store.delete_prefix(self.vod_bucket, f"v/{video_id}/")
+        return removed + self.store.delete_prefix(self.raw_bucket, raw_key_for(video_id))
+
+
+def enqueue(session: Session, video_id: str) -> None:
+    """Part of the delete's transaction."""
+    if session.get(PendingPurge, video_id) is None:
+        session.add(PendingPurge(video_id=video_id))
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(600, 5 * 2 ** min(attempts, 7)))
+
+
+def process_pending(sessions: sessionmaker[Session], origin: OriginTarget, purger: Purger, *,
+                    video_id: str | None = None, limit: int = 50) -> tuple[int, int]:
+    """Work the outbox (due rows, or just ``video_id``); (done, still pending)."""
+    with session_scope(sessions) as s:
+        stmt = select(PendingPurge.video_id).order_by(PendingPurge.next_try_at).limit(limit)
+        stmt = stmt.where(PendingPurge.video_id == video_id) if video_id else stmt.where(
+            PendingPurge.next_try_at <= utcnow())
+        due = list(s.scalars(stmt))
+    done = failed = 0
+    for vid in due:
+        error: str | None = None
+        try:
+            origin.remove(vid)
+            purger.purge_video(vid)
+        except Exception as exc:  # any failure (origin or edge) leaves the row for a retry
+            error = f"{type(exc).__name__}: {exc}"
+        with session_scope(sessions) as s:
+            row = s.get(PendingPurge, vid, with_for_update=True)
+            if row is None:
+                continue
+            if error is None:
+                s.delete(row)
+                done += 1
+            else:
+                row.attempts += 1
+                row.last_error = error[:1000]
+                row.next_try_at = utcnow() + backoff(row.attempts)
+                failed += 1
+                log.warning("purge of video %s failed (attempt %d): %s", vid, row.attempts, error)
+    return done, failed
+
+
+def pending(sessions: sessionmaker[Session]) -> list[PendingPurge]:
+    with session_scope(sessions) as s:
+        return list(s.scalars(select(PendingPurge).order_by(PendingPurge.created_at)))

@@ -1,0 +1,41 @@
+"""Bearer tokens: JWT HS256 with ``sub`` = user id and ``exp``. Pure signing and checking; the FastAPI
+dependencies that use them live in :mod:`feed_api.deps`, the token endpoint in :mod:`feed_api.auth`."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+
+ALGORITHM = "HS256"
+AUDIENCE = "reelflow-api"
+
+
+class TokenError(ValueError):
+    pass
+
+
+class TokenSigner:
+    def __init__(self, secret: str, ttl_s: int) -> None:
+        if len(secret) < 16:
+            raise ValueError("the API secret must be at least 16 characters")
+        self._secret, self.ttl_s = secret, ttl_s
+
+    def issue(self, user_id: str, *, ttl_s: int | None = None, now: float | None = None) -> str:
+        now = time.time() if now is None else now
+        claims = {"sub": user_id, "iat": int(now), "exp": int(now + (ttl_s or self.ttl_s)), "aud": AUDIENCE}
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def verify(self, token: str) -> str:
+        """The user id, or TokenError with a sentence a client can act on."""
+        try:
+            claims = jwt.decode(token, self._secret, algorithms=[ALGORITHM], audience=AUDIENCE,
+                                options={"require": ["sub", "exp"]})
+        except jwt.ExpiredSignatureError as exc:
+            raise TokenError("the token has expired; get a new one") from exc
+        except jwt.InvalidTokenError as exc:
+            raise TokenError(f"the token is not valid ({exc})") from exc
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub:
+            raise TokenError("the token names no user")
+        return sub

@@ -1,0 +1,132 @@
+"""Sign-up, profiles, a creator's videos, follows and blocks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy import func, select
+
+from catalog import events, feeds, social
+from catalog import users as repo
+from catalog.db import session_scope
+from catalog.models import Follow
+from feed_api.activity import live_deltas
+from feed_api.auth import token_for
+from feed_api.cards import forget_viewers, load_cards_sync, public, servable
+from feed_api.cursor import Cursor, CursorError
+from feed_api.deps import MaybeUser, Svc, User
+from feed_api.errors import ApiError, not_found
+from feed_api.schemas import USER_ID_PATTERN, BlockState, FollowState, SignedUp, SignUp, UserOut, VideoList
+
+router = APIRouter(prefix="/v1/users", tags=["users"])
+UserId = Annotated[str, Path(pattern=USER_ID_PATTERN, description="user id")]
+ERRORS = {401: {"description": "no or bad token"}, 404: {"description": "no such user"}}
+
+
+def _user_out(s, user) -> UserOut:
+    followers = s.scalar(select(func.count()).select_from(Follow).where(Follow.followee_id == user.id)) or 0
+    following = s.scalar(select(func.count()).select_from(Follow).where(Follow.follower_id == user.id)) or 0
+    return UserOut(id=user.id, handle=user.handle, display_name=user.display_name, region=user.region,
+                   interests=list(user.interests or []), created_at=user.created_at, followers=followers,
+                   following=following)
+
+
+@router.post("", status_code=201, response_model=SignedUp, responses={409: {"description": "handle taken"}})
+def sign_up(body: SignUp, svc: Svc) -> SignedUp:
+    """Create an account (handle, region, interests picked at sign-up) and get its first token."""
+    with session_scope(svc.sessions) as s:
+        try:
+            user = repo.create_user(s, handle=body.handle, display_name=body.display_name, region=body.region,
+                                    interests=body.interests)
+        except repo.HandleTaken as exc:
+            raise ApiError(409, "handle_taken", str(exc)) from exc
+        out = _user_out(s, user)
+    return SignedUp(user=out, token=token_for(svc, out.id))
+
+
+@router.get("/{user_id}", response_model=UserOut, responses=ERRORS)
+def get_user(user_id: UserId, viewer: MaybeUser, svc: Svc) -> UserOut:
+    with session_scope(svc.sessions) as s:
+        user = repo.find_user(s, user_id)
+        if user is None:
+            raise not_found("user", user_id)
+        return _user_out(s, user)
+
+
+@router.get("/{user_id}/videos", response_model=VideoList, responses=ERRORS)
+def user_videos(user_id: UserId, viewer: MaybeUser, svc: Svc,
+                cursor: Annotated[str | None, Query(max_length=1024)] = None,
+                limit: Annotated[int, Query(ge=1, le=50)] = 20) -> VideoList:
+    """A creator's ready videos, newest first: all of them for the creator, what privacy allows for others."""
+    feed = f"user:{user_id}"
+    after = None
+    if cursor:
+        try:
+            c = svc.cursors.decode(cursor)
+        except CursorError as exc:
+            raise ApiError(400, "invalid_cursor", str(exc)) from exc
+        if c.feed != feed or c.user != (viewer or ""):
+            raise ApiError(400, "invalid_cursor", "this cursor belongs to another list or user")
+        after = (datetime.fromisoformat(c.key[0]), str(c.key[1]))
+    with session_scope(svc.sessions) as s:
+        if repo.find_user(s, user_id) is None:
+            raise not_found("user", user_id)
+        f = feeds.viewer_filters(s, viewer)
+        blocked = viewer is not None and user_id in f.blocked
+        rows = [] if blocked else feeds.by_creator(s, f, user_id, after=after, limit=limit)
+        cards = load_cards_sync(svc, s, [v for v, _ in rows])
+    own = viewer == user_id
+    ids = [v for v, _ in rows if v in cards and (own or servable(cards[v], None, followers_ok=True))]
+    deltas = live_deltas(svc, ids)
+    nxt = svc.cursors.encode(Cursor(session="", feed=feed, user=viewer or "", mode="recent",
+                                    key=[rows[-1][1].isoformat(), rows[-1][0]])) if len(rows) == limit else None
+    return VideoList(items=[public(cards[v], deltas.get(v)) for v in ids], next_cursor=nxt)
+
+
+def _target(s, me: str, user_id: str) -> None:
+    if user_id == me:
+        raise ApiError(422, "invalid_request", "you cannot do that to yourself")
+    if repo.find_user(s, user_id) is None:
+        raise not_found("user", user_id)
+
+
+@router.post("/{user_id}/follow", response_model=FollowState, responses=ERRORS)
+def follow(user_id: UserId, user: User, svc: Svc) -> FollowState:
+    """Follow (idempotent). Refused while either has blocked the other."""
+    with session_scope(svc.sessions) as s:
+        _target(s, user, user_id)
+        if social.is_blocked_either_way(s, user, user_id):
+            raise ApiError(403, "blocked", "you cannot follow this user")
+        if social.follow(s, user, user_id):
+            events.append(s, [events.Event(user, "follow", extra={"user_id": user_id})])
+    return FollowState(user_id=user_id, following=True)
+
+
+@router.delete("/{user_id}/follow", response_model=FollowState, responses=ERRORS)
+def unfollow(user_id: UserId, user: User, svc: Svc) -> FollowState:
+    with session_scope(svc.sessions) as s:
+        _target(s, user, user_id)
+        if social.unfollow(s, user, user_id):
+            events.append(s, [events.Event(user, "unfollow", extra={"user_id": user_id})])
+    return FollowState(user_id=user_id, following=False)
+
+
+@router.post("/{user_id}/block", response_model=BlockState, responses=ERRORS)
+def block(user_id: UserId, user: User, svc: Svc) -> BlockState:
+    """Block (idempotent): neither sees the other's videos any more, and follows between them end."""
+    with session_scope(svc.sessions) as s:
+        _target(s, user, user_id)
+        social.block(s, user, user_id)
+    forget_viewers(svc, user, user_id)
+    return BlockState(user_id=user_id, blocked=True)
+
+
+@router.delete("/{user_id}/block", response_model=BlockState, responses=ERRORS)
+def unblock(user_id: UserId, user: User, svc: Svc) -> BlockState:
+    with session_scope(svc.sessions) as s:
+        _target(s, user, user_id)
+        social.unblock(s, user, user_id)
+    forget_viewers(svc, user, user_id)
+    return BlockState(user_id=user_id, blocked=False)
