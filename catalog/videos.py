@@ -15,7 +15,8 @@ from catalog.models import Privacy, Rendition, Video, VideoState, new_video_id, 
 TRANSITIONS: dict[VideoState, frozenset[VideoState]] = {
     VideoState.UPLOADING: frozenset({VideoState.PROCESSING, VideoState.FAILED}),
     VideoState.PROCESSING: frozenset({VideoState.READY, VideoState.FAILED}),
-    VideoState.READY: frozenset({VideoState.PROCESSING}),
+    # READY -> READY is a re-run's switch: the video keeps serving its old publication while it is re-processed.
+    VideoState.READY: frozenset({VideoState.PROCESSING, VideoState.READY}),
     VideoState.FAILED: frozenset({VideoState.PROCESSING}),
 }
 

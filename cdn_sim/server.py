@@ -47,8 +47,10 @@ def build_cdn(origin: Fetch, *, edge_bytes: int, regional_bytes: int | None = No
 def build_app(origin: OriginConfig | Fetch, buckets: tuple[str, ...], cache_bytes: int, *,
               regional_cache_bytes: int | None = None, shield_cache_bytes: int | None = None,
               default_region: str | None = None, static_dir: Path | None = DEFAULT_STATIC_DIR,
-              topology: Topology | None = None, policy: str = "lru") -> EdgeApp:
-    fetch = origin_fetcher(OriginStore(origin)) if isinstance(origin, OriginConfig) else origin
+              topology: Topology | None = None, policy: str = "lru",
+              cold_buckets: dict[str, str] | None = None) -> EdgeApp:
+    """``cold_buckets``: hot bucket -> cold bucket read as a slower origin (storage tiering)."""
+    fetch = origin_fetcher(OriginStore(origin), cold_buckets) if isinstance(origin, OriginConfig) else origin
     cdn = build_cdn(fetch, edge_bytes=cache_bytes, regional_bytes=regional_cache_bytes,
                     shield_bytes=shield_cache_bytes, topology=topology, policy=policy)
     return EdgeApp(cdn, buckets, default_region=default_region, static_dir=static_dir)
@@ -83,7 +85,7 @@ async def run_edge(origin: OriginConfig, *, buckets: tuple[str, ...], hosts: tup
                    cert_dir: Path, cache_bytes: int, regional_cache_bytes: int | None = None,
                    shield_cache_bytes: int | None = None, default_region: str | None = None,
                    static_dir: Path | None = DEFAULT_STATIC_DIR, policy: str = "lru",
-                   ready: asyncio.Event | None = None) -> None:
+                   ready: asyncio.Event | None = None, cold_buckets: dict[str, str] | None = None) -> None:
     """The edge process: one event loop, one tier chain.
 
     ``cache_bytes`` is each POP's edge tier. Several worker processes on one SO_REUSEPORT port were
@@ -92,5 +94,5 @@ async def run_edge(origin: OriginConfig, *, buckets: tuple[str, ...], hosts: tup
     """
     app = build_app(origin, buckets, cache_bytes, regional_cache_bytes=regional_cache_bytes,
                     shield_cache_bytes=shield_cache_bytes, default_region=default_region, static_dir=static_dir,
-                    policy=policy)
+                    policy=policy, cold_buckets=cold_buckets)
     await serve_app(app, hosts=hosts, port=port, cert_dir=cert_dir, ready=ready)

@@ -99,7 +99,8 @@ def ingest_video():
 
     # The same for codecs whose encoder is NVENC on this host (none on a CPU-only host: skipped). NVENC
     # sessions per GPU are few, so these queue in their own pool.
-    @task(execution_timeout=timedelta(minutes=15), map_index_template="{{ codec }}", pool=ingest.GPU_POOL)
+    @task(execution_timeout=timedelta(minutes=15), map_index_template="{{ codec }}", pool=ingest.GPU_POOL,
+          queue=get_settings().gpu_queue)
     def transcode_gpu(source: dict, codec: str) -> list[dict]:
         return _transcode(source, codec)
 

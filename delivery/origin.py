@@ -108,3 +108,15 @@ class OriginStore:
         for key in keys:
             self.client.remove_object(bucket, key)
         return len(keys)
+
+    def move_prefix(self, src_bucket: str, dst_bucket: str, prefix: str) -> int:
+        """Copy every object under ``prefix`` server-side (headers kept), then delete the sources; so each
+        object is always readable from one bucket or the other. Objects moved."""
+        from minio.commonconfig import CopySource
+
+        keys = self.list_keys(src_bucket, prefix)
+        for key in keys:
+            self.client.copy_object(dst_bucket, key, CopySource(src_bucket, key))
+        for key in keys:
+            self.client.remove_object(src_bucket, key)
+        return len(keys)

@@ -83,6 +83,11 @@ class AirflowClient:
         return [TaskRun(t["task_id"], t.get("state"), t.get("start_date"), t.get("end_date"), t.get("duration"),
                         t.get("try_number", 0), t.get("rendered_map_index")) for t in data.get("task_instances", [])]
 
+    def count_runs(self, dag_id: str, states: tuple[str, ...] = ("queued", "running")) -> int:
+        """How many runs of ``dag_id`` are in ``states`` (the pipeline's queue depth)."""
+        params = [("state", st) for st in states] + [("limit", "1")]
+        return int(self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns", params=params).json()["total_entries"])
+
     def ensure_unpaused(self, dag_id: str) -> bool:
         """True once Airflow knows ``dag_id``, unpausing it if needed; False while it is not parsed yet."""
         try:

@@ -17,7 +17,7 @@ from catalog import live
 from catalog.db import session_scope
 from feed_api import auth, errors, feed, interactions, purge, social, users, videos
 from feed_api.live import REDIS_ERRORS
-from feed_api.metrics import MetricsMiddleware
+from feed_api.metrics import MetricsMiddleware, PipelineCollector
 from feed_api.pipeline import Pipeline
 from feed_api.purge import Purger
 from feed_api.services import Services
@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=svc.metrics)
     app.add_route("/metrics", svc.metrics.endpoint, include_in_schema=False)
+    svc.metrics.registry.register(PipelineCollector(svc.sessions))  # pipeline figures from the catalog
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -51,3 +51,56 @@ class MetricsMiddleware:
             template = getattr(route, "path", None) or "unmatched"
             self.metrics.requests.labels(scope["method"], template, str(status)).inc()
             self.metrics.latency.labels(scope["method"], template).observe(time.perf_counter() - start)
+
+
+class PipelineCollector:
+    """The ingest pipeline's figures, read from the catalog at scrape time (cached ``ttl_s``): videos per
+    state, failures per reason (24 h), renditions per encoder, step-duration quantiles (24 h), bytes
+    published, pending purges. Any API process can serve them; the catalog is the pipeline's record."""
+
+    def __init__(self, sessions, ttl_s: float = 15.0) -> None:
+        self.sessions, self.ttl_s = sessions, ttl_s
+        self._cached: tuple[float, list] | None = None
+
+    def collect(self):
+        now = time.monotonic()
+        if self._cached is None or now - self._cached[0] > self.ttl_s:
+            try:
+                self._cached = (now, self._families())
+            except Exception:  # a scrape must not fail because the catalog hiccuped: serve what was last seen
+                if self._cached is None:
+                    return
+        yield from self._cached[1]
+
+    def _families(self) -> list:
+        from prometheus_client.core import GaugeMetricFamily
+
+        from catalog.db import session_scope
+        from catalog.pipeline_stats import pipeline_snapshot
+
+        with session_scope(self.sessions) as s:
+            snap = pipeline_snapshot(s)
+        states = GaugeMetricFamily("reelflow_pipeline_videos", "Videos per state (not deleted)", labels=["state"])
+        for k, n in snap.videos_by_state.items():
+            states.add_metric([k], n)
+        failures = GaugeMetricFamily("reelflow_pipeline_failures_24h", "Videos created in the last 24 h that failed, "
+                                     "per reason (a failed re-run of a ready video included)", labels=["reason"])
+        for k, n in snap.failures_24h.items():
+            failures.add_metric([k], n)
+        encoders = GaugeMetricFamily("reelflow_pipeline_renditions", "Renditions of ready videos per encoder "
+                                     "(libx264, h264_nvenc, ...)", labels=["encoder"])
+        for k, n in snap.encoders.items():
+            encoders.add_metric([k], n)
+        steps = GaugeMetricFamily("reelflow_pipeline_step_seconds", "Seconds of work per pipeline step, over videos "
+                                  "ready in the last 24 h", labels=["step", "quantile"])
+        for step, values in snap.step_seconds.items():
+            ordered = sorted(values)
+            for q in (0.5, 0.9, 0.99):
+                steps.add_metric([step, str(q)], ordered[min(len(ordered) - 1, int(q * len(ordered)))])
+        published = GaugeMetricFamily("reelflow_pipeline_published_bytes", "Bytes of ready renditions (average "
+                                      "bit rate x duration)")
+        published.add_metric([], snap.published_bytes_estimate)
+        purges = GaugeMetricFamily("reelflow_pending_purges", "Deleted videos whose origin removal or CDN purge "
+                                   "is pending")
+        purges.add_metric([], snap.pending_purges)
+        return [states, failures, encoders, steps, published, purges]

@@ -78,7 +78,7 @@ def _edge(args: argparse.Namespace) -> int:
                          buckets=(s.vod_bucket,), hosts=hosts, port=s.edge_port, cert_dir=s.home / "certs",
                          cache_bytes=s.edge_cache_bytes, regional_cache_bytes=s.edge_regional_cache_bytes,
                          shield_cache_bytes=s.edge_shield_cache_bytes, default_region=s.edge_default_region,
-                         policy=s.edge_cache_policy))
+                         policy=s.edge_cache_policy, cold_buckets={s.vod_bucket: s.cold_bucket}))
     return 0
 
 
@@ -380,9 +380,31 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     cs.set_defaults(func=_cdn)
 
+    rec = sub.add_parser("recommend", help="recommendation models: offline evaluation")
+    rec_sub = rec.add_subparsers(dest="recommend_command", required=True)
+    rev = rec_sub.add_parser("evaluate", help="recall@50/100, NDCG@50 and s/epoch on MovieLens-100K (time split): "
+                             "popularity, random, two-tower")
+    for flag, typ in (("--epochs", int), ("--batch-size", int), ("--dim", int), ("--temperature", float),
+                      ("--history", int), ("--lr", float), ("--test-fraction", float), ("--data", str)):
+        rev.add_argument(flag, type=typ, help="see python -m recommend.evaluate --help")
+
+    def _recommend_evaluate(a: argparse.Namespace) -> int:
+        from recommend.evaluate import main as evaluate_main  # TensorFlow: imported only for this command
+
+        argv = []
+        for key in ("epochs", "batch_size", "dim", "temperature", "history", "lr", "test_fraction", "data"):
+            if getattr(a, key) is not None:
+                argv += ["--" + key.replace("_", "-"), str(getattr(a, key))]
+        return evaluate_main(argv)
+
+    rev.set_defaults(func=_recommend_evaluate)
+
     from reelflow.feed_cli import add_commands as add_feed_commands
 
     add_feed_commands(sub)  # token, user, counters, purge
+    from reelflow.ops_cli import add_commands as add_ops_commands
+
+    add_ops_commands(sub)  # reprocess, videos, retry, gc, tier, status
     return p
 
 

@@ -87,7 +87,12 @@ def work_dir(settings: Settings, video_id: str, run_id: str) -> Path:
 
 def _reject(settings: Settings, video_id: str, code: str, message: str) -> UploadRejected:
     with session_scope(sessions(settings)) as s:
-        repo.mark_failed(s, video_id, code=code, reason=message)
+        video = repo.get_video(s, video_id, for_update=True)
+        if video.state == repo.VideoState.READY:
+            # A re-run of a published video: the old publication keeps serving; the failure is noted beside it.
+            video.failure_code, video.failure_reason = code, f"re-run rejected: {message}"
+        else:
+            repo.mark_failed(s, video_id, code=code, reason=message)
     log.warning("video %s rejected: %s: %s", video_id, code, message)
     return UploadRejected(f"{code}: {message}")
 
@@ -104,11 +109,21 @@ def timed(settings: Settings, video_id: str, step: str) -> Iterator[None]:
 
 
 def begin(settings: Settings, video_id: str, run_id: str) -> None:
-    """Put the video in ``processing`` for this run (also when a content team re-runs a ready video)."""
+    """Put the video in ``processing`` for this run.
+
+    A ready video (a content team's re-run) stays ``ready`` and keeps serving its current publication
+    until ``mark_ready`` switches the catalog to the new one; only the run id and step times change.
+    """
     start = time.perf_counter()
     with session_scope(sessions(settings)) as s:
         video = repo.get_video(s, video_id, for_update=True)
-        if video.state == repo.VideoState.PROCESSING:
+        if video.deleted_at is not None:
+            raise repo.VideoDeleted(video_id)
+        if video.state == repo.VideoState.READY:
+            repo.set_pipeline_run(s, video_id, run_id)
+            video.step_seconds = {}
+            video.failure_code = video.failure_reason = None
+        elif video.state == repo.VideoState.PROCESSING:
             repo.set_pipeline_run(s, video_id, run_id)
             video.step_seconds = {}
         else:
@@ -198,6 +213,8 @@ def split_by_device(settings: Settings, codecs: list[str]) -> tuple[list[str], l
     Opening the encoder decides, as in :func:`media.encoders.select_encoder`, so a GPU without NVENC
     (H100, H200) or a driver that refuses a session sends that codec to the CPU.
     """
+    if settings.gpu_queue != "default" and settings.allow_gpu_encoders:  # Celery with GPU workers: declared
+        return [c for c in codecs if c not in settings.gpu_codecs], [c for c in codecs if c in settings.gpu_codecs]
     encoders = {codec: select_encoder(codec, allow_gpu=settings.allow_gpu_encoders) for codec in codecs}
     return ([c for c in codecs if not encoders[c].endswith("_nvenc")],
             [c for c in codecs if encoders[c].endswith("_nvenc")])
@@ -277,7 +294,8 @@ def package(settings: Settings, video_id: str, run_id: str, source: dict, parts:
     """Measure the renditions, write I-frame playlists and the master; what publish needs."""
     with session_scope(sessions(settings)) as s:
         video = repo.get_video(s, video_id)
-        if video.state != repo.VideoState.PROCESSING:  # a parallel step rejected the upload: publish nothing
+        rerun_ok = video.state == repo.VideoState.READY and video.failure_code is None
+        if video.state != repo.VideoState.PROCESSING and not rerun_ok:  # a parallel step rejected it: publish nothing
             raise UploadRejected(video.failure_reason or f"video {video_id} is {video.state}, not processing")
     if not any(parts):
         raise RuntimeError(f"no renditions reached package for video {video_id}")
@@ -324,7 +342,36 @@ def mark_error(settings: Settings, video_id: str, message: str) -> None:
         video = repo.get_video(s, video_id, for_update=True)
         if video.state == repo.VideoState.PROCESSING:
             repo.mark_failed(s, video_id, code="processing_error", reason=message)
+        elif video.state == repo.VideoState.READY:  # a failed re-run: the old publication keeps serving
+            video.failure_code, video.failure_reason = "processing_error", f"re-run failed: {message}"
 
 
 def cleanup(settings: Settings, video_id: str, run_id: str) -> None:
     shutil.rmtree(work_dir(settings, video_id, run_id), ignore_errors=True)
+
+
+def run_inline(settings: Settings, video_id: str, run_id: str, codecs: list[str] | None = None) -> str:
+    """The whole pipeline in this process, step by step (the re-ladder batch's per-video work).
+
+    The same step functions as the DAG's tasks, run one after the other; a rejection is an outcome
+    (returned as ``"rejected: ..."``), an unexpected error marks the video as the DAG's callback would.
+    """
+    try:
+        begin(settings, video_id, run_id)
+        source = fetch_and_validate(settings, video_id, run_id)
+        dedup(settings, video_id, run_id)
+        parts = [transcode(settings, video_id, run_id, source, c) for c in codecs_for_run(settings, codecs)]
+        audio = transcode_audio(settings, video_id, run_id, source)
+        thumbs = thumbnails(settings, video_id, run_id, source)
+        embed(settings, video_id, run_id)
+        publication = publish(settings, video_id, run_id, package(settings, video_id, run_id, source,
+                                                                  [*parts, audio]), thumbs)
+        mark_ready(settings, video_id, publication)
+        return "ready"
+    except UploadRejected as exc:
+        return f"rejected: {exc}"
+    except Exception as exc:
+        mark_error(settings, video_id, f"processing failed inline ({exc!s:.200})")
+        raise
+    finally:
+        cleanup(settings, video_id, run_id)

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     raw_bucket: str = "raw"
     vod_bucket: str = "vod"
+    # Storage tiering (reelflow/tiering.py): renditions unwatched for cold_after_days move here; the edge
+    # reads it as a slower origin and moves a video back on its first request.
+    cold_bucket: str = "vod-cold"
+    cold_after_days: int = Field(default=30, ge=1)
     presign_expiry_s: int = 3600
     max_upload_bytes: int = 200 * 1024 * 1024
 
@@ -80,6 +84,15 @@ class Settings(BaseSettings):
     allow_gpu_encoders: bool = True  # NVENC where it opens; software otherwise
     # Slots of the Airflow pool NVENC transcodes queue in: concurrent encode sessions the GPU allows.
     gpu_pool_slots: int = Field(default=2, ge=1)
+    # Celery queue of NVENC transcodes (a GPU worker runs `airflow celery worker -q gpu`); "default" is
+    # Airflow's own default queue, so the LocalExecutor stack is unaffected.
+    gpu_queue: str = "default"
+    # With a dedicated GPU queue the NVENC probe cannot run where the plan is made (a CPU worker), so the
+    # codecs sent to the GPU queue are declared; the GPU worker still falls back to software if NVENC fails.
+    gpu_codecs: list[str] = ["h264", "hevc"]
+    # A re-run's superseded publication is deleted from the origin this long after the switch: players that
+    # loaded the old master keep fetching its segments for a while (videos are at most max_duration_s long).
+    superseded_grace_s: int = Field(default=3600, ge=0)
     # "pyav": in process (default). "ffmpeg": the ffmpeg binary via ffmpeg-python, full-GPU (CUDA decode,
     # scale_cuda, NVENC) when the codec's NVENC encoder opens on this host.
     transcode_engine: Literal["pyav", "ffmpeg"] = "pyav"

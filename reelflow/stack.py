@@ -205,7 +205,7 @@ class Stack:
             wait_ready(self.s.s3_endpoint, proc, timeout_s=60)
         from reelflow.ingest import origin_store
 
-        origin_store(self.s).ensure_buckets(self.s.raw_bucket, self.s.vod_bucket)
+        origin_store(self.s).ensure_buckets(self.s.raw_bucket, self.s.vod_bucket, self.s.cold_bucket)
 
     def _airflow(self, *args: str) -> list[str]:
         return [str(VENV_BIN / "airflow"), *args]

@@ -1,0 +1,128 @@
+"""The recommendation jobs' shell: settings in, plain values out to ``recommend/`` (which never reads
+settings). The DAGs ``refresh_candidates``, ``train_models`` and ``flush_counters`` are a few lines over this.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+
+import redis
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog import live
+from catalog.db import make_engine, make_sessionmaker, session_scope
+from delivery.origin import OriginConfig, OriginStore
+from recommend import refresh, training
+from recommend.registry import ModelRegistry, version_id
+from recommend.sources import CandidateSource
+from reelflow.settings import Settings
+
+log = logging.getLogger("reelflow.recsys")
+
+
+@lru_cache(maxsize=4)
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
+
+
+@lru_cache(maxsize=4)
+def _sessions(url: str) -> sessionmaker[Session]:
+    return make_sessionmaker(make_engine(url, pool_size=2, max_overflow=2))
+
+
+# Not reelflow.ingest's helpers: importing it pulls in the media stack, seconds of start-up per task.
+def sessions(settings: Settings) -> sessionmaker[Session]:
+    return _sessions(settings.database_url)
+
+
+def origin_store(settings: Settings) -> OriginStore:
+    return OriginStore(OriginConfig(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key,
+                                    settings.s3_region))
+
+
+def registry(settings: Settings) -> ModelRegistry:
+    return ModelRegistry(origin_store(settings))
+
+
+def flush_counters(settings: Settings) -> int:
+    return live.flush_counters(_redis(settings.redis_url), live.Keys(settings.redis_prefix),
+                               lambda: session_scope(sessions(settings)))
+
+
+def current_models(settings: Settings) -> dict[str, str | None]:
+    """The model versions a refresh run will use, pinned at its start (retries and re-runs reuse them)."""
+    pointer = registry(settings).current(training.TWO_TOWER)
+    return {training.TWO_TOWER: pointer.version if pointer else None}
+
+
+def refresh_pools(settings: Settings, *, as_of: datetime, run_id: str, models: dict[str, str | None],
+                  embedding_model: str, pool_size: int, window_days: float) -> dict:
+    cfg = refresh.RefreshConfig(as_of=as_of, embedding_model=embedding_model, pool_size=pool_size,
+                                window_days=window_days)
+
+    def extra(snap: refresh.Snapshot) -> Sequence[CandidateSource]:
+        version = models.get(training.TWO_TOWER)
+        if not version or not training.two_tower_available():
+            return []  # no trained model yet: its quota goes to the other sources
+        path = registry(settings).fetch(training.TWO_TOWER, version, settings.home / "models")
+        return [training.two_tower_source(path, sorted(snap.users), snap.history)]
+
+    stats = refresh.refresh(lambda: session_scope(sessions(settings)), _redis(settings.redis_url),
+                            live.Keys(settings.redis_prefix), cfg, source=run_id, extra=extra)
+    result = {"users": stats.users, "pools": stats.pools, "mean_size": round(stats.mean_size, 1),
+              "by_source": stats.by_source, "seconds": stats.seconds, "models": models}
+    log.info("refreshed candidate pools: %s", result)
+    return result
+
+
+def window(start: str | None, end: str | None, *, default_end: datetime, default_days: float = 14.0
+           ) -> tuple[datetime, datetime]:
+    """The training window from the DAG params (ISO dates or datetimes; empty = the last ``default_days``)."""
+    end_t = _parse(end) if end else default_end
+    start_t = _parse(start) if start else end_t - timedelta(days=default_days)
+    if start_t >= end_t:
+        raise ValueError(f"window start {start_t} is not before its end {end_t}")
+    return start_t, end_t
+
+
+def train_two_tower(settings: Settings, *, start: datetime, end: datetime, epochs: int) -> dict | None:
+    """Train on the window, publish the version (deterministic name: same window, same version), switch
+    the pointer. None when there is nothing to train on or the model code is not installed."""
+    if not training.two_tower_available():
+        return None
+    with session_scope(sessions(settings)) as s:
+        data = training.interactions_from_log(s, start, end)
+    if data is None or not (data.weight > 0).any():
+        return None
+    version = version_id(end, {"start": start.isoformat(), "epochs": epochs, "model": training.TWO_TOWER})
+    with tempfile.TemporaryDirectory(prefix="two-tower-") as tmp:
+        report = training.train_two_tower(data, Path(tmp), epochs=epochs)
+        pointer = registry(settings).publish(training.TWO_TOWER, Path(tmp), version, meta=report)
+    return {"version": pointer.version, **report}
+
+
+def train_ranker(settings: Settings, *, start: datetime, end: datetime, epochs: int, two_tower: str) -> dict | None:
+    """Train the ranker on the window's impressions over the given two-tower version's vectors (its features
+    depend on that version, recorded in the ranker's meta), publish and switch. None with no impressions."""
+    reg = registry(settings)
+    tt_dir = reg.fetch(training.TWO_TOWER, two_tower, settings.home / "models")
+    with session_scope(sessions(settings)) as s:
+        examples = training.ranker_examples(s, start, end, tt_dir)
+    if examples is None:
+        return None
+    version = version_id(end, {"start": start.isoformat(), "epochs": epochs, "model": training.RANKER,
+                               "two_tower": two_tower})
+    with tempfile.TemporaryDirectory(prefix="ranker-") as tmp:
+        report = training.train_ranker(examples, Path(tmp), epochs=epochs)
+        pointer = reg.publish(training.RANKER, Path(tmp), version, meta={**report, "two_tower": two_tower})
+    return {"version": pointer.version, **report}
+
+
+def _parse(value: str) -> datetime:
+    t = datetime.fromisoformat(value)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)

@@ -1,0 +1,317 @@
+"""Operations through dag.test() on real PostgreSQL and S3: re-runs that keep a video playable, failed
+re-runs, retries, the re-ladder batch (dry run, chunks, resume), superseded-publication GC, the
+reprocess CLI against a stub of Airflow's REST API, and ``reelflow status``."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from catalog import videos as repo
+from catalog.db import ensure_database, session_scope
+from feed_api.airflow_client import AirflowClient
+
+REPO = Path(__file__).resolve().parents[2]
+# Clips of their own (other modules publish the shared ones; a copy would be rejected as a duplicate).
+PATTERNS = {"landscape": (640, 360, 4.0, True, "life:mold=10:ratio=0.5:seed=3:death_color=#C83232:life_color=#00ff00"),
+            "portrait": (360, 640, 3.0, False, "cellauto:rule=90:seed=4242")}
+STARTED: dict[str, datetime] = {}  # set when this module's videos are created; the re-ladder filters on it
+
+
+def _load(name: str, attr: str):
+    spec = importlib.util.spec_from_file_location(f"{name}_dag", REPO / "dags" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, attr)
+
+
+@pytest.fixture(scope="module")
+def dags(settings, store, catalog_url):
+    ensure_database(os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    migrate = subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
+                             capture_output=True, text=True, env=os.environ.copy())
+    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    return {"ingest": _load("ingest_video", "INGEST_VIDEO"), "reladder": _load("reladder_catalog", "RELADDER_CATALOG")}
+
+
+class StubAirflow:
+    """Airflow's REST API as far as the CLI uses it, over httpx.MockTransport: records every trigger."""
+
+    def __init__(self) -> None:
+        self.triggers: list[dict] = []
+        self.client = AirflowClient("http://airflow.test", "admin", "pw")
+        self.client._http = httpx.Client(base_url="http://airflow.test", transport=httpx.MockTransport(self.handle))
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/auth/token":
+            return httpx.Response(201, json={"access_token": "t"})
+        assert request.headers["authorization"] == "Bearer t"
+        if request.method == "POST" and request.url.path == "/api/v2/dags/ingest_video/dagRuns":
+            self.triggers.append(json.loads(request.content))
+            return httpx.Response(200, json={"state": "queued"})
+        if request.method == "GET" and request.url.path == "/api/v2/dags/ingest_video/dagRuns":
+            n = {"queued": 2, "running": 1}[request.url.params["state"]]
+            return httpx.Response(200, json={"dag_runs": [], "total_entries": n})
+        return httpx.Response(404, json={"detail": "not stubbed"})
+
+
+def _upload(sessions, store, settings, path: Path) -> str:
+    with session_scope(sessions) as s:
+        video = repo.create_video(s, caption=path.name)
+        vid, key = video.id, video.raw_key
+    store.client.fput_object(settings.raw_bucket, key, str(path))
+    return vid
+
+
+def _video(sessions, vid):
+    with session_scope(sessions) as s:
+        return repo.get_video(s, vid)
+
+
+@pytest.fixture(scope="module")
+def published(dags, sessions, store, settings, tmp_path_factory) -> list[str]:
+    """Two ready videos, H.264 only, made by this module (the re-ladder filters on STARTED)."""
+    from media.samples import make_clip
+
+    STARTED["at"] = datetime.now(UTC)
+    ids = []
+    for name, (w, h, seconds, audio, pattern) in PATTERNS.items():
+        clip = make_clip(tmp_path_factory.mktemp("ops") / f"{name}.mp4", width=w, height=h, seconds=seconds,
+                         audio=audio, pattern=pattern)
+        vid = _upload(sessions, store, settings, clip)
+        assert dags["ingest"].test(run_conf={"video_id": vid, "codecs": ["h264"]}).state == "success"
+        video = _video(sessions, vid)
+        assert video.state == "ready", f"{name}: {video.failure_code}: {video.failure_reason}"
+        ids.append(vid)
+    return ids
+
+
+def test_rerun_with_new_codecs_keeps_the_old_publication_serving_until_the_switch(
+        dags, published, sessions, store, settings, monkeypatch):
+    from reelflow import ingest
+    from reelflow.operations import collect_superseded
+
+    vid = published[0]
+    old = _video(sessions, vid)
+    old_master, old_prefix = old.master_key, old.publish_prefix
+    old_segments = [k for k in store.list_keys(settings.vod_bucket, old_prefix + "/") if k.endswith(".m4s")]
+    assert old_segments
+    seen: dict[str, object] = {}
+    real_publish, real_mark_ready = ingest.publish, ingest.mark_ready
+
+    def publish(settings_, video_id, run_id, package, thumbs=None):
+        # Mid-run: the catalog still points at the old publication and the video stays listed as ready.
+        v = _video(sessions, video_id)
+        seen["during"] = (v.state, v.master_key)
+        return real_publish(settings_, video_id, run_id, package, thumbs)
+
+    def mark_ready(settings_, video_id, publication):
+        # Just before the switch: the old master and every old segment are still fetchable, the new one is there.
+        v = _video(sessions, video_id)
+        seen["before_switch"] = (v.state, v.master_key)
+        seen["old_fetchable"] = all(store.stat_size(settings.vod_bucket, k) for k in [old_master, *old_segments])
+        seen["new_there"] = store.stat_size(settings.vod_bucket, publication["master_key"]) is not None
+        real_mark_ready(settings_, video_id, publication)
+
+    monkeypatch.setattr(ingest, "publish", publish)
+    monkeypatch.setattr(ingest, "mark_ready", mark_ready)
+    run = dags["ingest"].test(run_conf={"video_id": vid, "codecs": ["h264", "av1"]})
+    assert run.state == "success"
+    assert seen["during"] == ("ready", old_master)
+    assert seen["before_switch"] == ("ready", old_master)
+    assert seen["old_fetchable"] and seen["new_there"]
+    new = _video(sessions, vid)
+    assert new.state == "ready" and new.master_key != old_master and new.failure_code is None
+    assert {r.name.split("-")[0] for r in new.renditions if r.kind == "video"} == {"h264", "av1"}
+    assert store.stat_size(settings.vod_bucket, new.master_key)
+
+    # Players that loaded the old master keep their segments through the grace period; then they go.
+    kept = collect_superseded(settings, grace_s=3600)
+    assert old_prefix in kept.kept_in_grace and not kept.deleted
+    assert store.stat_size(settings.vod_bucket, old_master) is not None
+    report = collect_superseded(settings, grace_s=0)
+    assert old_prefix in report.deleted and report.deleted[old_prefix] > len(old_segments)
+    assert store.list_keys(settings.vod_bucket, old_prefix + "/") == []
+    assert store.stat_size(settings.vod_bucket, new.master_key) is not None  # the live one is untouched
+    assert new.publish_prefix not in report.deleted
+
+
+def test_failed_rerun_keeps_serving_is_listed_and_retried(dags, published, sessions, store, settings, capsys):
+    from reelflow import ops_cli
+
+    vid = published[1]
+    before = _video(sessions, vid)
+    raw = store.get(settings.raw_bucket, before.raw_key).body
+    store.client.remove_object(settings.raw_bucket, before.raw_key)
+    try:
+        assert dags["ingest"].test(run_conf={"video_id": vid}).state == "success"
+        after = _video(sessions, vid)
+        assert (after.state, after.master_key) == ("ready", before.master_key)  # still serving the old one
+        assert after.failure_code == "missing_upload" and after.failure_reason.startswith("re-run rejected")
+
+        args = ops_cli.parse(["videos", "--state", "failed"])
+        assert ops_cli._videos(args, settings) == 0
+        out = capsys.readouterr().out
+        assert f"{vid}  ready (serving the previous publication)" in out
+        assert re.search(r"\d+ failed: .*missing_upload \d+", out)
+
+        stub = StubAirflow()
+        assert ops_cli._retry(ops_cli.parse(["retry"]), settings, stub.client) == 0
+        assert vid in {t["conf"]["video_id"] for t in stub.triggers}  # with any other module's failed videos
+        assert all(t["logical_date"] is None and t["dag_run_id"].startswith("retry__") for t in stub.triggers)
+        stub = StubAirflow()
+        assert ops_cli._retry(ops_cli.parse(["retry", "--code", "too_short"]), settings, stub.client) == 0
+        assert vid not in {t["conf"]["video_id"] for t in stub.triggers}
+    finally:
+        store.put_bytes(settings.raw_bucket, before.raw_key, raw, content_type="video/mp4")
+    # The retry succeeds once the upload is back, and clears the failure.
+    assert dags["ingest"].test(run_conf={"video_id": vid}).state == "success"
+    assert _video(sessions, vid).failure_code is None
+
+
+def test_reprocess_cli_triggers_ingest_with_conf(published, settings, capsys):
+    from reelflow import ops_cli
+
+    stub = StubAirflow()
+    args = ops_cli.parse(["reprocess", published[0], "--codecs", "h264,hevc"])
+    assert ops_cli._reprocess(args, settings, stub.client) == 0
+    (body,) = stub.triggers
+    assert body["conf"] == {"video_id": published[0], "codecs": ["h264", "hevc"]}
+    assert body["dag_run_id"].startswith("reprocess__") and body["logical_date"] is None
+    assert "keeps serving" in capsys.readouterr().out
+    assert ops_cli._reprocess(ops_cli.parse(["reprocess", "0000000000000000"]), settings, stub.client) == 1
+
+
+def test_reladder_dry_run_counts_then_processes_in_chunks_and_resumes(dags, published, sessions, settings):
+    from reelflow import operations
+
+    params = {"created_after": STARTED["at"].isoformat(), "chunk_size": 1, "codecs": ["h264"]}
+    expected = operations.matching_videos(settings, operations.LadderFilter.from_params(params, "b1"))
+    assert sorted(expected) == sorted(published)
+    before = {v: _video(sessions, v).pipeline_run_id for v in published}
+
+    dry = dags["reladder"].test(run_conf={**params, "batch": "b1"})  # dry_run defaults to true
+    assert dry.state == "success"
+    states = {(ti.task_id, ti.map_index): ti.state for ti in dry.get_task_instances()}
+    assert states[("count_matches", -1)] == "success" and states[("reladder_chunk", -1)] == "skipped"
+    assert {v: _video(sessions, v).pipeline_run_id for v in published} == before  # nothing touched
+
+    run = dags["reladder"].test(run_conf={**params, "batch": "b1", "dry_run": False})
+    assert run.state == "success"
+    chunk_states = [ti.state for ti in run.get_task_instances() if ti.task_id == "reladder_chunk"]
+    assert chunk_states == ["success", "success"]  # one chunk per video
+    for vid in published:
+        v = _video(sessions, vid)
+        assert v.state == "ready" and v.pipeline_run_id == operations.batch_run_id("b1", vid)
+        assert {r.name.split("-")[0] for r in v.renditions if r.kind == "video"} == {"h264"}
+
+    # Resuming the same batch finds nothing left; a chunk re-run after a stop skips what is done.
+    assert operations.matching_videos(settings, operations.LadderFilter.from_params(params, "b1")) == []
+    again = dags["reladder"].test(run_conf={**params, "batch": "b1", "dry_run": False})
+    assert again.state == "success"
+    assert {ti.state for ti in again.get_task_instances() if ti.task_id == "reladder_chunk"} == {"skipped"}
+    assert operations.reladder_chunk(settings, "b1", published[:1], None) == {published[0]: "already done"}
+    # The missing-codec filter: neither has HEVC, both have H.264.
+    assert sorted(operations.matching_videos(settings, operations.LadderFilter(
+        created_after=STARTED["at"], missing_codec="hevc"))) == sorted(published)
+    assert operations.matching_videos(settings, operations.LadderFilter(created_after=STARTED["at"],
+                                                                        missing_codec="h264")) == []
+
+
+def test_status_view(published, settings):
+    from cdn_sim.metrics import EdgeMetrics
+    from cdn_sim.server import build_cdn
+    from cdn_sim.tier import CachedObject
+    from reelflow.ops_cli import status_lines
+    from reelflow.stack import ServiceStatus
+
+    class Stack:
+        def status(self):
+            return [ServiceStatus("postgres", True, "127.0.0.1:5432", None, False),
+                    ServiceStatus("edge", False, "https://localhost:8443", None, False)]
+
+    # The edge's real exposition over a real tier chain: one miss then three hits at a POP.
+    async def origin(key):
+        return CachedObject(b"x" * 100, "video/mp4", "public, max-age=600", None)
+
+    cdn = build_cdn(origin, edge_bytes=10_000)
+
+    async def traffic():
+        for _ in range(4):
+            await cdn.get("vod/a.m4s", "eu", pop="eu-1")
+
+    asyncio.run(traffic())
+    metrics = EdgeMetrics(lambda: cdn.tiers).render().decode()
+    text = "\n".join(status_lines(settings, stack=Stack(), client=StubAirflow().client, edge_metrics=metrics))
+    assert "up    postgres" in text and "DOWN  edge" in text
+    assert "ingest_video runs: 2 queued, 1 running" in text
+    assert "ready " in text and "libx264" in text and "transcode_h264" in text
+    assert "edge: hit ratio 75.0% (3 hits, 1 misses)" in text and "shield: hit ratio 0.0% (0 hits, 1 misses)" in text
+
+
+def test_api_metrics_expose_the_pipeline(published, settings, store):
+    from tests.integration.feed_helpers import make_client
+
+    with make_client(settings) as api:
+        text = api.get("/metrics").text
+    ready = next(line for line in text.splitlines() if line.startswith('reelflow_pipeline_videos{state="ready"}'))
+    assert float(ready.split()[-1]) >= 2
+    assert 'reelflow_pipeline_renditions{encoder="libx264"}' in text
+    assert 'reelflow_pipeline_step_seconds{quantile="0.5",step="transcode_h264"}' in text
+    assert "reelflow_pipeline_published_bytes " in text and "reelflow_pending_purges " in text
+
+
+def test_gpu_queue_is_a_setting_and_declares_the_gpu_codecs(dags, settings):
+    from reelflow import ingest
+
+    assert dags["ingest"].get_task("transcode_gpu").queue == settings.gpu_queue == "default"
+    celery = settings.model_copy(update={"gpu_queue": "gpu"})
+    assert ingest.split_by_device(celery, ["h264", "av1", "hevc"]) == (["av1"], ["h264", "hevc"])
+    no_gpu = celery.model_copy(update={"allow_gpu_encoders": False})
+    assert ingest.split_by_device(no_gpu, ["h264", "av1"]) == (["h264", "av1"], [])
+
+
+def test_unwatched_video_moves_to_cold_and_the_edge_serves_and_restores_it(published, sessions, store, settings):
+    import time
+    from datetime import timedelta
+
+    from cdn_sim.server import build_app
+    from delivery.origin import OriginConfig
+    from reelflow import tiering
+
+    for name, attr in (("storage_tiering", "STORAGE_TIERING"), ("publication_gc", "PUBLICATION_GC")):
+        assert _load(name, attr).task_ids  # the lifecycle DAGs parse
+    vid = published[0]
+    video = _video(sessions, vid)
+    later = datetime.now(UTC) + timedelta(days=40)
+    assert vid in tiering.cold_candidates(settings, days=30, now=later)
+    assert vid not in tiering.cold_candidates(settings, days=30)  # published just now
+    hot = store.list_keys(settings.vod_bucket, video.publish_prefix + "/")
+    assert tiering.freeze(settings, [vid]).moved == {vid: len(hot)}
+    assert store.list_keys(settings.vod_bucket, video.publish_prefix + "/") == []
+    assert sorted(store.list_keys(settings.cold_bucket, video.publish_prefix + "/")) == sorted(hot)
+
+    # The edge reads the cold bucket as a slower origin, then moves the whole publication back.
+    app = build_app(OriginConfig(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key),
+                    (settings.vod_bucket,), 10_000_000, cold_buckets={settings.vod_bucket: settings.cold_bucket})
+    delivery = asyncio.run(app.cdn.get(f"{settings.vod_bucket}/{video.master_key}", "eu"))
+    assert delivery.obj.body.startswith(b"#EXTM3U")
+    deadline = time.monotonic() + 30
+    while store.list_keys(settings.cold_bucket, video.publish_prefix + "/") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert sorted(store.list_keys(settings.vod_bucket, video.publish_prefix + "/")) == sorted(hot)
+    assert store.list_keys(settings.cold_bucket, video.publish_prefix + "/") == []
+    segment = next(k for k in hot if k.endswith(".m4s"))
+    assert store.get(settings.vod_bucket, segment).cache_control.endswith("immutable")  # headers kept
+    # A restore from the CLI side is the same move (nothing left in cold: nothing moved).
+    assert tiering.restore(settings, vid) == 0
