@@ -135,7 +135,10 @@ def ingest_video():
 
     @task(outlets=[PUBLISHED])
     def mark_ready(publication: dict, _embedding: dict) -> None:
-        ingest.mark_ready(get_settings(), _video_id(), publication)
+        try:
+            ingest.mark_ready(get_settings(), _video_id(), publication, _run_id())
+        except ingest.SupersededRun as exc:  # a newer run owns the video; this one's prefix is left to the GC
+            raise AirflowSkipException(str(exc)) from exc
 
     @task(retries=0)
     def cleanup() -> None:

@@ -327,9 +327,21 @@ def publish(settings: Settings, video_id: str, run_id: str, package: dict, thumb
             "sprite_vtt_key": f"{prefix}/{thumbs['sprite_vtt']}" if thumbs else None}
 
 
-def mark_ready(settings: Settings, video_id: str, publication: dict) -> None:
+class SupersededRun(UploadRejected):
+    """A newer run of the same video began after this one: its publication must not win the switch."""
+
+
+def mark_ready(settings: Settings, video_id: str, publication: dict, run_id: str | None = None) -> None:
+    """Switch the catalog to ``publication``; with ``run_id``, only if that run still owns the video.
+
+    Two re-runs of one video may overlap; the one that began last owns it (``begin`` records its run id),
+    so an older run finishing later cannot switch the video back to its older publication.
+    """
     start = time.perf_counter()
     with session_scope(sessions(settings)) as s:
+        owner = repo.get_video(s, video_id, for_update=True).pipeline_run_id
+        if run_id is not None and owner not in (None, run_id):
+            raise SupersededRun(f"run {run_id} was superseded by run {owner}; video {video_id} keeps that one")
         repo.mark_ready(s, video_id, publish_prefix=publication["prefix"], master_key=publication["master_key"],
                         renditions=[repo.RenditionRecord(**r) for r in publication["renditions"]],
                         poster_key=publication.get("poster_key"), sprite_vtt_key=publication.get("sprite_vtt_key"))
@@ -366,7 +378,7 @@ def run_inline(settings: Settings, video_id: str, run_id: str, codecs: list[str]
         embed(settings, video_id, run_id)
         publication = publish(settings, video_id, run_id, package(settings, video_id, run_id, source,
                                                                   [*parts, audio]), thumbs)
-        mark_ready(settings, video_id, publication)
+        mark_ready(settings, video_id, publication, run_id)
         return "ready"
     except UploadRejected as exc:
         return f"rejected: {exc}"

@@ -105,3 +105,19 @@ def test_split_by_device_sends_nvenc_codecs_to_the_gpu_pool(settings, monkeypatc
     assert ingest.split_by_device(settings, ["h264", "av1"]) == (["av1"], ["h264"])
     cpu_only = settings.model_copy(update={"allow_gpu_encoders": False})
     assert ingest.split_by_device(cpu_only, ["h264", "av1"]) == (["h264", "av1"], [])
+
+
+def test_an_older_overlapping_run_cannot_win_the_switch(settings, sessions, uploaded):
+    vid = uploaded()
+    ingest.begin(settings, vid, "run-a")
+    ingest.begin(settings, vid, "run-b")  # a content team re-ran the video while run-a was still going
+    older = {"prefix": f"v/{vid}/a", "master_key": f"v/{vid}/a/master.m3u8", "renditions": []}
+    newer = {"prefix": f"v/{vid}/b", "master_key": f"v/{vid}/b/master.m3u8", "renditions": []}
+    with pytest.raises(ingest.SupersededRun, match="superseded by run run-b"):
+        ingest.mark_ready(settings, vid, older, "run-a")
+    assert _video(sessions, vid).master_key is None  # nothing switched
+    ingest.mark_ready(settings, vid, newer, "run-b")
+    with pytest.raises(ingest.SupersededRun):  # run-a finishing even later still cannot switch it back
+        ingest.mark_ready(settings, vid, older, "run-a")
+    video = _video(sessions, vid)
+    assert (video.state, video.master_key) == ("ready", newer["master_key"])

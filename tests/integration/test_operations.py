@@ -115,13 +115,13 @@ def test_rerun_with_new_codecs_keeps_the_old_publication_serving_until_the_switc
         seen["during"] = (v.state, v.master_key)
         return real_publish(settings_, video_id, run_id, package, thumbs)
 
-    def mark_ready(settings_, video_id, publication):
+    def mark_ready(settings_, video_id, publication, run_id=None):
         # Just before the switch: the old master and every old segment are still fetchable, the new one is there.
         v = _video(sessions, video_id)
         seen["before_switch"] = (v.state, v.master_key)
         seen["old_fetchable"] = all(store.stat_size(settings.vod_bucket, k) for k in [old_master, *old_segments])
         seen["new_there"] = store.stat_size(settings.vod_bucket, publication["master_key"]) is not None
-        real_mark_ready(settings_, video_id, publication)
+        real_mark_ready(settings_, video_id, publication, run_id)
 
     monkeypatch.setattr(ingest, "publish", publish)
     monkeypatch.setattr(ingest, "mark_ready", mark_ready)
