@@ -92,6 +92,20 @@ def catalog_url(settings: Settings) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def airflow_db() -> str:
+    """Airflow's metadata database, created and migrated once per run (what ``dag.test()`` writes to)."""
+    import subprocess
+    import sys
+
+    url = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    ensure_database(url)
+    migrate = subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
+                             capture_output=True, text=True, env=os.environ.copy())
+    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    return url
+
+
+@pytest.fixture(scope="session")
 def sessions(catalog_url: str):
     engine = make_engine(catalog_url)
     yield make_sessionmaker(engine)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-import threading
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from aioquic.quic.configuration import QuicConfiguration
 from cdn_sim.origin_fetch import origin_fetcher
 from cdn_sim.server import build_app, serve_app
 from delivery.origin import OriginStore
+from tests.background import serving_in_thread
 from tests.conftest import free_port
 
 SEGMENT_CC = "public, max-age=31536000, immutable"
@@ -113,23 +113,10 @@ def edge(settings, store, tmp_path_factory):
     app = build_app(origin, (settings.vod_bucket,), 50_000_000, default_region="eu", static_dir=web)
     port = free_port()
     cert_dir = tmp_path_factory.mktemp("certs")
-    loop = asyncio.new_event_loop()
-    ready = asyncio.Event()
-    task = loop.create_task(serve_app(app, hosts=("127.0.0.1", "::1"), port=port, cert_dir=cert_dir, ready=ready))
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(asyncio.wait_for(ready.wait(), 10), loop).result(15)
-    yield {"port": port, "cafile": str(cert_dir / "edge-cert.pem"), "app": app, "origin": origin, "store": store,
-           "loop": loop}
-
-    async def shutdown() -> None:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-    asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    loop.close()
+    with serving_in_thread(lambda ready: serve_app(app, hosts=("127.0.0.1", "::1"), port=port, cert_dir=cert_dir,
+                                                   ready=ready)) as loop:
+        yield {"port": port, "cafile": str(cert_dir / "edge-cert.pem"), "app": app, "origin": origin,
+               "store": store, "loop": loop}
 
 
 def on_edge_loop(edge, fn):

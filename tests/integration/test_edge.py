@@ -1,7 +1,6 @@
 """The edge over real aioquic connections (127.0.0.1 and ::1) in front of the real S3 origin."""
 
 import asyncio
-import threading
 from pathlib import Path
 
 import pytest
@@ -9,6 +8,7 @@ import pytest
 from cdn_sim.server import run_edge
 from delivery.h3client import h3_connect
 from delivery.origin import OriginConfig
+from tests.background import serving_in_thread
 from tests.conftest import free_port
 
 
@@ -20,23 +20,10 @@ def edge(settings, store, tmp_path_factory):
                     cache_control="public, max-age=31536000, immutable")
     store.put_bytes("vod", "edge/t/index.m3u8", b"#EXTM3U\n", content_type="application/vnd.apple.mpegurl",
                     cache_control="public, max-age=60")
-    loop = asyncio.new_event_loop()
-    ready = asyncio.Event()
     origin = OriginConfig(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key)
-    task = loop.create_task(run_edge(origin, buckets=("vod",), hosts=("127.0.0.1", "::1"), port=port,
-                                     cert_dir=cert_dir, cache_bytes=50_000_000, ready=ready))
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(asyncio.wait_for(ready.wait(), 10), loop).result(15)
-    yield {"port": port, "cafile": str(cert_dir / "edge-cert.pem")}
-    async def shutdown() -> None:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-    asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    loop.close()
+    with serving_in_thread(lambda ready: run_edge(origin, buckets=("vod",), hosts=("127.0.0.1", "::1"), port=port,
+                                                  cert_dir=cert_dir, cache_bytes=50_000_000, ready=ready)):
+        yield {"port": port, "cafile": str(cert_dir / "edge-cert.pem")}
 
 
 @pytest.mark.parametrize("host", ["localhost", "[::1]"])

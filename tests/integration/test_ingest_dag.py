@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from catalog import videos as repo
-from catalog.db import ensure_database, session_scope
+from catalog.db import session_scope
 from catalog.embeddings import get_embedding
 from delivery.publish import PLAYLIST_CACHE_CONTROL, SEGMENT_CACHE_CONTROL
 from media.embedding import DIMENSION
@@ -23,11 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def ingest_dag(settings, store, catalog_url):
-    ensure_database(os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
-    migrate = subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
-                             capture_output=True, text=True, env=os.environ.copy())
-    assert migrate.returncode == 0, migrate.stderr[-3000:]
+def ingest_dag(settings, store, catalog_url, airflow_db):
     spec = importlib.util.spec_from_file_location("ingest_video_dag", REPO / "dags" / "ingest_video.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

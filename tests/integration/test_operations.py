@@ -7,10 +7,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import os
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,7 +15,7 @@ import httpx
 import pytest
 
 from catalog import videos as repo
-from catalog.db import ensure_database, session_scope
+from catalog.db import session_scope
 from feed_api.airflow_client import AirflowClient
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,11 +33,7 @@ def _load(name: str, attr: str):
 
 
 @pytest.fixture(scope="module")
-def dags(settings, store, catalog_url):
-    ensure_database(os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
-    migrate = subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
-                             capture_output=True, text=True, env=os.environ.copy())
-    assert migrate.returncode == 0, migrate.stderr[-3000:]
+def dags(settings, store, catalog_url, airflow_db):
     return {"ingest": _load("ingest_video", "INGEST_VIDEO"), "reladder": _load("reladder_catalog", "RELADDER_CATALOG")}
 
 

@@ -8,7 +8,6 @@ Playback runs sped up (``speed``) so the module stays quick; startup times are w
 from __future__ import annotations
 
 import asyncio
-import threading
 
 import pytest
 
@@ -23,6 +22,7 @@ from media.ladder import LadderConfig
 from media.package import package_hls
 from media.probe import probe
 from media.samples import make_clip
+from tests.background import serving_in_thread
 from tests.conftest import RUN_TAG, free_port
 
 RTT_MS = 50
@@ -32,24 +32,11 @@ RTT_MS = 50
 def edge(settings, store, tmp_path_factory):
     port = free_port()
     cert_dir = tmp_path_factory.mktemp("player-certs")
-    loop = asyncio.new_event_loop()
-    ready = asyncio.Event()
     origin = OriginConfig(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key)
-    task = loop.create_task(run_edge(origin, buckets=(settings.vod_bucket,), hosts=("127.0.0.1",), port=port,
-                                     cert_dir=cert_dir, cache_bytes=100_000_000, ready=ready))
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(asyncio.wait_for(ready.wait(), 10), loop).result(15)
-    yield {"port": port, "cafile": str(cert_dir / "edge-cert.pem"), "base": f"https://localhost:{port}/vod"}
-
-    async def shutdown() -> None:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-    asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    loop.close()
+    with serving_in_thread(lambda ready: run_edge(origin, buckets=(settings.vod_bucket,), hosts=("127.0.0.1",),
+                                                  port=port, cert_dir=cert_dir, cache_bytes=100_000_000,
+                                                  ready=ready)):
+        yield {"port": port, "cafile": str(cert_dir / "edge-cert.pem"), "base": f"https://localhost:{port}/vod"}
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -69,11 +67,7 @@ def rec_sessions(rec_settings):
 
 
 @pytest.fixture(scope="module")
-def dags(rec_settings, store):
-    ensure_database(os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
-    migrate = subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
-                             capture_output=True, text=True, env=os.environ.copy())
-    assert migrate.returncode == 0, migrate.stderr[-3000:]
+def dags(rec_settings, store, airflow_db):
     yield {"refresh": _load_dag("refresh_candidates").REFRESH_CANDIDATES,
            "flush": _load_dag("flush_counters").FLUSH_COUNTERS,
            "train": _load_dag("train_models").TRAIN_MODELS}

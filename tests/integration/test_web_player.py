@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from media.ladder import LadderConfig
 from media.package import package_hls
 from media.probe import probe
 from media.samples import make_clip
+from tests.background import serving_in_thread
 from tests.chromium import CHROMIUM, chromium_page
 from tests.conftest import free_port
 
@@ -37,23 +36,10 @@ def edge(settings, published, tmp_path_factory):
     assert (WEB / "node_modules" / "hls.js" / "dist" / "hls.min.js").exists(), "run ./dev setup (npm ci)"
     port, cert_dir = free_port(), tmp_path_factory.mktemp("certs")
     ensure_certificate(cert_dir)
-    loop = asyncio.new_event_loop()
-    ready = asyncio.Event()
     origin = OriginConfig(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key)
-    task = loop.create_task(run_edge(origin, buckets=("vod",), hosts=("127.0.0.1", "::1"), port=port, cert_dir=cert_dir,
-                                     cache_bytes=50_000_000, ready=ready))
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(asyncio.wait_for(ready.wait(), 10), loop).result(15)
-    yield {"port": port, "pin": spki_pin(cert_dir / "edge-cert.pem")}
-
-    async def shutdown() -> None:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-    asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
+    with serving_in_thread(lambda ready: run_edge(origin, buckets=("vod",), hosts=("127.0.0.1", "::1"), port=port,
+                                                  cert_dir=cert_dir, cache_bytes=50_000_000, ready=ready)):
+        yield {"port": port, "pin": spki_pin(cert_dir / "edge-cert.pem")}
 
 
 def test_chromium_plays_a_published_video_over_h3(edge, published):
