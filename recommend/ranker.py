@@ -8,7 +8,6 @@ with a fixed signature: ~10x faster than an eager ``model(x)`` here (ARCHITECTUR
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,7 +16,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from recommend.model_files import assign_weights, read_meta, save_model_dir
 from recommend.two_tower import TrainReport
+
+FORMAT = "reelflow-ranker/1"
 
 
 @dataclass(frozen=True)
@@ -187,27 +189,13 @@ class Ranker:
         return self._combined_eager(*[tf.constant(a) for a in self._arrays(features)]).numpy()
 
     def save(self, directory: str | Path) -> Path:
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "config.json").write_text(json.dumps({"format": "reelflow-ranker/1", "config": asdict(self.config)}))
-        np.savez(d / "weights.npz", *[np.asarray(w.numpy()) for w in self._net.weights])
-        return d
+        return save_model_dir(directory, FORMAT, {"config": asdict(self.config)}, self._net.weights)
 
     @classmethod
     def load(cls, directory: str | Path) -> Ranker:
-        d = Path(directory)
-        meta = json.loads((d / "config.json").read_text())
-        if meta.get("format") != "reelflow-ranker/1":
-            raise ValueError(f"{d} does not hold a reelflow ranker")
-        cfg = meta["config"]
+        cfg = read_meta(directory, FORMAT, "ranker")["config"]
         cfg["hidden"] = tuple(cfg["hidden"])
         model = cls(RankerConfig(**cfg))
-        with np.load(d / "weights.npz") as z:
-            arrays = [z[f"arr_{i}"] for i in range(len(z.files))]
-        weights = model._net.weights
-        if len(arrays) != len(weights):
-            raise ValueError(f"{d}: {len(arrays)} weight arrays, model expects {len(weights)}")
-        for w, a in zip(weights, arrays, strict=True):
-            w.assign(a)
+        assign_weights(directory, model._net.weights)
         model.fitted = True
         return model

@@ -12,7 +12,6 @@ Serving goes through ``tf.function`` with fixed input signatures (eager calls ar
 
 from __future__ import annotations
 
-import json
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -24,6 +23,9 @@ import numpy as np
 import tensorflow as tf
 
 from recommend.data import PAD, Interactions, example_histories
+from recommend.model_files import assign_weights, read_meta, save_model_dir
+
+FORMAT = "reelflow-two-tower/1"
 
 
 @dataclass(frozen=True)
@@ -382,29 +384,14 @@ class TwoTower:
     def save(self, directory: str | Path) -> Path:
         """config.json (config, vocabularies, shapes) + weights.npz; a few MB for ML-100K."""
         net = self._require()
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        meta = {"format": "reelflow-two-tower/1", "config": asdict(self.config), "user_ids": list(self.user_ids),
-                "item_ids": list(self.item_ids), "content_dim": net.content_dim, "n_tokens": net.n_tokens}
-        (d / "config.json").write_text(json.dumps(meta))
-        np.savez(d / "weights.npz", *[np.asarray(w.numpy()) for w in net.weights])
-        return d
+        meta = {"config": asdict(self.config), "user_ids": list(self.user_ids), "item_ids": list(self.item_ids),
+                "content_dim": net.content_dim, "n_tokens": net.n_tokens}
+        return save_model_dir(directory, FORMAT, meta, net.weights)
 
     @classmethod
     def load(cls, directory: str | Path) -> TwoTower:
-        d = Path(directory)
-        meta = json.loads((d / "config.json").read_text())
-        if meta.get("format") != "reelflow-two-tower/1":
-            raise ValueError(f"{d} does not hold a reelflow two-tower model")
+        meta = read_meta(directory, FORMAT, "two-tower model")
         model = cls(TwoTowerConfig(**meta["config"]))
         model._build(tuple(meta["user_ids"]), tuple(meta["item_ids"]), None, meta["content_dim"], meta["n_tokens"])
-        with np.load(d / "weights.npz") as z:
-            arrays = [z[f"arr_{i}"] for i in range(len(z.files))]
-        weights = model._net.weights
-        if len(arrays) != len(weights):
-            raise ValueError(f"{d}: {len(arrays)} weight arrays, model expects {len(weights)}")
-        for w, a in zip(weights, arrays, strict=True):
-            if tuple(w.shape) != a.shape:
-                raise ValueError(f"{d}: weight {w.name} has shape {a.shape}, expected {tuple(w.shape)}")
-            w.assign(a)
+        assign_weights(directory, model._net.weights)
         return model
