@@ -27,6 +27,16 @@ class CacheStats:
     evictions: int = 0
     rejected: int = 0  # objects larger than the whole cache
 
+    def add_replay(self, requests: int, hits: int, hit_bytes: int, miss_bytes: int, rejected: int,
+                   evictions: int = 0) -> None:
+        """Fold in the totals a policy's fast ``replay`` loop kept in locals (attribute writes per request are slow)."""
+        self.hits += hits
+        self.misses += requests - hits
+        self.hit_bytes += hit_bytes
+        self.miss_bytes += miss_bytes
+        self.rejected += rejected
+        self.evictions += evictions
+
 
 def check_capacity(capacity_bytes: int) -> int:
     """The capacity as a plain int (NumPy integers welcome); positive or a ValueError."""
@@ -223,12 +233,7 @@ class LRUCache(ByteCache[V]):
                 evictions += 1
             entries[key] = (None, size)  # type: ignore[assignment]
         self.used = used
-        stats.hits += hits
-        stats.misses += len(out) - hits
-        stats.hit_bytes += hit_bytes
-        stats.miss_bytes += miss_bytes
-        stats.evictions += evictions
-        stats.rejected += rejected
+        stats.add_replay(len(out), hits, hit_bytes, miss_bytes, rejected, evictions)
         return out
 
 

@@ -115,11 +115,7 @@ class SieveCache(ByteCache[V]):
                 rejected += 1
             else:
                 insert(key, None, size)
-        stats.hits += hits
-        stats.misses += len(out) - hits
-        stats.hit_bytes += hit_bytes
-        stats.miss_bytes += miss_bytes
-        stats.rejected += rejected
+        stats.add_replay(len(out), hits, hit_bytes, miss_bytes, rejected)
         return out
 
     def remove(self, key: Hashable) -> bool:
