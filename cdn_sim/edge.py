@@ -4,7 +4,13 @@
 (``x-client-region`` header or ``?region=``, else the default region; ``?pop=`` / ``x-client-pop`` pins a
 POP, for simulations). Byte ranges, conditional GETs, CORS, content types by extension when the origin's
 is generic. ``/player/<file>`` serves the web player's static files, ``/metrics`` Prometheus text,
-``/healthz`` a liveness answer, and ``/admin/...`` purge, push and POP up/down, for loopback peers only.
+``/healthz`` a liveness answer, and ``/admin/...`` purge, push and POP up/down.
+
+Who may call ``/admin/...``: with an admin token configured (``admin_token``, REELFLOW_EDGE_ADMIN_TOKEN),
+every request must carry ``Authorization: Bearer <token>``, from any peer, loopback included: in a
+container every process of the host or pod shares the loopback address, so "local" proves nothing there.
+Without a token, loopback peers only (a developer's machine). Requests with an ``Origin`` header (browsers)
+are refused either way.
 
 The transports (HTTP/3 and HTTP/1.1, :mod:`cdn_sim.transport`) feed :meth:`EdgeApp.handle` a
 :class:`~cdn_sim.http.Request` and write back the :class:`~cdn_sim.http.Response`.
@@ -29,6 +35,8 @@ from cdn_sim.http import (
     Handler,
     Request,
     Response,
+    bearer_token_matches,
+    check_admin_token,
     content_type_for,
     is_loopback,
 )
@@ -52,8 +60,10 @@ class EdgeApp:
 
     def __init__(self, cdn: CDN, buckets: tuple[str, ...] = ("vod",), *, default_region: str | None = None,
                  static_dir: Path | None = DEFAULT_STATIC_DIR, extra_headers: list[tuple[str, str]] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, admin_token: str | None = None) -> None:
         self.cdn = cdn
+        # "" counts as unset, as an empty REELFLOW_EDGE_ADMIN_TOKEN does; a set one must be a usable secret.
+        self._admin_token = check_admin_token(admin_token) if admin_token else None
         self.buckets = buckets
         self.default_region = default_region or cdn.topology.regions[0]
         if self.default_region not in cdn.topology.regions:
@@ -62,6 +72,10 @@ class EdgeApp:
         self.extra_headers = extra_headers or []
         self.clock = clock  # the tiers' clock: Age is measured on it
         self.metrics = EdgeMetrics(lambda: cdn.tiers)
+
+    @property
+    def admin_token_required(self) -> bool:
+        return self._admin_token is not None
 
     async def handle(self, req: Request) -> Response:
         try:
@@ -179,8 +193,9 @@ class EdgeApp:
     # -- admin: purge, push, POPs up and down ---------------------------------------------------------
 
     async def _admin(self, req: Request, path: str) -> Response:
-        if not is_loopback(req.peer):
-            return self._plain(403, "admin endpoints answer loopback clients only")
+        refused = self._admin_refusal(req)
+        if refused is not None:
+            return refused
         if "origin" in req.headers:  # browsers send Origin on cross-site POSTs: refuse CSRF from a local page
             return self._plain(403, "admin endpoints refuse browser requests")
         parts = path.strip("/").split("/")[1:]
@@ -206,6 +221,25 @@ class EdgeApp:
                 return self._plain(404, str(exc))
             return self._json(req, 200, {"down": sorted(self.cdn.down)})
         return self._plain(404, "no such admin action")
+
+    def _admin_refusal(self, req: Request) -> Response | None:
+        """None when the caller may use the admin API (see the module's docstring), else the refusal."""
+        if self._admin_token is None:
+            if is_loopback(req.peer):
+                return None
+            return self._plain(403, "admin endpoints answer loopback clients only while no admin token is "
+                                    "configured (REELFLOW_EDGE_ADMIN_TOKEN)")
+        match = bearer_token_matches(req.headers.get("authorization"), self._admin_token)
+        if match:
+            return None
+        # RFC 6750 §3: 401 with a challenge; invalid_token when a credential was sent but is not the token.
+        if match is None:
+            challenge, text = 'Bearer realm="reelflow-edge-admin"', "admin endpoints need Authorization: Bearer <token>"
+        else:
+            challenge = 'Bearer realm="reelflow-edge-admin", error="invalid_token"'
+            text = "the admin token is wrong"
+            log.warning("admin request %s %s from %s refused: wrong token", req.method, req.target[:200], req.peer)
+        return self._plain(401, text, [("www-authenticate", challenge)])
 
     async def _push(self, req: Request) -> Response:
         """Body: {"keys": ["/vod/..."], "playlists": ["/vod/.../master.m3u8"], "segments": 2, "pops": [...]}."""

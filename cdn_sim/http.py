@@ -6,7 +6,9 @@ Both transports (HTTP/3 over aioquic, HTTP/1.1 over TCP) turn bytes into a :clas
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -14,6 +16,10 @@ from pathlib import PurePosixPath
 SERVER_NAME = "reelflow-edge"
 MAX_TARGET = 4096  # longest :path / request-target accepted (414 above)
 MAX_BODY = 1024 * 1024  # request bodies are small JSON admin calls
+# The admin API's bearer token: RFC 6750's b64token alphabet (it must fit an Authorization header as is),
+# and long enough that guessing it over the network is hopeless (`secrets.token_urlsafe(32)` gives 43).
+ADMIN_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+MIN_ADMIN_TOKEN_CHARS = 16
 
 CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
@@ -61,6 +67,33 @@ def is_loopback(host: str) -> bool:
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
     return addr.is_loopback
+
+
+def check_admin_token(token: str) -> str:
+    """``token`` unchanged if it can serve as the admin API's bearer token; else ValueError saying why."""
+    if len(token) < MIN_ADMIN_TOKEN_CHARS:
+        raise ValueError(f"the edge admin token must be at least {MIN_ADMIN_TOKEN_CHARS} characters "
+                         f"(got {len(token)}); generate one with: python -c 'import secrets; "
+                         f"print(secrets.token_urlsafe(32))'")
+    if not ADMIN_TOKEN.fullmatch(token):
+        raise ValueError("the edge admin token may contain only letters, digits and - . _ ~ + / "
+                         "(trailing = allowed): it is sent as is in an Authorization: Bearer header")
+    return token
+
+
+def bearer_token_matches(authorization: str | None, token: str) -> bool | None:
+    """None: no usable ``Bearer`` credential in the header; else whether it is ``token``.
+
+    The comparison is constant-time (hmac.compare_digest) so the answer's timing does not reveal how much
+    of a guess was right; both sides are compared as bytes, which compare_digest takes whatever they hold.
+    """
+    if not authorization:
+        return None
+    scheme, _, credential = authorization.strip().partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential:
+        return None
+    return hmac.compare_digest(credential.encode("latin-1", "replace"), token.encode("latin-1", "replace"))
 
 
 @dataclass

@@ -48,12 +48,13 @@ def build_app(origin: OriginConfig | Fetch, buckets: tuple[str, ...], cache_byte
               regional_cache_bytes: int | None = None, shield_cache_bytes: int | None = None,
               default_region: str | None = None, static_dir: Path | None = DEFAULT_STATIC_DIR,
               topology: Topology | None = None, policy: str = "lru",
-              cold_buckets: dict[str, str] | None = None) -> EdgeApp:
-    """``cold_buckets``: hot bucket -> cold bucket read as a slower origin (storage tiering)."""
+              cold_buckets: dict[str, str] | None = None, admin_token: str | None = None) -> EdgeApp:
+    """``cold_buckets``: hot bucket -> cold bucket read as a slower origin (storage tiering);
+    ``admin_token``: the bearer token ``/admin/...`` requires (none: loopback peers only)."""
     fetch = origin_fetcher(OriginStore(origin), cold_buckets) if isinstance(origin, OriginConfig) else origin
     cdn = build_cdn(fetch, edge_bytes=cache_bytes, regional_bytes=regional_cache_bytes,
                     shield_bytes=shield_cache_bytes, topology=topology, policy=policy)
-    return EdgeApp(cdn, buckets, default_region=default_region, static_dir=static_dir)
+    return EdgeApp(cdn, buckets, default_region=default_region, static_dir=static_dir, admin_token=admin_token)
 
 
 async def serve_app(app: EdgeApp, *, hosts: tuple[str, ...], port: int, cert_dir: Path,
@@ -61,8 +62,9 @@ async def serve_app(app: EdgeApp, *, hosts: tuple[str, ...], port: int, cert_dir
     """Serve ``app`` until SIGTERM/SIGINT (or cancellation)."""
     cert, key = ensure_certificate(cert_dir)
     servers = await start_edge(app, hosts, port, cert, key, reuse_port=reuse_port)
-    log.info("edge serving %s on %s port %d (h3/udp + http1.1/tcp, TLS or clear); POPs %s, default region %s",
-             app.buckets, hosts, port, ", ".join(app.cdn.edges), app.default_region)
+    log.info("edge serving %s on %s port %d (h3/udp + http1.1/tcp, TLS or clear); POPs %s, default region %s; "
+             "admin API: %s", app.buckets, hosts, port, ", ".join(app.cdn.edges), app.default_region,
+             "bearer token required" if app.admin_token_required else "loopback peers only (no admin token)")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     def on_signal(sig: signal.Signals) -> None:
@@ -85,7 +87,8 @@ async def run_edge(origin: OriginConfig, *, buckets: tuple[str, ...], hosts: tup
                    cert_dir: Path, cache_bytes: int, regional_cache_bytes: int | None = None,
                    shield_cache_bytes: int | None = None, default_region: str | None = None,
                    static_dir: Path | None = DEFAULT_STATIC_DIR, policy: str = "lru",
-                   ready: asyncio.Event | None = None, cold_buckets: dict[str, str] | None = None) -> None:
+                   ready: asyncio.Event | None = None, cold_buckets: dict[str, str] | None = None,
+                   admin_token: str | None = None) -> None:
     """The edge process: one event loop, one tier chain.
 
     ``cache_bytes`` is each POP's edge tier. Several worker processes on one SO_REUSEPORT port were
@@ -94,5 +97,5 @@ async def run_edge(origin: OriginConfig, *, buckets: tuple[str, ...], hosts: tup
     """
     app = build_app(origin, buckets, cache_bytes, regional_cache_bytes=regional_cache_bytes,
                     shield_cache_bytes=shield_cache_bytes, default_region=default_region, static_dir=static_dir,
-                    policy=policy, cold_buckets=cold_buckets)
+                    policy=policy, cold_buckets=cold_buckets, admin_token=admin_token)
     await serve_app(app, hosts=hosts, port=port, cert_dir=cert_dir, ready=ready)

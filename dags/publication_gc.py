@@ -2,6 +2,8 @@
 
 Players that loaded an old master keep fetching its segments for a while, so nothing is deleted
 before ``REELFLOW_SUPERSEDED_GRACE_S`` after the switch (see ``reelflow.operations.collect_superseded``).
+It also deletes ingest staging untouched for ``REELFLOW_STAGING_MAX_AGE_S`` (runs that died before
+their ``cleanup``; see ``reelflow.operations.collect_stale_staging``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,16 @@ def publication_gc():
         report = collect_superseded(get_settings())
         return {"deleted": report.deleted, "kept_in_grace": report.kept_in_grace}
 
+    @task
+    def collect_staging() -> dict[str, int]:
+        # Ingest staging (REELFLOW_STAGING=s3) left by runs whose cleanup never ran.
+        from reelflow.operations import collect_stale_staging
+        from reelflow.settings import get_settings
+
+        return collect_stale_staging(get_settings())
+
     collect()
+    collect_staging()
 
 
 PUBLICATION_GC = publication_gc()

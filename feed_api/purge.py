@@ -36,17 +36,33 @@ class Purger(Protocol):
 
 
 class EdgePurger:
-    """The edge's admin API on its HTTP/1.1 TCP listener (loopback only): ``POST /admin/purge/{video}``."""
+    """The edge's admin API on its HTTP/1.1 TCP listener: ``POST /admin/purge/{video}``.
 
-    def __init__(self, admin_url: str, *, timeout_s: float = 3.0) -> None:
+    ``token`` is sent as ``Authorization: Bearer``; the edge requires it from every peer when it has one
+    configured, and answers loopback peers only when it has none. ``None`` takes the configured
+    REELFLOW_EDGE_ADMIN_TOKEN (the API and ``reelflow purge retry`` build the purger from the URL alone);
+    ``""`` sends no token.
+    """
+
+    def __init__(self, admin_url: str, *, token: str | None = None, timeout_s: float = 3.0) -> None:
         self.admin_url = admin_url.rstrip("/")
         self._timeout = timeout_s
+        if token is None:
+            from reelflow.settings import get_settings
+
+            token = get_settings().edge_admin_token
+        self._headers = {"authorization": f"Bearer {token}"} if token else {}
 
     def purge_video(self, video_id: str) -> None:
         try:
-            resp = httpx.post(f"{self.admin_url}/admin/purge/{video_id}", timeout=self._timeout)
+            resp = httpx.post(f"{self.admin_url}/admin/purge/{video_id}", headers=self._headers,
+                              timeout=self._timeout)
         except httpx.HTTPError as exc:
             raise PurgeFailed(f"edge at {self.admin_url} is unreachable: {exc}") from exc
+        if resp.status_code == 401:  # the operator's fix is a setting, so name it
+            raise PurgeFailed(f"edge refused the purge (401: {resp.text.strip()[:200]}); REELFLOW_EDGE_ADMIN_TOKEN "
+                              f"must be the same for the API and the edge"
+                              + ("" if self._headers else ", and it is not set here"))
         if resp.status_code != 200:
             raise PurgeFailed(f"edge answered {resp.status_code} to the purge: {resp.text[:200]}")
 

@@ -29,7 +29,7 @@ def mask_url(value: str) -> str:
 def masked(settings: Settings) -> dict[str, object]:
     out: dict[str, object] = {}
     for name, value in settings.model_dump(mode="json").items():
-        if any(w in name for w in SECRET_WORDS) and not name.endswith("_bytes"):
+        if (any(w in name for w in SECRET_WORDS) or name.endswith("_token")) and not name.endswith("_bytes"):
             value = "***" if value else ""
         elif isinstance(value, str):
             value = mask_url(value)

@@ -39,9 +39,21 @@ from media.scan import Samples, scan
 from media.thumbnails import write_thumbnails
 from media.transcode import EncodedRendition, encode_audio, encode_video, rungs_for
 from reelflow.settings import Settings
+from reelflow.staging import (
+    PACKAGE_DIR,
+    SAMPLES_FILE,
+    THUMBS_DIR,
+    Staging,
+    StagingError,
+    package_inputs,
+    package_outputs,
+    publish_inputs,
+    staging_prefix,
+    sweep_scratch,
+    transcode_outputs,
+)
 
 log = logging.getLogger("reelflow.ingest")
-SAMPLES_FILE = "samples.npz"
 
 
 # The Airflow pool NVENC transcodes queue in (`reelflow stack up` creates it with settings.gpu_pool_slots).
@@ -83,6 +95,41 @@ def publication_id(run_id: str) -> str:
 
 def work_dir(settings: Settings, video_id: str, run_id: str) -> Path:
     return settings.scratch_dir / video_id / publication_id(run_id)
+
+
+_STAGING_BUCKETS: set[tuple[str, str]] = set()  # (endpoint, bucket) known to exist in this process
+
+
+def _ensure_staging_bucket(settings: Settings, store: OriginStore, bucket: str) -> None:
+    # Like the other buckets, created when missing; checked once per process, not once per step.
+    if (settings.s3_endpoint, bucket) not in _STAGING_BUCKETS:
+        store.ensure_buckets(bucket)
+        _STAGING_BUCKETS.add((settings.s3_endpoint, bucket))
+
+
+def staging_bucket(settings: Settings) -> str:
+    return settings.staging_bucket or settings.raw_bucket
+
+
+# With S3 staging, local scratch is a cache of what staging and the raw bucket hold: run dirs on this
+# machine untouched this long are removed (once per process), since the run's cleanup runs elsewhere.
+SCRATCH_MAX_AGE_S = 6 * 3600
+_SWEPT: set[Path] = set()
+
+
+def staging(settings: Settings, video_id: str, run_id: str) -> Staging:
+    """The run's work dir and, with ``REELFLOW_STAGING=s3``, its copy that other machines' steps read."""
+    root = work_dir(settings, video_id, run_id)
+    if settings.staging == "local":
+        return Staging(root)
+    if settings.scratch_dir not in _SWEPT:
+        _SWEPT.add(settings.scratch_dir)
+        for stale in sweep_scratch(settings.scratch_dir, SCRATCH_MAX_AGE_S):
+            log.info("removed stale scratch %s", stale)
+    store = origin_store(settings)
+    bucket = staging_bucket(settings)
+    _ensure_staging_bucket(settings, store, bucket)
+    return Staging(root, store, bucket, staging_prefix(video_id, publication_id(run_id)))
 
 
 def _reject(settings: Settings, video_id: str, code: str, message: str) -> UploadRejected:
@@ -162,6 +209,7 @@ def _fetch_and_validate(settings: Settings, video_id: str, run_id: str) -> dict:
     except MediaError as exc:
         raise _reject(settings, video_id, exc.code, exc.message) from exc
     result.samples.save(directory / SAMPLES_FILE)
+    staging(settings, video_id, run_id).push([SAMPLES_FILE])  # dedup, thumbnails, embed read it
     source = info.as_dict()
     source["scan"] = {"frames": result.frames, "decode_errors": result.errors,
                       "variable_frame_rate": result.variable_frame_rate, "samples": len(result.samples)}
@@ -173,10 +221,8 @@ def _fetch_and_validate(settings: Settings, video_id: str, run_id: str) -> dict:
 def dedup(settings: Settings, video_id: str, run_id: str) -> dict:
     """Fingerprint from the scan's samples, store it, and apply the policy to any published original."""
     with timed(settings, video_id, "dedup"):
-        directory = work_dir(settings, video_id, run_id)
-        if not (directory / SAMPLES_FILE).exists():  # another worker ran validate: redo it here
-            fetch_and_validate(settings, video_id, run_id)
-        query = fingerprint_samples(Samples.load(directory / SAMPLES_FILE), file_sha256(directory / "source"))
+        samples = _samples_file(settings, video_id, run_id)
+        query = fingerprint_samples(Samples.load(samples), file_sha256(_source_file(settings, video_id, run_id)))
         reference = query.reference()
         with session_scope(sessions(settings)) as s:
             save_fingerprint(s, video_id, reference.sha256, reference.times, reference.hashes)
@@ -221,10 +267,30 @@ def split_by_device(settings: Settings, codecs: list[str]) -> tuple[list[str], l
 
 
 def _source_file(settings: Settings, video_id: str, run_id: str) -> Path:
+    """The upload on this machine. Another worker ran validate: download our own copy from the raw
+    bucket (the upload is its own staging), without re-probing and re-scanning it as validate did."""
     source_path = work_dir(settings, video_id, run_id) / "source"
-    if not source_path.exists():  # another worker ran the fetch: get our own copy
-        fetch_and_validate(settings, video_id, run_id)
+    if source_path.exists():
+        return source_path
+    with session_scope(sessions(settings)) as s:
+        raw_key = repo.get_video(s, video_id).raw_key
+    source_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = source_path.with_name("source.part")  # a download cut short must not pass for the source
+    try:
+        origin_store(settings).download(settings.raw_bucket, raw_key, partial)
+    except ObjectNotFound as exc:
+        raise _reject(settings, video_id, "missing_upload", "no uploaded file was found for this video") from exc
+    partial.replace(source_path)
     return source_path
+
+
+def _samples_file(settings: Settings, video_id: str, run_id: str) -> Path:
+    """The scan's frame samples on this machine: from staging if validate ran elsewhere, else by
+    running validate again here (``local`` staging on another host, or staging lost)."""
+    path = work_dir(settings, video_id, run_id) / SAMPLES_FILE
+    if not path.exists() and not staging(settings, video_id, run_id).pull_optional(SAMPLES_FILE):
+        fetch_and_validate(settings, video_id, run_id)
+    return path
 
 
 def transcode(settings: Settings, video_id: str, run_id: str, source: dict, codec: str) -> list[dict]:
@@ -250,7 +316,9 @@ def transcode(settings: Settings, video_id: str, run_id: str, source: dict, code
                                           rotation=info.rotation, declared_duration_s=info.duration_s)
         except MediaError as exc:
             raise _reject(settings, video_id, exc.code, exc.message) from exc
-    return [r.to_dict() for r in renditions]
+        result = [r.to_dict() for r in renditions]
+        staging(settings, video_id, run_id).push(transcode_outputs(result))  # package may run elsewhere
+    return result
 
 
 def transcode_audio(settings: Settings, video_id: str, run_id: str, source: dict) -> list[dict]:
@@ -258,32 +326,33 @@ def transcode_audio(settings: Settings, video_id: str, run_id: str, source: dict
     src = _source_file(settings, video_id, run_id)
     with timed(settings, video_id, "transcode_audio"):
         try:
-            renditions = encode_audio(src, work_dir(settings, video_id, run_id) / "hls",
+            renditions = encode_audio(src, work_dir(settings, video_id, run_id) / PACKAGE_DIR,
                                       plan_for(info, ladder_config(settings)))
         except MediaError as exc:
             raise _reject(settings, video_id, exc.code, exc.message) from exc
-    return [r.to_dict() for r in renditions]
+        result = [r.to_dict() for r in renditions]  # empty for a silent video: nothing to stage
+        staging(settings, video_id, run_id).push(transcode_outputs(result))
+    return result
 
 
 def thumbnails(settings: Settings, video_id: str, run_id: str, source: dict) -> dict:
     """Poster (two sizes, JPEG and WebP) and scrub sprite + WebVTT into the package's ``thumbs/``."""
     info = SourceInfo.from_dict(source)
     src = _source_file(settings, video_id, run_id)
-    directory = work_dir(settings, video_id, run_id)
+    samples = _samples_file(settings, video_id, run_id)
     with timed(settings, video_id, "thumbnails"):
-        result = write_thumbnails(src, Samples.load(directory / SAMPLES_FILE), directory / "hls" / "thumbs",
+        result = write_thumbnails(src, Samples.load(samples), work_dir(settings, video_id, run_id) / THUMBS_DIR,
                                   rotation=info.rotation)
+        staging(settings, video_id, run_id).push([THUMBS_DIR])
     return {"poster": f"thumbs/{result.posters[0]}", "sprite_vtt": f"thumbs/{result.vtt}",
             "poster_time_s": result.poster_time_s}
 
 
 def embed(settings: Settings, video_id: str, run_id: str) -> dict:
     """The content embedding from the scan's samples, stored in the catalog for this video."""
-    directory = work_dir(settings, video_id, run_id)
-    if not (directory / SAMPLES_FILE).exists():  # another worker ran validate: redo it here
-        fetch_and_validate(settings, video_id, run_id)
+    path = _samples_file(settings, video_id, run_id)
     with timed(settings, video_id, "embed"):
-        samples = Samples.load(directory / SAMPLES_FILE)
+        samples = Samples.load(path)
         vector = shared_encoder().embed(samples.times, samples.images)
         with session_scope(sessions(settings)) as s:
             save_embedding(s, video_id, EMBEDDING_MODEL, vector)
@@ -300,18 +369,25 @@ def package(settings: Settings, video_id: str, run_id: str, source: dict, parts:
     if not any(parts):
         raise RuntimeError(f"no renditions reached package for video {video_id}")
     with timed(settings, video_id, "package"):
+        stage = staging(settings, video_id, run_id)
+        # The transcodes may have run on other machines: fetch their renditions, or name what is missing.
+        stage.pull(package_inputs(parts), step=f"package of video {video_id}")
         renditions = [EncodedRendition.from_dict(r) for part in parts for r in part]
-        result = finalize_package(work_dir(settings, video_id, run_id) / "hls",
+        result = finalize_package(work_dir(settings, video_id, run_id) / PACKAGE_DIR,
                                   plan_for(SourceInfo.from_dict(source), ladder_config(settings)), renditions)
+        stage.push(package_outputs([r.to_dict() for r in renditions]))  # the master and I-frame playlists
     return {"bytes": result.total_bytes, "segment_seconds": result.plan.segment_seconds,
             "renditions": [vars(r) for r in result.summaries()]}
 
 
 def publish(settings: Settings, video_id: str, run_id: str, package: dict, thumbs: dict | None = None) -> dict:
     """Upload the package under ``v/<video>/<publication>/``, master last; what mark_ready needs."""
-    directory = work_dir(settings, video_id, run_id) / "hls"
-    if not (directory / "master.m3u8").exists():
-        raise FileNotFoundError(f"no finished package at {directory}; the transcode step must run first")
+    directory = work_dir(settings, video_id, run_id) / PACKAGE_DIR
+    if not package.get("renditions"):
+        raise StagingError(f"no finished package for video {video_id}: the transcode and package steps must "
+                           "run first")
+    # Package, thumbnails and the transcodes may have run on other machines; publish uploads all of them.
+    staging(settings, video_id, run_id).pull(publish_inputs(package, thumbs), step=f"publish of video {video_id}")
     prefix = f"v/{video_id}/{publication_id(run_id)}"
     with timed(settings, video_id, "publish"):
         result = publish_package(origin_store(settings), directory, settings.vod_bucket, prefix)
@@ -359,7 +435,18 @@ def mark_error(settings: Settings, video_id: str, message: str) -> None:
 
 
 def cleanup(settings: Settings, video_id: str, run_id: str) -> None:
+    """Remove this machine's work dir and the run's staged copy (other workers' dirs are left to them:
+    their next run of the same publication starts from what staging says, and scratch is per host)."""
     shutil.rmtree(work_dir(settings, video_id, run_id), ignore_errors=True)
+    try:
+        removed = staging(settings, video_id, run_id).drop()
+    except Exception:  # noqa: BLE001 - S3 unreachable: publication_gc removes the staged copy later
+        # Raising would run the tasks' failure callback, which marks a video this run just published
+        # as failed; a leftover staging prefix is only storage until the GC's age limit.
+        log.warning("could not remove the staged files of video %s; publication_gc will", video_id, exc_info=True)
+        return
+    if removed:
+        log.info("removed %d staged files of video %s", removed, video_id)
 
 
 def run_inline(settings: Settings, video_id: str, run_id: str, codecs: list[str] | None = None) -> str:
@@ -368,6 +455,8 @@ def run_inline(settings: Settings, video_id: str, run_id: str, codecs: list[str]
     The same step functions as the DAG's tasks, run one after the other; a rejection is an outcome
     (returned as ``"rejected: ..."``), an unexpected error marks the video as the DAG's callback would.
     """
+    # Every step runs here, in one work dir: staging in S3 would only copy files to read them back.
+    settings = settings.model_copy(update={"staging": "local"})
     try:
         begin(settings, video_id, run_id)
         source = fetch_and_validate(settings, video_id, run_id)

@@ -19,8 +19,9 @@ from catalog.db import session_scope
 from catalog.models import Rendition, Video, VideoState
 from catalog.pipeline_stats import PipelineSnapshot, pipeline_snapshot  # noqa: F401 - re-exported
 from feed_api.airflow_client import AirflowClient
-from reelflow.ingest import origin_store, sessions
+from reelflow.ingest import origin_store, sessions, staging_bucket
 from reelflow.settings import Settings
+from reelflow.staging import STAGING_ROOT
 
 log = logging.getLogger("reelflow.operations")
 INGEST_DAG = "ingest_video"
@@ -191,6 +192,32 @@ def collect_superseded(settings: Settings, *, grace_s: float | None = None, look
                     continue
                 report.deleted[prefix] = report.deleted.get(prefix, 0) + store.delete_prefix(bucket, prefix + "/")
     return report
+
+
+def collect_stale_staging(settings: Settings, *, max_age_s: float | None = None,
+                          now: datetime | None = None) -> dict[str, int]:
+    """Delete ingest staging (``staging/<video>/<publication>/``) untouched for ``max_age_s``; {prefix: objects}.
+
+    A run's ``cleanup`` teardown deletes its own staging; this catches runs whose cleanup never ran
+    (a worker lost, the teardown failed). Age, not the catalog, decides: each step uploads its outputs
+    when it ends, so a live run's newest staged file is as old as its last finished step (minutes, or
+    hours for a run queued behind the GPU), far below the default 2 days.
+    """
+    max_age = timedelta(seconds=settings.staging_max_age_s if max_age_s is None else max_age_s)
+    now = now or datetime.now(UTC)
+    store = origin_store(settings)
+    bucket = staging_bucket(settings)
+    if not store.client.bucket_exists(bucket):
+        return {}
+    newest: dict[str, datetime] = {}
+    for obj in store.client.list_objects(bucket, prefix=f"{STAGING_ROOT}/", recursive=True):
+        parts = obj.object_name.split("/")
+        if len(parts) < 4:  # not staging/<video>/<publication>/<file>: not ours to judge
+            continue
+        prefix = "/".join(parts[:3]) + "/"
+        newest[prefix] = max(newest.get(prefix, obj.last_modified), obj.last_modified)
+    return {prefix: store.delete_prefix(bucket, prefix) for prefix, when in sorted(newest.items())
+            if now - when > max_age}
 
 
 # The pipeline snapshot lives in catalog.pipeline_stats (the API's /metrics reads it too).

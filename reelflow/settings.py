@@ -52,7 +52,17 @@ class Settings(BaseSettings):
     rate_limit_per_s: float = 20.0  # per user, GCRA in Redis; fails open while Redis is down
     rate_limit_burst: int = 60
     feed_page_size: int = 10
+    # For You ranking with the trained ranker (registry "ranker" + the two-tower version it names), blended
+    # with the light ranker (recommend.model_ranking); the light ranker alone when off, when no model is
+    # loaded, or when the user has no vector of that two-tower version. Models load in a background thread
+    # that re-reads the registry pointer every feed_ranker_check_s.
+    feed_ranker: bool = True
+    feed_ranker_check_s: float = Field(default=60.0, gt=0)
+    feed_ranker_weight: float = Field(default=1.5, ge=0)
     edge_admin_url: str = ""  # where POST /admin/purge/{video} goes; default http://edge_host:edge_port
+    # Bearer token of the edge's /admin API, sent by the API's purges. Set: every admin call needs it, from
+    # any peer (loopback too: in containers loopback proves nothing). Empty: the edge answers loopback only.
+    edge_admin_token: str = ""
 
     edge_host: str = "127.0.0.1"
     edge_port: int = 8443  # UDP for HTTP/3 and TCP for the Alt-Svc listener share the number
@@ -100,6 +110,14 @@ class Settings(BaseSettings):
     x264_preset: str = "veryfast"
     x264_crf: int = 23
     work_dir: Path | None = None  # transcode scratch space; defaults under home
+    # Where one ingest step's outputs (renditions, thumbnails, the scan's samples) reach the next step.
+    # "local": the shared work_dir only (one host, LocalExecutor). "s3": each step also uploads what it made
+    # to staging_bucket under staging/<video>/<publication>/, and fetches what it needs that is not local,
+    # so every task may run on another machine (Celery workers on several hosts).
+    staging: Literal["local", "s3"] = "local"
+    staging_bucket: str = ""  # empty: the raw bucket (the application's key may already write there)
+    # publication_gc deletes staging prefixes untouched this long (runs that died before their cleanup).
+    staging_max_age_s: int = Field(default=2 * 86400, ge=3600)
 
     @field_validator("ladder_short_sides")
     @classmethod
@@ -115,6 +133,13 @@ class Settings(BaseSettings):
         if unknown or not v:
             raise ValueError(f"codecs must be a non-empty list of h264, hevc, av1 (got {v})")
         return list(dict.fromkeys(v))
+
+    @field_validator("edge_admin_token")
+    @classmethod
+    def _admin_token_usable(cls, v: str) -> str:
+        from cdn_sim.http import check_admin_token  # the edge's own rule, so both refuse the same tokens
+
+        return check_admin_token(v) if v else v
 
     @field_validator("segment_seconds")
     @classmethod

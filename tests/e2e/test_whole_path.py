@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
+import sys
+import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urljoin
 
 import httpx
+import m3u8
 import pytest
 
 from catalog.db import drop_database
-from delivery.player import play_startup
+from delivery.h3client import h3_connect
+from delivery.player import parse_master, play_startup
+from feed_api.airflow_client import AirflowClient
 from reelflow.client import ReelflowClient
 from reelflow.settings import Settings
 from reelflow.stack import Stack
@@ -31,6 +41,8 @@ def stack(settings: Settings):
         "edge_port": edge_port,
         "edge_public_url": f"https://localhost:{edge_port}",
         "airflow_parallelism": 2,
+        # As in compose: the API's purges must carry the edge's admin token (the delete below checks it).
+        "edge_admin_token": f"e2e-admin-token-{RUN_TAG}-" + "t" * 16,
     })
     stack = Stack(cfg, log=print)
     try:
@@ -96,6 +108,182 @@ def test_upload_to_http3_playback_with_hostile_uploads(stack: Stack, clips):
     pids = {s.name: s.pid for s in stack.status()}
     stack.up()
     assert {s.name: s.pid for s in stack.status()} == pids
+
+
+@dataclass(frozen=True)
+class Poll:
+    at: float  # time.monotonic()
+    url: str  # the master playlist played
+    publication: str  # v/<video>/<publication>/master.m3u8
+    ok: bool
+    detail: str  # what failed, or the codecs of the variant played
+
+
+def _publication(master_url: str) -> str:
+    found = re.search(r"/v/[^/]+/([^/]+)/master\.m3u8$", master_url)
+    assert found, master_url
+    return found.group(1)
+
+
+async def _play_once(url: str, cafile: str) -> Poll:
+    """What a player does first: master, one media playlist, its init segment and first media segment."""
+    at, pub = time.monotonic(), _publication(url)
+    try:
+        async with h3_connect(url, cafile=cafile, connect_timeout_s=10) as c:
+            master = await c.get(url, timeout_s=10)
+            if master.status != 200:
+                return Poll(at, url, pub, False, f"master {master.status}")
+            variant = parse_master(master.body, url).playlists[0]
+            media_url = urljoin(url, variant.uri)
+            media = await c.get(media_url, timeout_s=10)
+            if media.status != 200:
+                return Poll(at, url, pub, False, f"media playlist {media.status}")
+            playlist = m3u8.loads(media.body.decode())
+            wanted = [s.init_section.uri for s in playlist.segments[:1] if s.init_section] + [playlist.segments[0].uri]
+            for part in wanted:
+                r = await c.get(urljoin(media_url, part), timeout_s=10)
+                if r.status != 200 or not r.body:
+                    return Poll(at, url, pub, False, f"{part} {r.status}")
+            return Poll(at, url, pub, True, variant.stream_info.codecs or "")
+    except Exception as exc:  # a refused connection or a timeout is a failed poll, not a crashed poller
+        return Poll(at, url, pub, False, f"{type(exc).__name__}: {exc}")
+
+
+class Poller(threading.Thread):
+    """A viewer that keeps starting the video: each poll reads the current playback_url from the API and plays
+    it over HTTP/3; once the URL has changed it also replays the first URL, as a player still holding it."""
+
+    def __init__(self, api_url: str, video_id: str, cafile: str, interval_s: float = 0.3) -> None:
+        super().__init__(daemon=True)
+        self.api_url, self.video_id, self.cafile, self.interval_s = api_url, video_id, cafile, interval_s
+        self.polls: list[Poll] = []
+        self.held: list[Poll] = []  # the first URL, replayed after the switch
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        client = ReelflowClient(self.api_url, handle="viewer")
+        first: str | None = None
+        try:
+            while not self.stop.is_set():
+                try:
+                    url = client.video(self.video_id)["playback_url"]
+                except Exception as exc:  # the API failing to answer is a failed poll too
+                    self.polls.append(Poll(time.monotonic(), "", "", False, f"API: {exc}"))
+                    url = None
+                if url:
+                    first = first or url
+                    self.polls.append(asyncio.run(_play_once(url, self.cafile)))
+                    if url != first:
+                        self.held.append(asyncio.run(_play_once(first, self.cafile)))
+                self.stop.wait(self.interval_s)
+        finally:
+            client.close()
+
+
+def test_reprocess_with_new_codecs_keeps_the_video_playable_through_the_switch(stack: Stack, clips):
+    """A content team re-runs a ready video with another codec set (``reelflow reprocess``, Airflow's REST
+    API): viewers starting it meanwhile never fail, they move from the old publication to the new one,
+    and a player that loaded the old master keeps playing it after the switch (the superseded grace)."""
+    cfg = stack.s
+    client = ReelflowClient(cfg.api_url)
+    video = client.upload(clips["portrait"], caption="re-run", hashtags=["e2e"])  # 3 s: the cheapest clip
+    ready = client.wait_settled(video["id"], timeout_s=300)
+    assert ready["state"] == "ready", ready
+    old_url = ready["playback_url"]
+    assert {r["name"].split("-")[0] for r in ready["renditions"]} == {"h264", "av1"}  # the stack's codecs
+    cafile = str(cfg.home / "certs" / "edge-cert.pem")
+    played = asyncio.run(_play_once(old_url, cafile))
+    assert played.ok, played
+
+    poller = Poller(cfg.api_url, video["id"], cafile)
+    poller.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(poller.polls) < 3:  # the viewer is playing before the trigger
+            assert poller.is_alive() and time.monotonic() < deadline, poller.polls
+            time.sleep(0.2)
+        triggered_at = time.monotonic()
+        cli = Path(sys.executable).with_name("reelflow")  # the installed console script
+        out = subprocess.run([str(cli), "reprocess", video["id"], "--codecs", "h264"], env=stack.child_env(),
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert "keeps serving until the new one is ready" in out.stdout, out.stdout
+        run_id = re.search(r"Airflow run (reprocess__\S+) of ingest_video", out.stdout)
+        assert run_id, out.stdout
+        airflow = AirflowClient(cfg.airflow_url, cfg.airflow_user, cfg.airflow_password)
+
+        deadline = time.monotonic() + 300
+        while True:  # the switch: the API hands out another master
+            current = client.video(video["id"])
+            assert current.get("failure") is None, f"the re-run failed: {current['failure']}"
+            assert current["state"] == "ready", current  # a re-run never takes a ready video off the feed
+            if current["playback_url"] != old_url:
+                break
+            assert airflow.run_state("ingest_video", run_id.group(1)) != "failed", "the re-run's DAG run failed"
+            assert time.monotonic() < deadline, "no switch within 300 s of the trigger"
+            time.sleep(1)
+        switched_at = time.monotonic()
+        while time.monotonic() < switched_at + 6 or sum(p.publication != _publication(old_url)
+                                                        for p in poller.polls) < 5:
+            assert time.monotonic() < switched_at + 60, "the viewer saw too few plays of the new publication"
+            time.sleep(0.2)
+    finally:
+        poller.stop.set()
+        poller.join(30)
+
+    polls = poller.polls
+    failed = [p for p in polls + poller.held if not p.ok]
+    assert not failed, failed[:5]
+    old_pub, new_pub = _publication(old_url), _publication(current["playback_url"])
+    assert old_pub != new_pub
+    seen = [p.publication for p in polls]
+    # Old, then new, never back: the switch happened while the viewer was watching, and once.
+    assert seen[0] == old_pub and seen[-1] == new_pub
+    assert seen == sorted(seen, key=lambda pub: pub == new_pub), seen
+    assert sum(p.at < triggered_at for p in polls) >= 3 and any(p.at > switched_at + 5 for p in polls)
+    assert sum(p.publication == old_pub and p.at > triggered_at for p in polls) >= 3  # served during the re-run
+
+    # The new master lists the new codec set only; the API's renditions agree.
+    new_codecs = {p.detail for p in polls if p.publication == new_pub}
+    assert new_codecs and all(c.startswith("avc1.") for c in new_codecs), new_codecs
+    assert {r["name"].split("-")[0] for r in current["renditions"]} == {"h264"}
+
+    async def masters() -> tuple[m3u8.M3U8, m3u8.M3U8]:
+        async with h3_connect(old_url, cafile=cafile) as c:
+            old, new = [parse_master((await c.get(u)).body, u) for u in (old_url, current["playback_url"])]
+            return old, new
+
+    old_master, new_master = asyncio.run(masters())
+    assert any("av01" in (v.stream_info.codecs or "") for v in old_master.playlists)
+    assert not any("av01" in (v.stream_info.codecs or "") for v in new_master.playlists)
+
+    # A player that loaded the old master before the switch keeps playing it: replays of the old URL after
+    # the switch succeeded, and the origin still holds the old publication (deleted only after the grace).
+    assert len(poller.held) >= 3 and all(p.publication == old_pub for p in poller.held)
+    assert poller.held[-1].at > switched_at + 5
+    from reelflow.ingest import origin_store
+
+    store = origin_store(cfg)
+    old_keys = store.list_keys(cfg.vod_bucket, f"v/{video['id']}/{old_pub}/")
+    assert any(k.endswith("master.m3u8") for k in old_keys) and any("av1" in k for k in old_keys), old_keys[:5]
+
+    async def play_old_to_the_end() -> list[int]:
+        """Every segment of every rung of the old publication, most never requested before: from the origin."""
+        statuses = []
+        async with h3_connect(old_url, cafile=cafile) as c:
+            for variant in old_master.playlists:
+                media_url = urljoin(old_url, variant.uri)
+                playlist = m3u8.loads((await c.get(media_url)).body.decode())
+                for seg in playlist.segments:
+                    statuses.append((await c.get(urljoin(media_url, seg.uri))).status)
+        return statuses
+
+    statuses = asyncio.run(play_old_to_the_end())
+    assert statuses and set(statuses) == {200}, statuses
+    client.close()
+    print(f"re-run: {len(polls)} plays ({sum(p.publication == old_pub for p in polls)} old, "
+          f"{sum(p.publication == new_pub for p in polls)} new) + {len(poller.held)} of the held old URL, 0 failed; "
+          f"switch {switched_at - triggered_at:.1f} s after the trigger")
 
 
 def test_down_stops_only_what_up_started(stack: Stack):

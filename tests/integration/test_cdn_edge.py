@@ -8,8 +8,13 @@ which tier.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import json
+import re
+import socket
 import ssl
+import subprocess
 import time
 from pathlib import Path
 
@@ -20,13 +25,41 @@ from aioquic.h3.events import DataReceived, HeadersReceived
 from aioquic.quic.configuration import QuicConfiguration
 
 from cdn_sim.origin_fetch import origin_fetcher
-from cdn_sim.server import build_app, serve_app
-from delivery.origin import OriginStore
+from cdn_sim.server import build_app, run_edge, serve_app
+from delivery.h3client import h3_connect
+from delivery.origin import OriginConfig, OriginStore
+from feed_api.purge import EdgePurger, OriginTarget, PurgeFailed
 from tests.background import serving_in_thread
 from tests.conftest import free_port
 
 SEGMENT_CC = "public, max-age=31536000, immutable"
 RUN = f"cdn{int(time.time() * 1000) % 10**8}"  # this run's objects, so re-runs start cold
+ADMIN_TOKEN = "test-admin-token-" + "k" * 24
+
+
+def non_loopback_ipv4() -> str | None:
+    """An address of this host that is not loopback (a container's view of another container), or None."""
+    candidates: list[str] = []
+    with contextlib.suppress(OSError):
+        candidates.append(socket.gethostbyname(socket.gethostname()))  # often 127.0.x.1 on Debian
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("192.0.2.1", 9))  # UDP connect sends nothing; it picks the default route's source address
+        candidates.append(s.getsockname()[0])
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True, text=True,
+                             timeout=5).stdout
+        candidates += re.findall(r"inet (\d+\.\d+\.\d+\.\d+)/", out)
+    for ip in candidates:
+        if ipaddress.ip_address(ip).is_loopback or ipaddress.ip_address(ip).is_unspecified:
+            continue
+        with contextlib.suppress(OSError), socket.socket() as s:
+            s.bind((ip, 0))  # ours, and the edge can listen on it
+            return ip
+    return None
+
+
+HOST_IP = non_loopback_ipv4()
+needs_host_ip = pytest.mark.skipif(HOST_IP is None, reason="this host has no non-loopback IPv4 address to listen on")
 
 
 class CountingOrigin:
@@ -91,11 +124,11 @@ def h3(edge, host: str = "127.0.0.1"):
     return connect(host, edge["port"], configuration=config, create_protocol=H3Probe)
 
 
-async def http1(port: int, raw: bytes, *, tls_cafile: str | None = None) -> bytes:
+async def http1(port: int, raw: bytes, *, tls_cafile: str | None = None, host: str = "127.0.0.1") -> bytes:
     ctx = None
     if tls_cafile:
         ctx = ssl.create_default_context(cafile=tls_cafile)
-    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx,
+    reader, writer = await asyncio.open_connection(host, port, ssl=ctx,
                                                    server_hostname="localhost" if ctx else None)
     writer.write(raw)
     await writer.drain()
@@ -113,7 +146,8 @@ def edge(settings, store, tmp_path_factory):
     app = build_app(origin, (settings.vod_bucket,), 50_000_000, default_region="eu", static_dir=web)
     port = free_port()
     cert_dir = tmp_path_factory.mktemp("certs")
-    with serving_in_thread(lambda ready: serve_app(app, hosts=("127.0.0.1", "::1"), port=port, cert_dir=cert_dir,
+    hosts = ("127.0.0.1", "::1") + ((HOST_IP,) if HOST_IP else ())  # no admin token: loopback admin only
+    with serving_in_thread(lambda ready: serve_app(app, hosts=hosts, port=port, cert_dir=cert_dir,
                                                    ready=ready)) as loop:
         yield {"port": port, "cafile": str(cert_dir / "edge-cert.pem"), "app": app, "origin": origin,
                "store": store, "loop": loop}
@@ -350,3 +384,128 @@ def test_ipv6_loopback_is_served(edge):
 
     assert asyncio.run(main())[0] == 200
     assert Path(edge["cafile"]).exists()
+
+
+# -- the admin token -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def guarded_edge(settings, store, tmp_path_factory):
+    """The edge as ``reelflow edge serve`` runs it (run_edge, real S3 origin) with an admin token, listening
+    on loopback and, where the host has one, a non-loopback address, as a container's is to its neighbours."""
+    port = free_port()
+    cert_dir = tmp_path_factory.mktemp("certs-guarded")
+    origin = OriginConfig(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key)
+    hosts = ("127.0.0.1", "::1") + ((HOST_IP,) if HOST_IP else ())
+    with serving_in_thread(lambda ready: run_edge(origin, buckets=(settings.vod_bucket,), hosts=hosts, port=port,
+                                                  cert_dir=cert_dir, cache_bytes=50_000_000, ready=ready,
+                                                  static_dir=None, admin_token=ADMIN_TOKEN)):
+        yield {"port": port, "cafile": str(cert_dir / "edge-cert.pem"), "store": store}
+
+
+def _admin_call(port: int, method: str, path: str, headers: dict[str, str] | None = None,
+                host: str = "127.0.0.1") -> tuple[int, dict[str, str], bytes]:
+    lines = [f"{method} {path} HTTP/1.1", "host: edge", "content-length: 0", "connection: close"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    raw = asyncio.run(http1(port, ("\r\n".join(lines) + "\r\n\r\n").encode(), host=host))
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    return int(status_line.split()[1]), {k.lower(): v.strip() for k, _, v in
+                                         (h.partition(":") for h in header_lines)}, body
+
+
+def test_with_an_admin_token_every_admin_call_needs_it_loopback_included(guarded_edge):
+    port = guarded_edge["port"]
+    status, headers, body = _admin_call(port, "POST", "/admin/pops/eu-1/up")
+    assert status == 401 and headers["www-authenticate"] == 'Bearer realm="reelflow-edge-admin"'
+    assert b"Authorization: Bearer" in body
+    for wrong in (f"Bearer {ADMIN_TOKEN}x", f"Bearer {ADMIN_TOKEN[:-1]}", "Bearer x", f"bearer {ADMIN_TOKEN[1:]}"):
+        status, headers, body = _admin_call(port, "POST", "/admin/pops/eu-1/up", {"authorization": wrong})
+        assert status == 401 and 'error="invalid_token"' in headers["www-authenticate"], wrong
+        assert body == b"the admin token is wrong\n"
+    for unusable in (f"Basic {ADMIN_TOKEN}", "Bearer", ADMIN_TOKEN):  # no Bearer credential: a plain challenge
+        status, headers, _ = _admin_call(port, "POST", "/admin/pops/eu-1/up", {"authorization": unusable})
+        assert status == 401 and "error=" not in headers["www-authenticate"], unusable
+    assert _admin_call(port, "GET", "/admin/cdn")[0] == 401  # reads too: the status names POPs and tiers
+    right = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    status, _, body = _admin_call(port, "POST", "/admin/pops/eu-1/down", right)
+    assert status == 200 and json.loads(body)["down"] == ["eu-1"]
+    assert _admin_call(port, "POST", "/admin/pops/eu-1/up", {"authorization": f"bearer  {ADMIN_TOKEN} "})[0] == 200
+    assert json.loads(_admin_call(port, "GET", "/admin/cdn", right)[2])["down"] == []
+    # A page in a browser cannot be let in by a token either (it would not have it, but Origin says "browser").
+    assert _admin_call(port, "POST", "/admin/pops/eu-1/up", {**right, "origin": "http://localhost:3000"})[0] == 403
+    # Objects and health need no token.
+    assert _admin_call(port, "GET", "/healthz")[0] == 200
+
+    async def over_h3():
+        async with h3(guarded_edge, "::1") as c:
+            return [await c.request("POST", "/admin/pops/eu-2/up"),
+                    await c.request("POST", "/admin/pops/eu-2/up", {"authorization": "Bearer nope-nope-nope-nope"}),
+                    await c.request("POST", "/admin/pops/eu-2/up", right)]
+
+    missing, wrong, ok = asyncio.run(over_h3())
+    assert missing[0] == 401 and missing[1]["www-authenticate"].startswith("Bearer ")
+    assert wrong[0] == 401 and ok[0] == 200
+
+
+def _segment_status(edge: dict, path: str) -> tuple[int, str | None]:
+    async def get():
+        async with h3_connect(f"https://localhost:{edge['port']}/", cafile=edge["cafile"]) as c:
+            r = await c.get(path)
+            return r.status, r.headers.get("x-cache")
+    return asyncio.run(get())
+
+
+@needs_host_ip
+def test_purge_with_the_token_from_a_non_loopback_peer_then_the_edge_answers_404(guarded_edge, settings):
+    """The compose case: the API purges from another address. Only the right token gets the purge through,
+    and after it the edge stops serving the deleted video's cached bytes."""
+    video = f"{RUN}tokp"
+    store = guarded_edge["store"]
+    key = f"v/{video}/p/360p/seg00001.m4s"
+    store.put_bytes(settings.vod_bucket, key, b"T" * 20_000, content_type="video/iso.segment",
+                    cache_control=SEGMENT_CC)
+    path = f"/{settings.vod_bucket}/{key}"
+    assert _segment_status(guarded_edge, path) == (200, "MISS")
+    assert _segment_status(guarded_edge, path) == (200, "HIT")
+    # The delete's first half (origin) alone leaves the cached copy served: the purge is what removes it.
+    removed = OriginTarget(store, settings.raw_bucket, settings.vod_bucket).remove(video)
+    assert removed == 1 and _segment_status(guarded_edge, path) == (200, "HIT")
+
+    admin_url = f"http://{HOST_IP}:{guarded_edge['port']}"
+    with pytest.raises(PurgeFailed, match=r"401.*need Authorization: Bearer.*REELFLOW_EDGE_ADMIN_TOKEN.*not set"):
+        EdgePurger(admin_url, token="").purge_video(video)
+    with pytest.raises(PurgeFailed, match=r"401.*admin token is wrong.*must be the same"):
+        EdgePurger(admin_url, token="not-the-admin-token-at-all").purge_video(video)
+    assert _segment_status(guarded_edge, path) == (200, "HIT")  # refused purges removed nothing
+    EdgePurger(admin_url, token=ADMIN_TOKEN).purge_video(video)
+    assert _segment_status(guarded_edge, path) == (404, None)
+
+
+@needs_host_ip
+def test_without_a_token_a_non_loopback_peer_is_refused_even_with_one(edge):
+    """No token configured: today's rule, loopback only. A token sent anyway grants nothing."""
+    port = edge["port"]
+    for headers in ({}, {"authorization": f"Bearer {ADMIN_TOKEN}"}):
+        status, _, body = _admin_call(port, "POST", "/admin/pops/eu-1/up", headers, host=HOST_IP)
+        assert status == 403 and b"loopback clients only" in body and b"REELFLOW_EDGE_ADMIN_TOKEN" in body
+    with pytest.raises(PurgeFailed, match="403"):
+        EdgePurger(f"http://{HOST_IP}:{port}", token=ADMIN_TOKEN).purge_video(f"{RUN}nope")
+
+    async def over_h3():
+        async with h3(edge, HOST_IP) as c:
+            return await c.request("POST", "/admin/pops/eu-1/up")
+
+    assert asyncio.run(over_h3())[0] == 403
+    assert _admin_call(port, "POST", "/admin/pops/eu-1/up")[0] == 200  # loopback still may, without a token
+
+
+def test_an_unusable_admin_token_is_refused_at_start():
+    with pytest.raises(ValueError, match="at least 16 characters"):
+        build_app(_no_origin, ("vod",), 1000, admin_token="short")
+    with pytest.raises(ValueError, match="only letters"):
+        build_app(_no_origin, ("vod",), 1000, admin_token="with space and newline\n" * 2)
+
+
+async def _no_origin(key: str):
+    raise AssertionError(f"no origin fetch expected ({key})")

@@ -48,7 +48,7 @@ def test_unexpected_failure_marks_processing_videos_only(settings, sessions, upl
 
 def test_publish_refuses_without_a_finished_package(settings, store, uploaded):
     vid = uploaded()
-    with pytest.raises(FileNotFoundError, match="transcode step must run first"):
+    with pytest.raises(FileNotFoundError, match="transcode and package steps must run first"):
         ingest.publish(settings, vid, "never-transcoded", {"renditions": []})
     assert store.list_keys(settings.vod_bucket, f"v/{vid}/") == []
 

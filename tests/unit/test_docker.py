@@ -60,6 +60,20 @@ def test_a_missing_secret_is_refused(compose):
                                                              if k != "POSTGRES_PASSWORD"})
 
 
+def test_the_edge_admin_token_is_required_and_given_to_the_api_and_the_edge_only(compose):
+    with pytest.raises(KeyError, match="EDGE_ADMIN_TOKEN"):
+        interpolate((DOCKER / "compose.yaml").read_text(), {k: v for k, v in ENV_EXAMPLE.items()
+                                                             if k != "EDGE_ADMIN_TOKEN"})
+    holders = {name for name, svc in compose["services"].items()
+               if "REELFLOW_EDGE_ADMIN_TOKEN" in (svc.get("environment") or {})}
+    assert holders == {"api", "edge"}  # least privilege: Airflow never calls the edge's admin API
+    assert _service_env(compose, "api")["REELFLOW_EDGE_ADMIN_TOKEN"] == ENV_EXAMPLE["EDGE_ADMIN_TOKEN"]
+    assert _service_env(compose, "edge")["REELFLOW_EDGE_ADMIN_TOKEN"] == ENV_EXAMPLE["EDGE_ADMIN_TOKEN"]
+    # The API reaches the edge by its service name, i.e. from another container: not a loopback peer.
+    assert _service_env(compose, "api")["REELFLOW_EDGE_ADMIN_URL"] == "http://edge:8443"
+    Settings(edge_admin_token=ENV_EXAMPLE["EDGE_ADMIN_TOKEN"])  # the example's placeholder is a valid token
+
+
 def test_build_targets_exist_and_base_images_are_pinned(compose):
     targets = {}
     for file in ("Dockerfile", "Dockerfile.cuda"):
@@ -98,6 +112,8 @@ def test_entrypoint_runs_outside_docker_with_the_compose_settings(compose, servi
     assert resolved["settings"]["redis_url"] == "redis://redis:6379/0"
     assert resolved["settings"]["s3_secret_key"] == "***" and resolved["settings"]["api_secret"] == "***"
     assert "change-me" not in out.stdout  # secrets never printed
+    if role in ("api", "edge"):
+        assert resolved["settings"]["edge_admin_token"] == "***"
     if role == "api":
         assert resolved["command"][2:4] == ["uvicorn", "feed_api.app:create_app"]
         assert resolved["command"][resolved["command"].index("--workers") + 1] == "2"
@@ -110,3 +126,46 @@ def test_entrypoint_runs_outside_docker_with_the_compose_settings(compose, servi
 def test_entrypoint_refuses_an_unknown_role():
     out = subprocess.run([str(DOCKER / "entrypoint.sh"), "bogus", "--check"], capture_output=True, text=True)
     assert out.returncode == 2 and "unknown role" in out.stderr
+
+
+def _edge_requirements_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("edge_requirements", DOCKER / "edge_requirements.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_edge_image_installs_only_what_the_edge_imports():
+    from importlib.metadata import packages_distributions
+
+    from packaging.utils import canonicalize_name
+
+    er = _edge_requirements_module()
+    modules = er.edge_modules()  # a fresh interpreter imports what `reelflow edge serve` runs
+    assert {"aioquic", "minio", "cdn_sim.server", "reelflow.cli"} <= set(modules)
+    tops = {m.split(".", 1)[0] for m in modules}
+    heavy = {"tensorflow", "keras", "cv2", "av", "faiss", "airflow", "torch", "numpy", "sqlalchemy"}
+    assert not tops & heavy, f"the edge imports {sorted(tops & heavy)}: its image would need the whole lock"
+
+    text = (DOCKER / "requirements-edge.txt").read_text()
+    pins = dict(line.split("==", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    # Every third-party module the edge imports comes from a package the edge image installs ...
+    providers = packages_distributions()
+    for top in er.third_party_top_levels(modules):
+        assert {canonicalize_name(d) for d in providers[top]} & set(pins), f"{top} is not in the edge set"
+    # ... at the lock's version, and the set is closed: `uv pip install --no-deps` leaves nothing missing.
+    lock = er.lock_pins()
+    assert all(lock[name] == version for name, version in pins.items())
+    for name in pins:
+        assert er.requirements_of(name) <= set(pins), f"{name} needs {er.requirements_of(name) - set(pins)}"
+    assert len(pins) < len(lock) / 4  # the point: a small closure, not the 2.6 GB set
+    # The file is what the generator derives now (a new import on the edge's path makes it stale).
+    assert text == er.edge_requirements(modules)
+
+    dockerfile = (DOCKER / "Dockerfile").read_text()
+    edge_stage = dockerfile.split("FROM runtime AS edge", 1)[1].split("\nFROM ", 1)[0]
+    assert "COPY --from=build-edge /opt/venv /opt/venv" in edge_stage
+    build_edge = dockerfile.split("AS build-edge", 1)[1].split("\nFROM ", 1)[0]
+    assert "requirements-edge.txt" in build_edge and "requirements.lock" not in build_edge

@@ -25,3 +25,22 @@ def test_scratch_dir_defaults_under_home(tmp_path):
 def test_bad_values_are_refused_with_the_field_named(field, value):
     with pytest.raises(ValidationError, match=field):
         Settings(**{field: value})
+
+
+def test_the_edge_admin_token_is_empty_by_default_and_must_be_a_usable_bearer_token(monkeypatch):
+    monkeypatch.delenv("REELFLOW_EDGE_ADMIN_TOKEN", raising=False)
+    assert Settings().edge_admin_token == ""  # unset: the edge keeps answering loopback peers only
+    monkeypatch.setenv("REELFLOW_EDGE_ADMIN_TOKEN", "a" * 16)
+    assert Settings().edge_admin_token == "a" * 16
+    with pytest.raises(ValidationError, match=r"edge_admin_token[\s\S]*at least 16 characters"):
+        Settings(edge_admin_token="short")
+    with pytest.raises(ValidationError, match=r"edge_admin_token[\s\S]*only letters, digits"):
+        Settings(edge_admin_token="has a space in it, so no header")
+
+
+def test_check_masks_the_edge_admin_token(tmp_path):
+    from reelflow.container import masked
+
+    shown = masked(Settings(home=tmp_path, edge_admin_token="tok-" + "x" * 20))
+    assert shown["edge_admin_token"] == "***" and shown["token_ttl_s"] == 7 * 86400
+    assert masked(Settings(home=tmp_path))["edge_admin_token"] == ""
