@@ -14,9 +14,13 @@ speaks raw HTTP/1.1 over keep-alive connections from this process (uvloop) and s
 cores with the server: the figures are what one small box does with both, not the server alone.
 
 Each request is For You page for one of the users, following its own cursor for a few pages, then
-starting a new session. Finally Redis is stopped and the API keeps serving (trending from PostgreSQL).
+starting a new session. The API runs twice at the same rates: with the light ranker only
+(``REELFLOW_FEED_RANKER=false``), then with the trained ranker (a two-tower model and a ranker fitted on
+random views of the seeded catalog, published to a private SeaweedFS registry, a user vector per user in
+Redis), so the two lines compare the model's cost on the same machine in the same run (``--no-model``
+skips it). Finally Redis is stopped and the API keeps serving (trending from PostgreSQL).
 
-    .venv/bin/python bench/feed.py [--rates 100,200,300,400,600] [--seconds 8] [--goal-ms 25]
+    .venv/bin/python bench/feed.py [--rates 100,200,300,400,600] [--seconds 8] [--goal-ms 25] [--no-model]
 """
 
 from __future__ import annotations
@@ -151,6 +155,59 @@ def seed(url: str, users: int, creators: int, videos: int, rng: random.Random) -
         s.add_all(rows)
     engine.dispose()
     return [p.id for p in people[:users]]
+
+
+# ------------------------------------------------------------------------------------------- models
+def publish_models(work: Path, env: dict[str, str], users: list[str], db_url: str,
+                   rng: random.Random) -> tuple[str, subprocess.Popen]:
+    """Start a private S3 registry, fit a two-tower model on random views of the catalog (1 epoch: latency
+    does not depend on what the weights learned) and a ranker over its vectors, publish both and write each
+    user's vector to the bench Redis. Returns the ranker version and the S3 server (stop its process group).
+    Adds the S3 settings to ``env``."""
+    from sqlalchemy import select
+
+    from catalog import live
+    from delivery.origin import OriginConfig, OriginStore
+    from recommend.data import Interactions
+    from recommend.model_ranking import write_lineage
+    from recommend.ranker import Ranker, RankerConfig, RankerFeatures, region_vocabulary
+    from recommend.registry import ModelRegistry
+    from recommend.two_tower import TwoTower
+    from reelflow.s3server import start_seaweed, wait_ready
+
+    port, key, secret = free_port(), "bench-access", "bench-secret-key"
+    env.update({"REELFLOW_S3_ENDPOINT": f"http://127.0.0.1:{port}", "REELFLOW_S3_ACCESS_KEY": key,
+                "REELFLOW_S3_SECRET_KEY": secret, "REELFLOW_HOME": str(work / "home")})
+    s3 = start_seaweed(work / "s3", port, key, secret, work / "s3.log")
+    wait_ready(env["REELFLOW_S3_ENDPOINT"], s3, timeout_s=60)
+    engine = make_engine(db_url)
+    with session_scope(make_sessionmaker(engine)) as s:
+        videos = list(s.scalars(select(Video.id).where(Video.privacy == "public")))
+    engine.dispose()
+    views = [(u, rng.choice(videos), float(t)) for u in users for t in range(30)]
+    data = Interactions.from_ids(*zip(*views, strict=True))
+    tt = TwoTower()
+    tt.fit(data, epochs=1)
+    tt.save(work / "tt")
+    d = tt.vector_dim
+    ranker = Ranker(RankerConfig(user_dim=d, item_dim=d), regions=region_vocabulary(REGIONS, 16))
+    n = 4096
+    nr = np.random.default_rng(0)
+    feats = RankerFeatures(nr.normal(size=(n, d)).astype(np.float32), nr.normal(size=(n, d)).astype(np.float32),
+                           nr.integers(0, 24, n), nr.integers(0, 5, n), nr.normal(size=(n, 4)).astype(np.float32))
+    ranker.fit(feats, (nr.random(n) < 0.3).astype(np.float32), (nr.random(n) < 0.1).astype(np.float32), epochs=1)
+    ranker.save(work / "rk")
+    write_lineage(work / "rk", "bench-tt")
+    reg = ModelRegistry(OriginStore(OriginConfig(env["REELFLOW_S3_ENDPOINT"], key, secret)))
+    reg.publish("two_tower", work / "tt", "bench-tt")
+    reg.publish("ranker", work / "rk", "bench-rk", meta={"two_tower": "bench-tt"})
+    vecs = tt.user_vectors(tt.user_index(users, strict=False), np.full((len(users), tt.config.history_len), -1))
+    r = redis.Redis.from_url(env["REELFLOW_REDIS_URL"])
+    live.write_user_vectors(r, live.Keys(env["REELFLOW_REDIS_PREFIX"]), zip(users, vecs, strict=True),
+                            version="bench-tt", ttl_s=86400)
+    print(f"published two-tower ({len(data.item_ids)} of {len(videos)} videos known) and ranker to S3 on :{port}; "
+          f"{len(users)} user vectors in Redis", flush=True)
+    return "bench-rk", s3
 
 
 # ------------------------------------------------------------------------------------------- load generator
@@ -308,6 +365,7 @@ def main() -> int:
     ap.add_argument("--videos", type=int, default=3000)
     ap.add_argument("--goal-ms", type=float, default=25.0)
     ap.add_argument("--keep-db", action="store_true")
+    ap.add_argument("--no-model", action="store_true", help="skip the run with the trained ranker")
     args = ap.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     rng = random.Random(7)
@@ -318,6 +376,7 @@ def main() -> int:
     redis_port, api_port, base_port = free_port(), free_port(), free_port()
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
     procs: list[subprocess.Popen] = []
+    s3_proc: subprocess.Popen | None = None
     try:
         drop_database(db_url)
         ensure_database(db_url)
@@ -336,13 +395,28 @@ def main() -> int:
               f"latency from the scheduled send time (open loop)\n", flush=True)
 
         # The real API first (it also provides the page the baseline serves).
-        api = start_uvicorn("feed_api.app:create_app", api_port, env, ROOT)
+        api = start_uvicorn("feed_api.app:create_app", api_port, {**env, "REELFLOW_FEED_RANKER": "false"}, ROOT)
         procs.append(api)
         page = httpx.get(f"http://127.0.0.1:{api_port}/v1/feed", params={"limit": 10},
                          headers={"Authorization": f"Bearer {tokens[0]}"}).content
         assert json.loads(page)["items"], "the seeded feed is empty"
-        print("real feed API (For You: pool, profile, ranking, diversity, seen set, cards, live stats):")
+        print("real feed API, light ranker (For You: pool, profile, ranking, diversity, seen set, cards, live stats):")
         real = uvloop.run(run_rates(api_port, tokens, rates, args.seconds, api.pid, "feed"))
+        model: list[StepResult] = []
+        if not args.no_model:
+            api.terminate()
+            api.wait(timeout=20)
+            procs.remove(api)
+            version, s3_proc = publish_models(work, env, users, db_url, rng)
+            api = start_uvicorn("feed_api.app:create_app", api_port, {**env, "REELFLOW_FEED_RANKER": "true"}, ROOT)
+            procs.append(api)
+            wait_for(lambda: f'ranker_version="{version}"' in httpx.get(f"http://127.0.0.1:{api_port}/metrics").text,
+                     timeout_s=120)  # the API loads it in the background (TensorFlow import, S3 fetch)
+            print("\nreal feed API, trained ranker (the same plus the user vector, item vectors, one TFLite call):")
+            model = uvloop.run(run_rates(api_port, tokens, rates, args.seconds, api.pid, "model"))
+            metrics = httpx.get(f"http://127.0.0.1:{api_port}/metrics").text
+            ranked = dict(re.findall(r'reelflow_feed_ranked_pages_total\{ranker="(\w+)"\} (\S+)', metrics))
+            print(f"  pages per ranker: {ranked}", flush=True)
 
         print("\nRedis stopped mid-run (the API falls back to trending from PostgreSQL):")
         redis_proc.kill()
@@ -363,9 +437,17 @@ def main() -> int:
         goal = args.goal_ms
         (r_goal, r_served), (b_goal, b_served) = sustained(real, goal), sustained(baseline, goal)
         print("\n== summary ==")
-        print(f"{'rate/s':>8} {'feed p50':>10} {'feed p99':>10} {'base p50':>10} {'base p99':>10}   (ms)")
-        for r, b in zip(real, baseline, strict=True):
-            print(f"{r.offered:8.0f} {r.pct(50):10.2f} {r.pct(99):10.2f} {b.pct(50):10.2f} {b.pct(99):10.2f}")
+        print(f"{'rate/s':>8} {'feed p50':>10} {'feed p99':>10} {'model p50':>10} {'model p99':>10} "
+              f"{'base p50':>10} {'base p99':>10}   (ms; feed = light ranker, model = trained ranker)")
+        for i, (r, b) in enumerate(zip(real, baseline, strict=True)):
+            m50, m99 = (model[i].pct(50), model[i].pct(99)) if model else (float("nan"), float("nan"))
+            print(f"{r.offered:8.0f} {r.pct(50):10.2f} {r.pct(99):10.2f} {m50:10.2f} {m99:10.2f} {b.pct(50):10.2f} "
+                  f"{b.pct(99):10.2f}")
+        if model:
+            cpu = [(m.server_cpu_s / max(m.ok, 1) - r.server_cpu_s / max(r.ok, 1)) * 1000
+                   for m, r in zip(model, real, strict=True)]
+            print(f"trained ranker: server CPU +{np.median(cpu):.2f} ms per page (median over rates); "
+                  f"highest rate with p99 <= {args.goal_ms:g} ms: {sustained(model, args.goal_ms)[0]:.0f}/s")
         print(f"highest rate with p99 <= {goal:g} ms: feed {r_goal:.0f}/s, baseline {b_goal:.0f}/s")
         print(f"highest rate served without backlog: feed {r_served:.0f}/s, baseline {b_served:.0f}/s")
         at = next((r for r in real if r.offered == 300), None)
@@ -384,6 +466,10 @@ def main() -> int:
                     p.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     p.kill()
+        if s3_proc is not None:
+            from reelflow.s3server import stop_process_group
+
+            stop_process_group(s3_proc.pid)
         if not args.keep_db:
             drop_database(db_url)
         shutil.rmtree(work, ignore_errors=True)

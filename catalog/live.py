@@ -11,6 +11,10 @@ Key (type): what.
   Written whole by :func:`write_pool` (DEL + ZADD + EXPIRE in one MULTI); the recommendation DAGs write
   the same format. A missing pool is rebuilt by the simple builder (``recommend.simple_pool``).
 - ``pool:{user}:src`` (STRING): who wrote the pool (``simple`` or a DAG run id), for debugging.
+- ``uvec:{user}`` (STRING): the user's two-tower vector, ``{two-tower version}:{base64 of float32 LE}``,
+  written beside the pool by the refresh (same TTL) with :func:`write_user_vectors`; the API ranks with the
+  trained ranker only when the version matches the one its ranker was trained on. Text, not raw bytes,
+  because the API's Redis clients decode replies as UTF-8.
 - ``seen:{user}:{session}`` (SET): video ids served in one feed session; TTL ``SEEN_TTL_S``, refreshed.
 - ``vd:{user}:{video}:{YYYYMMDDHH}`` (STRING): view de-dup, ``SET NX EX``; a view counts only if it
   created the key.
@@ -34,6 +38,8 @@ Key (type): what.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import time
@@ -41,6 +47,7 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
+import numpy as np
 import redis
 from sqlalchemy.orm import Session
 
@@ -75,6 +82,9 @@ class Keys:
 
     def pool_source(self, user: str) -> str:
         return f"{self.p}pool:{user}:src"
+
+    def user_vector(self, user: str) -> str:
+        return f"{self.p}uvec:{user}"
 
     def seen(self, user: str, session: str) -> str:
         return f"{self.p}seen:{user}:{session}"
@@ -245,6 +255,40 @@ def write_pool(r: redis.Redis, keys: Keys, user_id: str, scored: Iterable[tuple[
     pipe.set(keys.pool_source(user_id), source, ex=ttl_s)
     pipe.execute()
     return len(mapping)
+
+
+def encode_user_vector(version: str, vec: np.ndarray) -> str:
+    return f"{version}:{base64.b64encode(np.asarray(vec, '<f4').tobytes()).decode()}"
+
+
+def decode_user_vector(raw: str | bytes) -> tuple[str, np.ndarray]:
+    """(two-tower version, float32 vector); ValueError for anything that is not what the writer writes."""
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    version, sep, blob = text.rpartition(":")
+    if not sep or not version:
+        raise ValueError("user vector without a version")
+    try:
+        data = base64.b64decode(blob, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"user vector is not base64: {exc}") from exc
+    if not data or len(data) % 4:
+        raise ValueError(f"user vector of {len(data)} bytes is not float32s")
+    return version, np.frombuffer(data, "<f4")
+
+
+def write_user_vectors(r: redis.Redis, keys: Keys, vectors: Iterable[tuple[str, np.ndarray]], *, version: str,
+                       ttl_s: int = POOL_TTL_S, batch: int = 1000) -> int:
+    """Set each user's vector (tagged with the two-tower ``version``), pipelined ``batch`` at a time. One SET
+    per user is atomic on its own; nothing needs the users switched together (each page reads one)."""
+    written = 0
+    pipe = r.pipeline(transaction=False)
+    for user, vec in vectors:
+        pipe.set(keys.user_vector(user), encode_user_vector(version, vec), ex=ttl_s)
+        written += 1
+        if written % batch == 0:
+            pipe.execute()
+    pipe.execute()
+    return written
 
 
 def read_pool(r: redis.Redis, keys: Keys, user_id: str, limit: int = 500) -> list[tuple[str, float]]:

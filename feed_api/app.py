@@ -62,9 +62,13 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(_housekeeping(svc))
+        if svc.model_ranker is not None:
+            svc.model_ranker.start()
         try:
             yield
         finally:
+            if svc.model_ranker is not None:
+                svc.model_ranker.stop()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

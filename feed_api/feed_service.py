@@ -1,9 +1,11 @@
 """Serving a feed page. The handler is a line; this module does the work, in as few round trips as it can:
 
-For You: one Redis script call + pipeline (unseen pool head, profile, viewer filters) -> cards (one MGET,
-one catalog query for misses) -> light ranking -> diversity -> one pipeline (mark seen, live stats).
+For You: one Redis script call + pipeline (unseen pool head, profile, viewer filters, user vector) -> cards
+(one MGET, one catalog query for misses) -> ranking (the trained ranker blended with the light one, see
+``recommend.model_ranking``) -> diversity -> one pipeline (mark seen, live stats).
 Fallbacks: no pool -> the simple builder; pool exhausted -> trending; Redis down -> trending from
-PostgreSQL (keyset, scores frozen as of the session start); ranking failure -> pool order.
+PostgreSQL (keyset, scores frozen as of the session start); no model, no user vector of the model's
+two-tower version, or a model error -> the light ranker; ranking failure -> pool order.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from catalog import feeds, live
@@ -26,7 +29,8 @@ from feed_api.deps import rate_args, rate_limit, refuse_if_limited
 from feed_api.errors import ApiError
 from feed_api.live import LiveUnavailable
 from feed_api.services import Services
-from recommend import diversity, ranking, simple_pool
+from recommend import diversity, model_ranking, ranking, simple_pool
+from recommend.model_ranking import ModelBundle
 
 log = logging.getLogger("feed_api.feed")
 FEED_TYPES = ("for_you", "following", "trending", "hashtag", "sound")
@@ -102,15 +106,20 @@ async def _for_you(req: Request) -> Page:
     want = max(req.limit * 3, 30)
     pool_keys = [keys.pool(req.user), keys.seen(req.user, c.session)]
 
+    # Read once per page: a model switch during the page cannot mix a ranker with another version's vectors.
+    bundle = svc.model_ranker.current if svc.model_ranker is not None else None
+
     async def first_trip(r):
         pipe = r.pipeline(transaction=False)
         svc.live.script(pipe, "gcra", [keys.rate(req.user)], rate_args(svc))
         svc.live.script(pipe, "pool_unseen", pool_keys, [want, keys.card("")])
         pipe.hgetall(keys.profile(req.user))
         pipe.get(keys.viewer(req.user))
+        if bundle is not None:  # the user vector rides the same round trip, only when a model can use it
+            pipe.get(keys.user_vector(req.user))
         return await pipe.execute()
 
-    wait_ms, head, profile, viewer_blob = await svc.live.run(first_trip)
+    wait_ms, head, profile, viewer_blob, *uvec = await svc.live.run(first_trip)
     refuse_if_limited(wait_ms)
     viewer = await viewer_state(svc, req.user, viewer_blob)
     source = "pool"
@@ -134,40 +143,96 @@ async def _for_you(req: Request) -> Page:
         source = "pool+trending" if pool else "trending"
         svc.metrics.fallbacks.labels("pool_exhausted").inc()
 
-    page_ids = _rank(req, eligible, cards, profile)
+    page_ids = _rank(req, eligible, cards, profile, Personal(bundle, uvec[0] if uvec else None, viewer.region))
     items = await _finish(req, page_ids, cards, mark_seen=True)
     return Page(items, req.next(pos=c.pos + len(items)) if items else None, source)
 
 
 def _build_pool(svc: Services, viewer: ViewerState) -> None:
+    # Through run_sync: a Redis timeout here becomes LiveUnavailable (the PostgreSQL fallback), not a 500.
     with session_scope(svc.sessions) as s:
-        simple_pool.build_pool(s, svc.live.sync, svc.live.keys, viewer.as_filters(), interests=viewer.interests,
-                               region=viewer.region, now=datetime.now(UTC))
+        svc.live.run_sync(lambda r: simple_pool.build_pool(
+            s, r, svc.live.keys, viewer.as_filters(), interests=viewer.interests, region=viewer.region,
+            now=datetime.now(UTC)))
 
 
-def _rank(req: Request, eligible: list[tuple[str, float]], cards: dict[str, Card], profile: dict) -> list[str]:
+@dataclass
+class Personal:
+    """What the trained ranker needs beyond the candidates: the loaded bundle (None: none loaded), the raw
+    ``uvec:{user}`` value (None: missing) and the viewer's region."""
+
+    bundle: ModelBundle | None
+    user_vector: str | None
+    region: str
+
+
+def candidates(eligible: list[tuple[str, float]], cards: dict[str, Card], now: float) -> list[ranking.Candidate]:
+    """The ranking's view of the eligible cards (pool score as retrieval, stats from the card)."""
+    cands = []
+    for vid, s in eligible:
+        card = cards[vid]
+        meta, stats = card["_"], card["stats"]
+        cands.append(ranking.Candidate(
+            vid, meta["creator"], tuple(meta["tags"]), card["sound_id"], card["category"],
+            (now - meta["ready_ts"]) / 3600.0, s, stats["views"], stats["likes"], stats["comments"],
+            stats["shares"], meta["completions"]))
+    return cands
+
+
+def _rank(req: Request, eligible: list[tuple[str, float]], cards: dict[str, Card], profile: dict,
+          personal: Personal) -> list[str]:
     if not eligible:
         return []
+    metrics = req.svc.metrics
     try:
         now = time.time()
-        cands = []
-        for vid, s in eligible:
-            card = cards[vid]
-            meta, stats = card["_"], card["stats"]
-            cands.append(ranking.Candidate(
-                vid, meta["creator"], tuple(meta["tags"]), card["sound_id"], card["category"],
-                (now - meta["ready_ts"]) / 3600.0, s, stats["views"], stats["likes"], stats["comments"],
-                stats["shares"], meta["completions"]))
+        cands = candidates(eligible, cards, now)
         tags, creators = live.parse_profile(profile)
         scores = ranking.score(cands, tags, creators)
+        ranker = "light"
+        if req.svc.model_ranker is not None:
+            with_model = _model_scores(req, cands, scores, personal, now)
+            if with_model is not None:
+                scores, ranker = with_model, "model"
         seed = int.from_bytes(hashlib.blake2b(f"{req.cursor.session}:{req.cursor.pos}".encode(),
                                               digest_size=8).digest(), "big")
         order = diversity.assemble(cands, scores, req.limit, seed=seed)
+        metrics.ranked.labels(ranker).inc()
         return [cands[i].video_id for i in order]
     except Exception:  # a ranking bug must not take the feed down: serve the pool's own order
         log.exception("ranking failed; serving pool order")
-        req.svc.metrics.fallbacks.labels("ranking_failed").inc()
+        metrics.fallbacks.labels("ranking_failed").inc()
+        metrics.ranked.labels("pool_order").inc()
         return [v for v, _ in eligible[: req.limit]]
+
+
+def _model_scores(req: Request, cands: list[ranking.Candidate], light: np.ndarray, personal: Personal,
+                  now: float) -> np.ndarray | None:
+    """The trained ranker's blended scores, or None (the light scores serve) with the reason counted."""
+    fallbacks, bundle = req.svc.metrics.fallbacks, personal.bundle
+    if bundle is None:
+        fallbacks.labels("ranker_no_model").inc()  # none published yet, still loading, or none loads
+        return None
+    if personal.user_vector is None:
+        fallbacks.labels("ranker_no_user_vector").inc()  # a user the refresh has not seen (or expired)
+        return None
+    try:
+        version, vec = live.decode_user_vector(personal.user_vector)
+        if version != bundle.two_tower_version:  # from another two-tower version: another vector space
+            fallbacks.labels("ranker_stale_user_vector").inc()
+            return None
+        vec = model_ranking.check_user_vector(vec, bundle.user_dim)
+    except ValueError:  # BadUserVector included
+        fallbacks.labels("ranker_bad_user_vector").inc()
+        return None
+    try:
+        model, known = model_ranking.model_scores(bundle, cands, vec, hour=time.gmtime(now).tm_hour,
+                                                  region=personal.region)
+        return model_ranking.blend(light, model, known, req.svc.model_ranker.weight)
+    except Exception:
+        log.exception("the trained ranker failed; serving the light ranker")
+        fallbacks.labels("ranker_failed").inc()
+        return None
 
 
 async def _finish(req: Request, page_ids: list[str], cards: dict[str, Card], *, mark_seen: bool) -> list[dict]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,6 +22,14 @@ class Metrics:
                                  ["method", "route"], buckets=BUCKETS, registry=self.registry)
         self.fallbacks = Counter("reelflow_feed_fallbacks", "Feed pages served by a fallback", ["reason"],
                                  registry=self.registry)
+        # Which ranker ordered each For You page: model (trained ranker blended with the light one), light,
+        # or pool_order (ranking itself failed). The reasons the model was not used are in fallbacks.
+        self.ranked = Counter("reelflow_feed_ranked_pages", "For You pages per ranker that ordered them",
+                              ["ranker"], registry=self.registry)
+        self.model = Gauge("reelflow_feed_ranker_model", "1 for the model versions the feed ranks with now",
+                           ["ranker_version", "two_tower_version"], registry=self.registry)
+        self.model_loads = Counter("reelflow_feed_ranker_loads", "Ranker model loads by result (a failed load "
+                                   "keeps the previous version serving)", ["result"], registry=self.registry)
 
     def endpoint(self, _: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

@@ -39,18 +39,12 @@ class EdgePurger:
     """The edge's admin API on its HTTP/1.1 TCP listener: ``POST /admin/purge/{video}``.
 
     ``token`` is sent as ``Authorization: Bearer``; the edge requires it from every peer when it has one
-    configured, and answers loopback peers only when it has none. ``None`` takes the configured
-    REELFLOW_EDGE_ADMIN_TOKEN (the API and ``reelflow purge retry`` build the purger from the URL alone);
-    ``""`` sends no token.
+    configured, and answers loopback peers only when it has none. ``""`` sends no token.
     """
 
-    def __init__(self, admin_url: str, *, token: str | None = None, timeout_s: float = 3.0) -> None:
+    def __init__(self, admin_url: str, *, token: str = "", timeout_s: float = 3.0) -> None:
         self.admin_url = admin_url.rstrip("/")
         self._timeout = timeout_s
-        if token is None:
-            from reelflow.settings import get_settings
-
-            token = get_settings().edge_admin_token
         self._headers = {"authorization": f"Bearer {token}"} if token else {}
 
     def purge_video(self, video_id: str) -> None:

@@ -13,9 +13,11 @@ from feed_api.airflow_client import AirflowClient
 from feed_api.cursor import CursorCodec
 from feed_api.live import Live
 from feed_api.metrics import Metrics
+from feed_api.model_ranker import ModelRanker
 from feed_api.pipeline import AirflowPipeline, Pipeline
 from feed_api.purge import EdgePurger, OriginTarget, Purger
 from feed_api.tokens import TokenSigner
+from recommend.registry import ModelRegistry
 from reelflow.settings import Settings
 
 
@@ -40,6 +42,7 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     pg_trending: dict = field(default_factory=dict)  # the Redis-down fallback's per-minute trending order
     feed_in_flight: int = 0  # feed pages being served now (admission control in feed_api.feed)
+    model_ranker: ModelRanker | None = None  # the trained For You ranker; None when settings turn it off
 
     def playback_url(self, key: str) -> str:
         return f"{self.playback_base}/{key}"
@@ -57,8 +60,9 @@ class Services:
             pipeline = AirflowPipeline(AirflowClient(settings.airflow_url, settings.airflow_user,
                                                      settings.airflow_password))
         if purger is None:
-            purger = EdgePurger(settings.edge_admin_url or f"http://{settings.edge_host}:{settings.edge_port}")
-        return cls(
+            purger = EdgePurger(settings.edge_admin_url or f"http://{settings.edge_host}:{settings.edge_port}",
+                                 token=settings.edge_admin_token)
+        svc = cls(
             sessions=make_sessionmaker(make_engine(settings.database_url, pool_size=8, max_overflow=8)),
             store=store, pipeline=pipeline, raw_bucket=settings.raw_bucket, vod_bucket=settings.vod_bucket,
             presign_expiry_s=settings.presign_expiry_s, max_upload_bytes=settings.max_upload_bytes,
@@ -68,6 +72,10 @@ class Services:
             dev_auth=settings.dev_auth, rate_per_s=settings.rate_limit_per_s, rate_burst=settings.rate_limit_burst,
             page_size=settings.feed_page_size,
         )
+        if settings.feed_ranker:  # loads nothing yet: the app's lifespan starts its background thread
+            svc.model_ranker = ModelRanker(ModelRegistry(store), settings.home / "models", svc.metrics,
+                                           check_s=settings.feed_ranker_check_s, weight=settings.feed_ranker_weight)
+        return svc
 
 
 def services(request: Request) -> Services:

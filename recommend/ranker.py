@@ -9,6 +9,8 @@ with a fixed signature: ~10x faster than an eager ``model(x)`` here (ARCHITECTUR
 from __future__ import annotations
 
 import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,6 +22,21 @@ from recommend.model_files import assign_weights, read_meta, save_model_dir
 from recommend.two_tower import TrainReport
 
 FORMAT = "reelflow-ranker/1"
+
+
+def region_vocabulary(regions: Iterable[str], n_regions: int) -> tuple[str, ...]:
+    """The regions that get an embedding row of their own: the ``n_regions - 1`` most frequent (ties by
+    name, so the vocabulary is deterministic). The last row is "other", for regions outside the vocabulary
+    (a region new since training, or one too rare to keep), so serving never has to guess an index."""
+    counts = Counter(regions)
+    return tuple(sorted(counts, key=lambda r: (-counts[r], r))[:max(n_regions - 1, 0)])
+
+
+def region_indices(vocab: Sequence[str], regions: Iterable[str], n_regions: int) -> np.ndarray:
+    """Embedding rows for ``regions`` under ``vocab``; unknown regions get the "other" row, n_regions - 1."""
+    table = {r: i for i, r in enumerate(vocab)}
+    other = max(n_regions - 1, 0)
+    return np.array([table.get(r, other) for r in regions], np.int32)
 
 
 @dataclass(frozen=True)
@@ -91,8 +108,13 @@ class _Net(keras.Model):
 
 
 class Ranker:
-    def __init__(self, config: RankerConfig | None = None):
+    def __init__(self, config: RankerConfig | None = None, regions: Sequence[str] | None = None):
         self.config = config or RankerConfig()
+        # The region vocabulary the embedding rows were trained with (saved with the weights, because
+        # serving must map a viewer's region to the same row). None: a ranker saved before it was recorded.
+        if regions is not None and len(regions) > max(self.config.n_regions - 1, 0):
+            raise ValueError(f"{len(regions)} regions do not fit {self.config.n_regions} rows with one for other")
+        self.regions = tuple(regions) if regions is not None else None
         tf.random.set_seed(self.config.seed)
         self._net = _Net(self.config)
         c = self.config
@@ -180,6 +202,11 @@ class Ranker:
         """(n,) float32 combined score, completion_weight * P(complete) + like_weight * P(like)."""
         return self._serve(*self._arrays(features)).numpy()
 
+    def serving_graph(self) -> tuple[tf.types.experimental.ConcreteFunction, keras.Model]:
+        """The combined score's concrete function and the network owning its variables: what a converter
+        (TFLite, ``recommend.ranker_lite``) needs, so there is one definition of the serving computation."""
+        return self._serve.get_concrete_function(), self._net
+
     def predict_heads(self, features: RankerFeatures) -> np.ndarray:
         """(n, 2) float32: P(complete), P(like)."""
         return self._heads(*self._arrays(features)).numpy()
@@ -188,14 +215,26 @@ class Ranker:
         """The same computation run eagerly: a baseline for the benchmark, never for serving."""
         return self._combined_eager(*[tf.constant(a) for a in self._arrays(features)]).numpy()
 
+    def region_index(self, regions: Iterable[str]) -> np.ndarray:
+        """Embedding rows for viewer regions, as training assigned them (unknown -> the "other" row)."""
+        if self.regions is None:
+            raise ValueError("this ranker was saved without its region vocabulary, so serving cannot map "
+                             "regions to the rows it was trained with; retrain it (train_models)")
+        return region_indices(self.regions, regions, self.config.n_regions)
+
     def save(self, directory: str | Path) -> Path:
-        return save_model_dir(directory, FORMAT, {"config": asdict(self.config)}, self._net.weights)
+        meta: dict = {"config": asdict(self.config)}
+        if self.regions is not None:
+            meta["regions"] = list(self.regions)
+        return save_model_dir(directory, FORMAT, meta, self._net.weights)
 
     @classmethod
     def load(cls, directory: str | Path) -> Ranker:
-        cfg = read_meta(directory, FORMAT, "ranker")["config"]
+        """Older saves without ``regions`` still load (benchmarks, inspection); :meth:`region_index` refuses them."""
+        meta = read_meta(directory, FORMAT, "ranker")
+        cfg = meta["config"]
         cfg["hidden"] = tuple(cfg["hidden"])
-        model = cls(RankerConfig(**cfg))
+        model = cls(RankerConfig(**cfg), regions=meta.get("regions"))
         assign_weights(directory, model._net.weights)
         model.fitted = True
         return model

@@ -1,8 +1,9 @@
 """Light ranking for serving: a pure function over candidate features (arrays in, scores out).
 
 No I/O and no HTTP here: the feed service gathers features (pool scores from Redis, stats from the
-catalog cards, the near-real-time profile) and calls :func:`score`. The recommendation issue replaces
-the weights with a trained ranker behind the same signature.
+catalog cards, the near-real-time profile) and calls :func:`score`. The trained ranker does not replace it:
+``recommend.model_ranking`` adds the model's opinion on top of this score, and this score alone is the
+fallback whenever the model cannot be used.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class Weights:
     freshness_half_life_h: float = 24.0
 
 
-def _percentile(x: np.ndarray) -> np.ndarray:
+def percentile(x: np.ndarray) -> np.ndarray:
     """Dense-rank-normalise to [0, 1] so any pool score scale works; equal scores get equal values."""
     uniq, inverse = np.unique(x, return_inverse=True)
     if uniq.size <= 1:
@@ -53,7 +54,7 @@ def score(cands: Sequence[Candidate], tag_weights: Mapping[str, float], creator_
     n = len(cands)
     if n == 0:
         return np.zeros(0)
-    retrieval = _percentile(np.fromiter((c.retrieval for c in cands), np.float64, n))
+    retrieval = percentile(np.fromiter((c.retrieval for c in cands), np.float64, n))
     tag_aff = np.fromiter((sum(tag_weights.get(t, 0.0) for t in c.tags) for c in cands), np.float64, n)
     creator_aff = np.fromiter((creator_weights.get(c.creator_id or "", 0.0) for c in cands), np.float64, n)
     views = np.fromiter((c.views for c in cands), np.float64, n)

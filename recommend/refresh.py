@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from catalog import embeddings, live
 from catalog.models import Block, Follow, InteractionEvent, NotInterested, Privacy, User, Video, VideoState
 from recommend import pools, sources
-from recommend.sources import CandidateSource, Scored, TrendEvent
+from recommend.sources import CandidateSource, Scored, TrendEvent, VectorSource
 
 # DAG pools outlive the refresh schedule (15 min) several times over, so a few failed runs in a row still
 # leave users with a pool; the simple builder's stand-in lives 10 minutes.
@@ -175,6 +175,15 @@ def write_pools(r: redis.Redis, keys: live.Keys, merged: Mapping[str, pools.Merg
             live.write_pool(r, keys, user, result.pool, source=source, ttl_s=ttl_s)
             written += 1
     return written
+
+
+def write_user_vectors(r: redis.Redis, keys: live.Keys, src: VectorSource, *, version: str,
+                       ttl_s: int = POOL_TTL_S) -> int:
+    """Each user's two-tower vector beside their pool (same TTL), tagged with the model ``version``: the
+    feed's trained ranker takes it as its user feature, and the vectors are already computed for retrieval
+    here, while the API holds no user tower (nor the log it would need)."""
+    return live.write_user_vectors(r, keys, ((u, src.user_vectors[i]) for u, i in src.user_index.items()),
+                                   version=version, ttl_s=ttl_s)
 
 
 def refresh(unit_of_work: Callable[[], AbstractContextManager[Session]], r: redis.Redis, keys: live.Keys,

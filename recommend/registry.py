@@ -1,4 +1,5 @@
-"""Model versions in the S3 object store, with an atomic switch for the serving side.
+"""Model versions in the S3 object store, with an atomic switch for the serving side
+(``feed_api.model_ranker`` reads the pointer and swaps what it serves).
 
 Layout in the ``models`` bucket (created when missing)::
 
@@ -17,19 +18,15 @@ import hashlib
 import json
 import re
 import shutil
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Generic, TypeVar
 
 from delivery.origin import ObjectNotFound, OriginStore
 
 MODELS_BUCKET = "models"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -116,47 +113,6 @@ class ModelRegistry:
             shutil.rmtree(dest, ignore_errors=True)
         tmp.rename(dest)  # a directory rename: other readers see all of it or none
         return dest
-
-
-class CurrentModel(Generic[T]):
-    """The serving side: holds the loaded current version and swaps it when the pointer moves.
-
-    ``get()`` reads the pointer at most every ``check_s`` seconds; on a new version it downloads and
-    loads it, then replaces the reference in one assignment, so requests in flight keep the old object
-    and new ones get the new one. A failed load keeps the old model serving.
-    """
-
-    def __init__(self, registry: ModelRegistry, name: str, loader: Callable[[Path], T], cache_dir: Path, *,
-                 check_s: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.registry, self.name, self.loader, self.cache_dir = registry, name, loader, cache_dir
-        self.check_s, self.clock = check_s, clock
-        self._loaded: tuple[str, T] | None = None
-        self._checked_at = -float("inf")
-        self._lock = threading.Lock()
-
-    @property
-    def version(self) -> str | None:
-        return self._loaded[0] if self._loaded else None
-
-    def get(self) -> T | None:
-        if self.clock() - self._checked_at >= self.check_s:
-            with self._lock:
-                if self.clock() - self._checked_at >= self.check_s:
-                    self._refresh()
-        return self._loaded[1] if self._loaded else None
-
-    def _refresh(self) -> None:
-        self._checked_at = self.clock()
-        pointer = self.registry.current(self.name)
-        if pointer is None or (self._loaded and self._loaded[0] == pointer.version):
-            return
-        try:
-            model = self.loader(self.registry.fetch(self.name, pointer.version, self.cache_dir))
-        except Exception:
-            if self._loaded is None:
-                raise
-            return  # keep serving the version we have
-        self._loaded = (pointer.version, model)
 
 
 def version_id(window_end: datetime, params: dict) -> str:

@@ -8,7 +8,7 @@ lazily, so the hand-written sources and the DAGs work where TensorFlow is not wa
 from __future__ import annotations
 
 import importlib.util
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -91,11 +91,13 @@ def ranker_examples(session: Session, start: datetime, end: datetime, two_tower_
     video the two-tower model knows, labelled by whether the same user completed / liked it in the window.
 
     Features follow ``recommend.ranker``: the two-tower user vector (history strictly before the
-    impression, so an example never sees its own label) and item vector, hour, region, and dense
-    [retrieval score, log age in hours, log views, log likes]. Returns (features, completion, like) or None.
+    impression, so an example never sees its own label) and item vector, hour (UTC), region (row in the
+    region vocabulary, unknown -> "other"), and ``recommend.model_ranking.dense_features`` (the function
+    serving uses too). Returns (features, completion, like, region vocabulary) or None.
     """
     from recommend.data import PAD, Interactions, example_histories
-    from recommend.ranker import RankerFeatures
+    from recommend.model_ranking import dense_features
+    from recommend.ranker import RankerConfig, RankerFeatures, region_indices, region_vocabulary
     from recommend.two_tower import TwoTower
 
     e = InteractionEvent
@@ -118,26 +120,29 @@ def ranker_examples(session: Session, start: datetime, end: datetime, two_tower_
     done = {(r.user_id, r.video_id) for r in rows if r.kind == "complete"}
     liked = {(r.user_id, r.video_id) for r in rows if r.kind == "like"}
     imp = [n for n, r in enumerate(rows) if r.kind == "view_start" and r.video_id in items]
-    regions = sorted({rows[n].region or "global" for n in imp})
+    n_regions = RankerConfig().n_regions
+    imp_regions = [rows[n].region or "global" for n in imp]
+    regions = region_vocabulary(imp_regions, n_regions)
     user = model.user_vectors(model.user_index([rows[n].user_id for n in imp], strict=False), hist[imp])
     item = model.item_vectors(np.array([items[rows[n].video_id] for n in imp]))
     age_h = np.array([max((rows[n].occurred_at - (rows[n].ready_at or rows[n].occurred_at)).total_seconds(), 0)
                       / 3600 for n in imp])
-    dense = np.stack([(user * item).sum(axis=1), np.log1p(age_h),
-                      np.log1p([rows[n].view_count for n in imp]), np.log1p([rows[n].like_count for n in imp])],
-                     axis=1).astype(np.float32)
-    feats = RankerFeatures(user, item, np.array([rows[n].occurred_at.hour for n in imp]),
-                           np.array([regions.index(rows[n].region or "global") % 16 for n in imp]), dense)
+    dense = dense_features(user, item, age_h, np.array([rows[n].view_count or 0 for n in imp], np.float64),
+                           np.array([rows[n].like_count or 0 for n in imp], np.float64))
+    # UTC hours: the log's timestamps are aware, and serving takes the hour of time.time() in UTC too.
+    hours = np.array([rows[n].occurred_at.astimezone(UTC).hour for n in imp])
+    feats = RankerFeatures(user, item, hours, region_indices(regions, imp_regions, n_regions), dense)
     completion = np.array([(rows[n].user_id, rows[n].video_id) in done for n in imp], np.float32)
     like = np.array([(rows[n].user_id, rows[n].video_id) in liked for n in imp], np.float32)
-    return feats, completion, like
+    return feats, completion, like, regions
 
 
 def train_ranker(examples, out_dir: Path, *, epochs: int) -> dict:
+    """Fit and save the ranker on ``ranker_examples``' output; the region vocabulary is saved with it."""
     from recommend.ranker import Ranker, RankerConfig
 
-    feats, completion, like = examples
-    ranker = Ranker(RankerConfig(user_dim=feats.user.shape[1], item_dim=feats.item.shape[1]))
+    feats, completion, like, regions = examples
+    ranker = Ranker(RankerConfig(user_dim=feats.user.shape[1], item_dim=feats.item.shape[1]), regions=regions)
     report = ranker.fit(feats, completion, like, epochs=epochs)
     ranker.save(out_dir)
     return {"examples": len(feats), "completion_rate": round(float(completion.mean()), 4),

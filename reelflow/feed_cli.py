@@ -69,7 +69,8 @@ def _purge(args: argparse.Namespace) -> int:
                   f"{row.last_error or ''}")
         return 0
     store = OriginStore(OriginConfig(s.s3_endpoint, s.s3_access_key, s.s3_secret_key, s.s3_region))
-    purger = purge.EdgePurger(s.edge_admin_url or f"http://{s.edge_host}:{s.edge_port}")
+    purger = purge.EdgePurger(s.edge_admin_url or f"http://{s.edge_host}:{s.edge_port}",
+                              token=s.edge_admin_token)
     origin = purge.OriginTarget(store, s.raw_bucket, s.vod_bucket)
     done = failed = 0
     for row in purge.pending(sessions(s)):  # every pending one now, whatever its back-off says

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog import live
 from catalog.db import make_engine, make_sessionmaker, session_scope
 from delivery.origin import OriginConfig, OriginStore
-from recommend import refresh, training
+from recommend import model_ranking, refresh, training
 from recommend.registry import ModelRegistry, version_id
-from recommend.sources import CandidateSource
+from recommend.sources import CandidateSource, VectorSource
 from reelflow.settings import Settings
 
 log = logging.getLogger("reelflow.recsys")
@@ -65,17 +65,22 @@ def refresh_pools(settings: Settings, *, as_of: datetime, run_id: str, models: d
     cfg = refresh.RefreshConfig(as_of=as_of, embedding_model=embedding_model, pool_size=pool_size,
                                 window_days=window_days)
 
+    built: list[VectorSource] = []
+
     def extra(snap: refresh.Snapshot) -> Sequence[CandidateSource]:
         version = models.get(training.TWO_TOWER)
         if not version or not training.two_tower_available():
             return []  # no trained model yet: its quota goes to the other sources
         path = registry(settings).fetch(training.TWO_TOWER, version, settings.home / "models")
-        return [training.two_tower_source(path, sorted(snap.users), snap.history)]
+        built.append(training.two_tower_source(path, sorted(snap.users), snap.history))
+        return built[-1:]
 
-    stats = refresh.refresh(lambda: session_scope(sessions(settings)), _redis(settings.redis_url),
-                            live.Keys(settings.redis_prefix), cfg, source=run_id, extra=extra)
+    r, keys = _redis(settings.redis_url), live.Keys(settings.redis_prefix)
+    stats = refresh.refresh(lambda: session_scope(sessions(settings)), r, keys, cfg, source=run_id, extra=extra)
+    # The feed's trained ranker needs the same user vectors retrieval used: written after the pools.
+    vectors = refresh.write_user_vectors(r, keys, built[-1], version=models[training.TWO_TOWER]) if built else 0
     result = {"users": stats.users, "pools": stats.pools, "mean_size": round(stats.mean_size, 1),
-              "by_source": stats.by_source, "seconds": stats.seconds, "models": models}
+              "by_source": stats.by_source, "seconds": stats.seconds, "models": models, "user_vectors": vectors}
     log.info("refreshed candidate pools: %s", result)
     return result
 
@@ -119,6 +124,7 @@ def train_ranker(settings: Settings, *, start: datetime, end: datetime, epochs: 
                                "two_tower": two_tower})
     with tempfile.TemporaryDirectory(prefix="ranker-") as tmp:
         report = training.train_ranker(examples, Path(tmp), epochs=epochs)
+        model_ranking.write_lineage(Path(tmp), two_tower)
         pointer = reg.publish(training.RANKER, Path(tmp), version, meta={**report, "two_tower": two_tower})
     return {"version": pointer.version, **report}
 

@@ -36,7 +36,10 @@ class FakePurger:
 
 
 def make_client(settings, **overrides) -> TestClient:
-    cfg = settings.model_copy(update={"rate_limit_per_s": 10_000.0, "rate_limit_burst": 10_000, **overrides})
+    """An app over the test services. The trained ranker is off unless asked for (``feed_ranker=True``):
+    models another module published in the shared S3 would otherwise load TensorFlow in every app."""
+    cfg = settings.model_copy(update={"rate_limit_per_s": 10_000.0, "rate_limit_burst": 10_000,
+                                      "feed_ranker": False, **overrides})
     client = TestClient(create_app(cfg, pipeline=RecordingPipeline(), purger=FakePurger()))
     client.purger = client.app.state.services.purger
     return client

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from recommend.registry import CurrentModel, ModelRegistry
+from recommend.registry import ModelRegistry
 
 
 def _model_dir(tmp_path, name: str, weights: str):
@@ -25,44 +25,31 @@ def test_publish_switch_fetch_and_serving_swap(store, tmp_path):
     pointer = reg.current("tt")
     assert (pointer.version, pointer.meta) == ("v1", {"recall": 0.3})
 
-    clock = [0.0]
-    loads = []
+    cache = tmp_path / "cache"
+    assert (reg.fetch("tt", "v1", cache) / "sub" / "weights.bin").read_text() == "v1 weights"
 
-    def loader(path):
-        loads.append(path)
-        return (path / "sub" / "weights.bin").read_text()
-
-    serving = CurrentModel(reg, "tt", loader, tmp_path / "cache", check_s=30, clock=lambda: clock[0])
-    assert serving.get() == "v1 weights" and serving.version == "v1"
-
-    # A new version is uploaded but not yet current: serving does not see it.
+    # A new version uploaded but not made current leaves the pointer alone.
     reg.publish("tt", _model_dir(tmp_path, "b", "v2 weights"), "v2", make_current=False)
-    clock[0] = 100
-    assert serving.get() == "v1 weights"
-    assert reg.versions("tt") == ["v1", "v2"]
+    assert reg.current("tt").version == "v1" and reg.versions("tt") == ["v1", "v2"]
 
-    # The pointer switches: the next check (not before check_s) loads v2 in one swap.
+    # The pointer switches in one write; rolling back is a switch too; an unknown version is refused.
     reg.switch("tt", "v2")
-    clock[0] = 110
-    assert serving.get() == "v1 weights"  # checked 10 s ago
-    clock[0] = 131
-    assert serving.get() == "v2 weights" and serving.version == "v2"
-    assert len(loads) == 2
-
-    # Rolling back is a pointer switch too; a fetched copy is reused, not downloaded again.
+    assert reg.current("tt").version == "v2"
     reg.switch("tt", "v1")
-    clock[0] = 200
-    assert serving.get() == "v1 weights" and len(loads) == 3
+    assert reg.current("tt").version == "v1"
     with pytest.raises(LookupError):
         reg.switch("tt", "v9")
 
-    # A version whose bytes do not match the manifest is refused; serving keeps the model it has.
+    # A fetched copy is reused, not downloaded again (the marker is only written after a verified download).
+    store.put_bytes("models-test", "tt/v1/sub/weights.bin", b"changed", content_type="application/octet-stream")
+    assert (reg.fetch("tt", "v1", cache) / "sub" / "weights.bin").read_text() == "v1 weights"
+
+    # A version whose bytes do not match the manifest is refused, and nothing half-written is left behind.
     reg.publish("tt", _model_dir(tmp_path, "c", "v3 weights"), "v3")
     store.put_bytes("models-test", "tt/v3/sub/weights.bin", b"tampered", content_type="application/octet-stream")
     with pytest.raises(ValueError, match="manifest"):
         reg.fetch("tt", "v3", tmp_path / "other-cache")
-    clock[0] = 300
-    assert serving.get() == "v1 weights" and serving.version == "v1"
+    assert not (tmp_path / "other-cache" / "tt" / "v3").exists()
 
 
 def test_names_are_checked(store, tmp_path):
