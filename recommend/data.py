@@ -1,5 +1,6 @@
 """Interaction data for training and evaluation: arrays plus id<->index vocabularies, the MovieLens-100K
-loader, a global time split and per-user histories. Pure numpy, no I/O beyond reading one file."""
+loader, a global time split, a per-user leave-last-N-out split, per-user histories and causal item
+freshness features. Pure numpy, no I/O beyond reading one file."""
 
 from __future__ import annotations
 
@@ -137,6 +138,28 @@ def time_split(interactions: Interactions, test_fraction: float = 0.2) -> tuple[
     return interactions.subset(train), interactions.subset(~train)
 
 
+def leave_last_out_split(interactions: Interactions, n: int = 1) -> tuple[Interactions, Interactions]:
+    """Per-user split: each user's last ``n`` positives (time order, ties by row order) test, everything
+    else trains; users with ``n`` positives or fewer keep them all in train. Measures personalisation (every
+    user is evaluated at their own "now") but, unlike :func:`time_split`, train holds other users' later
+    events, so it does not measure drift."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    m = len(interactions)
+    order = np.lexsort((np.arange(m), interactions.timestamp, interactions.user_idx))
+    u = interactions.user_idx[order]
+    pos = interactions.weight[order] > 0
+    # Rank of each positive counted from its user's last positive (0 = latest).
+    pos_count = np.bincount(u[pos], minlength=interactions.n_users)
+    cum = np.cumsum(pos) - 1  # index among all positives so far
+    first_pos = np.r_[0, np.cumsum(pos_count)][u]  # global index of the user's first positive
+    from_end = pos_count[u] - 1 - (cum - first_pos)
+    test_sorted = pos & (from_end < n) & (pos_count[u] > n)
+    test = np.zeros(m, bool)
+    test[order] = test_sorted
+    return interactions.subset(~test), interactions.subset(test)
+
+
 def user_histories(interactions: Interactions, n: int, *, as_of: float | None = None,
                    positives_only: bool = True) -> np.ndarray:
     """(n_users, n) int32: each user's last ``n`` items (most recent last) before ``as_of``, PAD-filled on
@@ -192,3 +215,63 @@ def seen_items(interactions: Interactions) -> list[set[int]]:
     for u, i in zip(interactions.user_idx.tolist(), interactions.item_idx.tolist(), strict=True):
         sets[u].add(i)
     return sets
+
+
+# -- freshness: how popular an item is right now, computed without looking ahead ---------------------------
+
+FRESHNESS_WINDOWS = (1, 7, 30)  # buckets (days by default) of recent-positive counts
+
+
+def n_freshness_features(windows: Sequence[int] = FRESHNESS_WINDOWS) -> int:
+    """Windowed counts, the all-time count, and the age since the item's first positive."""
+    return len(windows) + 2
+
+
+def time_bucket(t: np.ndarray | float, bucket_s: float) -> np.ndarray:
+    return np.floor(np.asarray(t, np.float64) / bucket_s).astype(np.int64)
+
+
+def freshness_table(interactions: Interactions, *, bucket_s: float = 86400.0,
+                    windows: Sequence[int] = FRESHNESS_WINDOWS) -> tuple[np.ndarray, int]:
+    """(D + 1, n_items, k) float32 features for every time bucket d0 .. d0 + D of the data and every item,
+    and d0. Row r describes the item as of the start of bucket d0 + r, from positives in earlier buckets
+    only: log1p of the positive count in each of the last ``windows`` buckets, log1p of the all-time count,
+    log1p of the buckets since the item's first positive (0 if none yet). The last row is "as of the end of
+    the data" (the start of the bucket after its last event). An event in bucket d trains against row d - d0,
+    so it never sees itself, its own bucket or anything later."""
+    pos = interactions.weight > 0
+    n_items = interactions.n_items
+    b = time_bucket(interactions.timestamp[pos], bucket_s)
+    if not len(b):
+        raise ValueError("freshness features need at least one positive")
+    d0 = int(b.min())
+    span = int(b.max()) - d0 + 1
+    counts = np.bincount((b - d0) * n_items + interactions.item_idx[pos], minlength=span * n_items)
+    cum = np.vstack([np.zeros((1, n_items)), np.cumsum(counts.reshape(span, n_items), axis=0)])  # (D+1, n)
+    rows = np.arange(span + 1)
+    feats = [np.log1p(cum - cum[np.maximum(rows - w, 0)]) for w in windows]
+    feats.append(np.log1p(cum))
+    first = np.full(n_items, np.inf)
+    np.minimum.at(first, interactions.item_idx[pos], (b - d0).astype(np.float64))
+    age = rows[:, None] - first[None, :]
+    feats.append(np.log1p(np.where(age > 0, age, 0.0)))
+    return np.stack(feats, axis=-1).astype(np.float32), d0
+
+
+def item_freshness(interactions: Interactions, as_of: float, *, bucket_s: float = 86400.0,
+                   windows: Sequence[int] = FRESHNESS_WINDOWS) -> np.ndarray:
+    """(n_items, k) float32: the :func:`freshness_table` row for the bucket that contains ``as_of``, i.e.
+    from positives in buckets strictly before it (events at or after ``as_of`` never count)."""
+    pos = interactions.weight > 0
+    d = int(time_bucket(as_of, bucket_s))
+    b = time_bucket(interactions.timestamp[pos], bucket_s)
+    keep = b < d
+    b, items = b[keep], interactions.item_idx[pos][keep]
+    n = interactions.n_items
+    feats = [np.log1p(np.bincount(items[b >= d - w], minlength=n)) for w in windows]
+    feats.append(np.log1p(np.bincount(items, minlength=n)))
+    first = np.full(n, np.inf)
+    np.minimum.at(first, items, b.astype(np.float64))
+    age = d - first
+    feats.append(np.log1p(np.where(age > 0, age, 0.0)))
+    return np.stack(feats, axis=-1).astype(np.float32)

@@ -1,11 +1,17 @@
 """Two-tower retrieval (Keras 3 on TensorFlow).
 
-User tower: user id embedding + mean of the recent items' embeddings (+ hour of day, region). Item tower:
-item id embedding (+ a projected content vector, + hashed creator/sound/hashtag tokens). Both L2-normalised;
-logits are cosines over a temperature. Training is in-batch sampled softmax with logQ correction: every
-other positive in the batch is a negative, and log(sampling probability of the item) is subtracted from
-its logit so that popular items, which show up as negatives more often, are not over-penalised. Skips
-(weight <= 0) are explicit negatives through a binary term on their own pair.
+User tower: user id embedding + a position-weighted mean of the recent items' embeddings (+ hour of day,
+region). Item tower: item id embedding (+ a projected content vector, + hashed creator/sound/hashtag tokens).
+Both L2-normalised; logits are cosines over a temperature, plus an item bias: a learned per-item constant and,
+with ``freshness``, a small MLP over the item's causal recent popularity and age (YouTube-DNN's "example
+age" idea: at training time each example sees the item's counts before the example's own time bucket, so the
+model learns how popularity drifts instead of memorising it; at serving the features are "as of" the end of
+the training data, or as of an explicit time through :func:`recommend.data.item_freshness`).
+
+Training is in-batch sampled softmax with logQ correction: every other positive in the batch is a negative,
+and log(sampling probability of the item) is subtracted from its logit so that popular items, which show up
+as negatives more often, are not over-penalised. Skips (weight <= 0) are explicit negatives through a binary
+term on their own pair.
 
 Serving goes through ``tf.function`` with fixed input signatures (eager calls are ~10x slower here).
 """
@@ -22,7 +28,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recommend.data import PAD, Interactions, example_histories
+from recommend.data import (
+    FRESHNESS_WINDOWS,
+    PAD,
+    Interactions,
+    example_histories,
+    freshness_table,
+    n_freshness_features,
+    time_bucket,
+)
 from recommend.model_files import assign_weights, read_meta, save_model_dir
 
 FORMAT = "reelflow-two-tower/1"
@@ -32,9 +46,10 @@ FORMAT = "reelflow-two-tower/1"
 class TwoTowerConfig:
     embedding_dim: int = 64
     history_len: int = 20
-    # Tuned on MovieLens-100K's time split (NOTES.md): a high temperature with an item bias lets the bias
-    # (recent popularity, through the recency weighting) carry most of the logit; lower temperatures overfit.
-    temperature: float = 2.0
+    # Tuned on the validation split of MovieLens-100K's time split (NOTES.md; 1.0-3.0 tried): a high
+    # temperature with an item bias lets the bias (recent popularity, through the recency weighting) carry
+    # much of the logit; lower temperatures overfit there. Per-user splits prefer lower ones (0.3).
+    temperature: float = 1.5
     learning_rate: float = 0.005
     logq_correction: bool = True
     use_user_id: bool = True
@@ -48,10 +63,38 @@ class TwoTowerConfig:
     # dimension: user [u / temperature, 1] . item [v, bias] = the training logit, so ANN (inner product)
     # still applies.
     item_bias: bool = True
+    # The per-item learned constant in that bias; off leaves only the freshness term (the bias then has to
+    # come from features that generalise over time rather than from memorised popularity).
+    item_bias_static: bool = True
     # Positives are weighted 2^(-age / half-life), age counted back from the newest event in the training
     # data: tastes and the catalogue drift, so recent behaviour is the best guess for tomorrow's. None: off.
     recency_half_life_s: float | None = 7 * 86400.0
+    # Item freshness features (recommend.data.freshness_table) through a small MLP into the item bias; needs
+    # item_bias. Time buckets of freshness_bucket_s; windows in buckets. Off by default: on the time split's
+    # validation it lost 0.01-0.02 recall@50 against the recency-weighted static bias and doubled the epoch
+    # time; it pays where users are served at different times (leave-last-N-out), see recommend.evaluate.
+    freshness: bool = False
+    freshness_bucket_s: float = 86400.0
+    freshness_windows: tuple[int, ...] = FRESHNESS_WINDOWS
+    freshness_hidden: int = 16
+    # Served item vectors are "as of" the end of the training data until the next retrain, so each training
+    # example sees its item features as of a random 0 .. horizon - 1 buckets before its own bucket: the MLP
+    # learns what predicts the next `horizon` buckets, not only the next one (1-day counts are bursty).
+    freshness_horizon: int = 1
+    # Learned weights per history position (softmax over the non-pad slots) instead of a plain mean: users
+    # rate in bursts, so the latest items may say more than older ones. Starts as the plain mean.
+    history_position_weights: bool = True
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        # JSON (save/load) turns the tuple into a list; keep the dataclass hashable and comparable.
+        object.__setattr__(self, "freshness_windows", tuple(int(w) for w in self.freshness_windows))
+        if self.freshness and not self.item_bias:
+            raise ValueError("freshness feeds the item bias: it needs item_bias=True")
+
+
+# Config fields added after models were first saved, with the values that reproduce those older models.
+_LEGACY_CONFIG = {"freshness": False, "history_position_weights": False}
 
 
 @dataclass
@@ -99,8 +142,22 @@ class _Towers(keras.Model):
         self.region_emb = (keras.layers.Embedding(cfg.n_regions, d, embeddings_initializer=init)
                            if cfg.n_regions else None)
         self.content_dim, self.n_tokens = content_dim, n_tokens
+        self.has_bias = cfg.item_bias
         self.bias = (keras.layers.Embedding(n_items + 1, 1, embeddings_initializer="zeros")
-                     if cfg.item_bias else None)
+                     if cfg.item_bias and cfg.item_bias_static else None)
+        self.pos_logits = (self.add_weight(shape=(cfg.history_len,), initializer="zeros", name="pos_logits")
+                           if cfg.history_position_weights else None)
+        self.n_fresh = n_freshness_features(cfg.freshness_windows) if cfg.freshness else 0
+        if self.n_fresh:
+            self.fresh_hidden = keras.layers.Dense(
+                cfg.freshness_hidden, activation="relu",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=cfg.seed + 2))
+            # Zero output layer: training starts from the plain per-item bias.
+            self.fresh_out = keras.layers.Dense(1, kernel_initializer="zeros")
+            # Features as of the end of the training data (row i + 1 = item i; row 0 = pad): the default
+            # for item_vectors, saved with the weights.
+            self.fresh_end = self.add_weight(shape=(n_items + 1, self.n_fresh), initializer="zeros",
+                                             trainable=False, name="fresh_end")
         if content_dim:
             self.content_table = self.add_weight(shape=(n_items + 1, content_dim), initializer="zeros",
                                                  trainable=False, name="content_table")
@@ -112,10 +169,13 @@ class _Towers(keras.Model):
             self.token_emb = keras.layers.Embedding(cfg.hash_buckets + 1, d, embeddings_initializer=init)
 
     def user_tower(self, uidx, hist, hour, region):
-        # hist: shifted item indices, 0 = pad. Mean over the non-pad slots.
+        # hist: shifted item indices, 0 = pad. (Position-weighted) mean over the non-pad slots.
         e = self.item_emb(hist)
         m = tf.cast(hist > 0, e.dtype)[..., None]
-        bag = tf.reduce_sum(e * m, axis=1) / tf.maximum(tf.reduce_sum(m, axis=1), 1.0)
+        if self.pos_logits is not None:
+            # Subtract the max so exp() cannot overflow; an all-pad row keeps weight 0 and a zero bag.
+            m = m * tf.exp(self.pos_logits - tf.reduce_max(self.pos_logits))[None, :, None]
+        bag = tf.reduce_sum(e * m, axis=1) / tf.maximum(tf.reduce_sum(m, axis=1), 1e-6)
         parts = [bag]
         if self.cfg.use_user_id:
             parts.append(self.user_emb(uidx))
@@ -138,7 +198,13 @@ class _Towers(keras.Model):
         return tf.math.l2_normalize(v, axis=-1)
 
     def item_bias(self, iidx_shifted):
-        return self.bias(iidx_shifted)[:, 0] if self.bias is not None else None
+        if self.bias is not None:
+            return self.bias(iidx_shifted)[:, 0]
+        return tf.zeros(tf.shape(iidx_shifted), tf.float32) if self.has_bias else None
+
+    def freshness_bias(self, feats):
+        """(..., k) freshness features -> (...) bias term."""
+        return self.fresh_out(self.fresh_hidden(feats))[..., 0]
 
 
 def in_batch_logits(u: tf.Tensor, v: tf.Tensor, item_idx: tf.Tensor, log_q: tf.Tensor | None,
@@ -147,8 +213,8 @@ def in_batch_logits(u: tf.Tensor, v: tf.Tensor, item_idx: tf.Tensor, log_q: tf.T
     column item's log sampling probability; duplicates of the row's positive elsewhere in the batch are
     masked (they are not negatives)."""
     logits = tf.matmul(u, v, transpose_b=True) / temperature
-    if bias is not None:
-        logits = logits + bias[None, :]
+    if bias is not None:  # (B,) per column, or (B, B) when it depends on the row too (freshness at its time)
+        logits = logits + (bias if bias.shape.rank == 2 else bias[None, :])
     if log_q is not None:
         logits = logits - log_q[None, :]
     same = tf.equal(item_idx[:, None], item_idx[None, :])
@@ -188,6 +254,8 @@ class TwoTower:
                        tf.zeros([1], tf.int32))
         net.item_tower(tf.zeros([1], tf.int32))
         net.item_bias(tf.zeros([1], tf.int32))
+        if net.n_fresh:
+            net.freshness_bias(tf.zeros([1, net.n_fresh]))
         if side is not None and side.content is not None:
             net.content_table.assign(np.vstack([np.zeros((1, content_dim), np.float32),
                                                 side.content.astype(np.float32)]))
@@ -204,16 +272,19 @@ class TwoTower:
                                       tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32)])
         def serve_users(uidx, hist, hour, region):
             u = net.user_tower(uidx, hist, hour, region)
-            if net.bias is None:
+            if not net.has_bias:
                 return u
             return tf.concat([u / self.config.temperature, tf.ones_like(u[:, :1])], axis=-1)
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.int32)])
-        def serve_items(iidx):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, None], tf.float32)])
+        def serve_items(iidx, fresh):
             v = net.item_tower(iidx)
-            if net.bias is None:
+            if not net.has_bias:
                 return v
-            return tf.concat([v, net.item_bias(iidx)[:, None]], axis=-1)
+            b = net.item_bias(iidx)
+            if net.n_fresh:
+                b = b + net.freshness_bias(fresh)
+            return tf.concat([v, b[:, None]], axis=-1)
 
         self._serve_users, self._serve_items = serve_users, serve_items
 
@@ -268,6 +339,20 @@ class TwoTower:
             weight = weight * np.exp2(-age / cfg.recency_half_life_s).astype(np.float32)
         counts = np.bincount(train.item_idx, minlength=train.n_items).astype(np.float64)
         log_q = np.log(np.maximum(counts, 1.0) / n).astype(np.float32)
+        use_fresh = net.n_fresh > 0
+        if use_fresh:
+            table, d0 = freshness_table(train, bucket_s=cfg.freshness_bucket_s, windows=cfg.freshness_windows)
+            # Item axis shifted like the embeddings (column 0 = pad). Every example's row is its own time
+            # bucket, and each in-batch negative is scored with its features at the row's time, not its own.
+            table = np.concatenate([np.zeros((table.shape[0], 1, net.n_fresh), np.float32), table], axis=1)
+            net.fresh_end.assign(table[-1])
+            fresh_table = tf.constant(table)
+            ex_bucket = (time_bucket(train.timestamp, cfg.freshness_bucket_s) - d0).astype(np.int32)
+            horizon = max(int(cfg.freshness_horizon), 1)
+        else:
+            fresh_table = tf.zeros([1, 1, 1])
+            ex_bucket = np.zeros(n, np.int32)
+            horizon = 1
         opt = keras.optimizers.Adam(learning_rate=cfg.learning_rate)
         temperature, use_logq = cfg.temperature, cfg.logq_correction
         drop, cold, skip_w = cfg.user_id_dropout, train.n_users, cfg.skip_weight
@@ -275,16 +360,23 @@ class TwoTower:
         spec = [tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, cfg.history_len], tf.int32),
                 tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32),
                 tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.float32),
-                tf.TensorSpec([None], tf.float32)]
+                tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.int32)]
 
         @tf.function(input_signature=spec)
-        def step(uidx, h, hr, rg, iidx, w, lq):
+        def step(uidx, h, hr, rg, iidx, w, lq, bucket):
             if drop > 0:
                 uidx = tf.where(tf.random.uniform(tf.shape(uidx)) < drop, cold, uidx)
             with tf.GradientTape() as tape:
                 u = net.user_tower(uidx, h, hr, rg)
                 v = net.item_tower(iidx + 1)
                 b = net.item_bias(iidx + 1)
+                if use_fresh:
+                    # The MLP runs once per distinct (bucket, item) cell of the batch's buckets, then the
+                    # (B, B) row-time bias is a gather: far cheaper than the MLP over B x B feature rows.
+                    ub, rows = tf.unique(bucket)
+                    cells = tf.gather(tf.gather(fresh_table, ub), iidx + 1, axis=1)  # (U, B, k)
+                    g = net.freshness_bias(cells)  # (U, B)
+                    b = b[None, :] + tf.gather(g, rows)  # (B, B): row b's time, column item
                 logits = in_batch_logits(u, v, iidx, lq if use_logq else None, temperature, b)
                 pos = tf.maximum(w, 0.0)
                 ce = tf.nn.sparse_softmax_cross_entropy_with_logits(
@@ -293,7 +385,7 @@ class TwoTower:
                 neg = tf.cast(w <= 0, tf.float32)
                 raw = tf.reduce_sum(u * v, axis=-1) / temperature
                 if b is not None:
-                    raw += b
+                    raw += tf.linalg.diag_part(b) if use_fresh else b
                 loss += skip_w * tf.reduce_sum(neg * tf.nn.softplus(raw)) / tf.maximum(tf.reduce_sum(neg), 1.0)
             grads = tape.gradient(loss, variables)
             opt.apply_gradients(zip(grads, variables, strict=True))
@@ -304,6 +396,9 @@ class TwoTower:
         for ep in range(epochs):
             t0 = time.perf_counter()
             perm = rng.permutation(n)
+            # Redrawn every epoch; row 0 (before any data) is the floor.
+            lagged = (np.maximum(ex_bucket - rng.integers(0, horizon, n), 0).astype(np.int32) if horizon > 1
+                      else ex_bucket)
             total, batches = 0.0, 0
             for s in range(0, n, batch_size):
                 b = perm[s:s + batch_size]
@@ -311,7 +406,7 @@ class TwoTower:
                     continue
                 ii = train.item_idx[b]
                 total += float(step(train.user_idx[b], hist[b], hours[b], regions[b], ii,
-                                    weight[b], log_q[ii]))
+                                    weight[b], log_q[ii], lagged[b]))
                 batches += 1
             report.seconds_per_epoch.append(time.perf_counter() - t0)
             report.loss.append(total / max(batches, 1))
@@ -350,16 +445,33 @@ class TwoTower:
                                  regions[s:s + batch_size]).numpy() for s in range(0, n, batch_size)]
         return (np.concatenate(out) if out else np.zeros((0, self.vector_dim))).astype(np.float32)
 
-    def item_vectors(self, item_idx: np.ndarray | None = None, *, batch_size: int = 65536) -> np.ndarray:
-        """(n, d) float32 for the given item indices, or every item in vocabulary order."""
-        self._require()
+    def item_vectors(self, item_idx: np.ndarray | None = None, *, freshness: np.ndarray | None = None,
+                     batch_size: int = 65536) -> np.ndarray:
+        """(n, d) float32 for the given item indices, or every item in vocabulary order.
+
+        With ``config.freshness`` the bias dimension depends on time: by default it is as of the end of the
+        training data (stored with the model); ``freshness`` (n_items, k), all items in vocabulary order, from
+        :func:`recommend.data.item_freshness` over a log at a later ``as_of``, gives it as of that time.
+        Without freshness the argument is ignored."""
+        net = self._require()
         idx = np.arange(len(self.item_ids)) if item_idx is None else np.asarray(item_idx, np.int64)
         if idx.ndim != 1:
             raise ValueError("item_idx must be 1-d")
         if idx.size and (idx.min() < 0 or idx.max() >= len(self.item_ids)):
             raise ValueError(f"item index out of range [0, {len(self.item_ids)})")
         shifted = (idx + 1).astype(np.int32)
-        out = [self._serve_items(shifted[s:s + batch_size]).numpy() for s in range(0, len(idx), batch_size)]
+        k = max(net.n_fresh, 1)
+        if not net.n_fresh:
+            fresh = np.zeros((len(idx), k), np.float32)
+        elif freshness is None:
+            fresh = net.fresh_end.numpy()[shifted]
+        else:
+            freshness = np.asarray(freshness, np.float32)
+            if freshness.shape != (len(self.item_ids), k):
+                raise ValueError(f"freshness must have shape ({len(self.item_ids)}, {k}), got {freshness.shape}")
+            fresh = freshness[idx]
+        out = [self._serve_items(shifted[s:s + batch_size], fresh[s:s + batch_size]).numpy()
+               for s in range(0, len(idx), batch_size)]
         return (np.concatenate(out) if out else np.zeros((0, self.vector_dim))).astype(np.float32)
 
     def user_index(self, ids: Sequence[str], *, strict: bool = True) -> np.ndarray:
@@ -391,7 +503,7 @@ class TwoTower:
     @classmethod
     def load(cls, directory: str | Path) -> TwoTower:
         meta = read_meta(directory, FORMAT, "two-tower model")
-        model = cls(TwoTowerConfig(**meta["config"]))
+        model = cls(TwoTowerConfig(**{**_LEGACY_CONFIG, **meta["config"]}))
         model._build(tuple(meta["user_ids"]), tuple(meta["item_ids"]), None, meta["content_dim"], meta["n_tokens"])
         assign_weights(directory, model._net.weights)
         return model

@@ -1,22 +1,40 @@
-"""MovieLens-100K (put in .data/ by ./dev setup) end to end at reduced epochs, ~20 s on 2 cores.
+"""MovieLens-100K (put in .data/ by ./dev setup) end to end, both protocols, one seed each at the full 15
+epochs, ~1.5-2 min on 2 cores.
 
-At the full 15 epochs the two-tower reaches recall@50 ~0.34 (1.46x popularity); at 5 epochs it is ~0.31,
-so the margin asserted here (1.15x) leaves room for run-to-run noise on the 109 evaluable users.
+Measured over 3 seeds with ``python -m recommend.evaluate`` (NOTES.md): on the global time split the tuned
+two-tower reaches recall@50 0.338 = 1.45x popularity (seeds 0.331 / 0.342 / 0.341), level with recent
+popularity (0.327): the 1.5x goal is not met. One seed here, and ±0.02 of noise on 109 evaluable users, so the
+bounds are 1.35x popularity and 0.95x recent popularity. Leave-last-5-out evaluates all 943 users and its
+seeds agree to ±0.001 (0.503 = 2.34x popularity), so its bound (2.0x) sits closer.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from recommend.evaluate import format_table, run_movielens
-from recommend.two_tower import TwoTowerConfig
+from recommend.evaluate import PROTOCOL_CONFIGS, format_table, run_movielens
+
+TIME_BOUND = 1.35  # x popularity
+LAST_N_BOUND = 2.0
 
 
 def test_movielens_time_split_evaluation():
-    results = run_movielens(TwoTowerConfig(), epochs=5, batch_size=512)
+    results = run_movielens(PROTOCOL_CONFIGS["time"], epochs=15, batch_size=512, protocol="time", seeds=(0,))
     by = {r.name: r for r in results}
     print("\n" + format_table(results))
+    assert {r.users for r in results} == {109}  # baselines and model on the same users
     assert by["popularity"].recall[50] == pytest.approx(0.23, abs=0.02)  # ARCHITECTURE.md's measured figure
     assert by["random"].recall[50] < 0.06
-    assert by["two-tower"].recall[50] > 1.15 * by["popularity"].recall[50]
+    assert by["two-tower"].recall[50] > TIME_BOUND * by["popularity"].recall[50]
+    assert by["two-tower"].recall[50] > 0.95 * by["recent-pop"].recall[50]
     assert by["two-tower"].seconds_per_epoch is not None and by["two-tower"].seconds_per_epoch > 0
+
+
+def test_movielens_leave_last_out_evaluation():
+    results = run_movielens(PROTOCOL_CONFIGS["last-n"], epochs=15, batch_size=512, protocol="last-n",
+                            seeds=(0,))
+    by = {r.name: r for r in results}
+    print("\n" + format_table(results))
+    assert {r.users for r in results} == {943}  # every MovieLens user has >= 20 ratings
+    assert by["random"].recall[50] < 0.06
+    assert by["two-tower"].recall[50] > LAST_N_BOUND * by["popularity"].recall[50]

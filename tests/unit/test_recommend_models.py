@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -11,6 +13,9 @@ from recommend.data import (
     PAD,
     Interactions,
     example_histories,
+    freshness_table,
+    item_freshness,
+    leave_last_out_split,
     load_movielens_100k,
     time_split,
     user_histories,
@@ -54,6 +59,38 @@ def test_histories_exclude_the_future_and_the_target():
     ex = example_histories(data, 2)
     x, y, _ = data.item_index(["x", "y", "z"])
     assert ex.tolist() == [[PAD, PAD], [PAD, x], [x, y], [PAD, PAD]]
+
+
+def test_leave_last_out_split_holds_out_each_users_latest_positives():
+    # a: 4 positives (the skip z never counts); b: 2 positives, too few to hold out 2 and keep a history.
+    data = Interactions.from_ids(["a"] * 5 + ["b"] * 2, ["w", "x", "y", "z", "v", "x", "y"],
+                                 [1.0, 2.0, 3.0, 4.0, 5.0, 1.0, 2.0], [1, 1, 1, 0, 1, 1, 1])
+    train, test = leave_last_out_split(data, 2)
+    assert len(train) + len(test) == len(data) and train.user_ids == data.user_ids
+    a, b = data.user_index(["a", "b"])
+    assert sorted(data.item_ids[i] for i in test.item_idx[test.user_idx == a]) == ["v", "y"]
+    assert not (test.user_idx == b).any()
+    assert (test.weight > 0).all()
+    with pytest.raises(ValueError):
+        leave_last_out_split(data, 0)
+
+
+def test_freshness_features_are_causal_and_match_as_of():
+    day = 86400.0
+    # Item x: one positive on days 0, 1, 1, 5; item y: a skip on day 2 (not a positive) and one on day 9.
+    data = Interactions.from_ids(["a", "b", "c", "d", "a", "b"], ["x", "x", "x", "x", "y", "y"],
+                                 np.array([0.5, 1.2, 1.7, 5.1, 2.0, 9.3]) * day, [1, 1, 1, 1, 0, 1])
+    table, d0 = freshness_table(data, windows=(1, 7))
+    x, y = data.item_index(["x", "y"])
+    assert d0 == 0 and table.shape == (11, 2, 4)  # buckets 0..9 plus "as of the end"
+    # As of the start of day 2: x has 2 positives in the last day, 3 in the last 7, 3 in all, first seen 2 days ago.
+    np.testing.assert_allclose(table[2, x], np.log1p([2, 3, 3, 2]))
+    np.testing.assert_allclose(table[1, x], np.log1p([1, 1, 1, 1]))  # day 1's own events do not count yet
+    np.testing.assert_allclose(table[9, y], 0.0)  # only a skip before day 9: nothing
+    np.testing.assert_allclose(table[10, y], np.log1p([1, 1, 1, 1]))
+    np.testing.assert_allclose(table[0], 0.0)
+    for r in range(11):  # any time inside bucket r gives row r
+        np.testing.assert_allclose(item_freshness(data, (r + 0.99) * day, windows=(1, 7)), table[r])
 
 
 def test_hostile_data_inputs():
@@ -113,7 +150,9 @@ def test_logq_correction_on_a_hand_case():
 def trained_planted():
     data = planted()
     train, test = time_split(data, 0.3)
-    model = TwoTower(TwoTowerConfig(embedding_dim=16, history_len=5, temperature=0.2, learning_rate=0.02))
+    # Freshness on (off by default) with hour buckets: the planted events span ~8 hours.
+    model = TwoTower(TwoTowerConfig(embedding_dim=16, history_len=5, temperature=0.2, learning_rate=0.02,
+                                    freshness=True, freshness_bucket_s=3600.0))
     report = model.fit(train, epochs=8, batch_size=64)
     return model, train, test, report
 
@@ -159,6 +198,38 @@ def test_two_tower_save_load_round_trip(trained_planted, tmp_path):
     assert sum(f.stat().st_size for f in (tmp_path / "tt").iterdir()) < 200_000
 
 
+def test_freshness_bias_defaults_to_the_end_of_training(trained_planted, tmp_path):
+    model, train, _, _ = trained_planted
+    d = model.config.embedding_dim
+    assert model.config.freshness and model.config.history_position_weights
+    end = item_freshness(train, train.timestamp.max() + 3600.0, bucket_s=3600.0)
+    default = model.item_vectors()
+    np.testing.assert_allclose(model.item_vectors(freshness=end), default, rtol=1e-6)
+    # Earlier features (before any event): the embedding part is unchanged, only the bias moves.
+    early = model.item_vectors(freshness=np.zeros_like(end))
+    np.testing.assert_array_equal(early[:, :d], default[:, :d])
+    assert not np.allclose(early[:, d], default[:, d])
+    np.testing.assert_allclose(model.item_vectors(np.array([3, 1]), freshness=end), default[[3, 1]], rtol=1e-6)
+    with pytest.raises(ValueError, match="freshness"):
+        model.item_vectors(freshness=end[:5])
+
+
+def test_models_saved_before_freshness_still_load(tmp_path):
+    data = planted(n_users=10, n_items=12, per_user=5)
+    model = TwoTower(TwoTowerConfig(embedding_dim=4, history_len=3, freshness=False, history_position_weights=False))
+    model.fit(data, epochs=1, batch_size=16)
+    model.save(tmp_path / "old")
+    cfg_file = tmp_path / "old" / "config.json"
+    meta = json.loads(cfg_file.read_text())
+    for key in ("freshness", "freshness_bucket_s", "freshness_windows", "freshness_hidden", "freshness_horizon",
+                "history_position_weights"):
+        del meta["config"][key]  # what an older version wrote
+    cfg_file.write_text(json.dumps(meta))
+    loaded = TwoTower.load(tmp_path / "old")
+    assert not loaded.config.freshness and not loaded.config.history_position_weights
+    np.testing.assert_array_equal(loaded.item_vectors(), model.item_vectors())
+
+
 def test_two_tower_serving_rejects_hostile_inputs(trained_planted):
     model, train, _, _ = trained_planted
     with pytest.raises(KeyError, match="unknown user"):
@@ -178,6 +249,8 @@ def test_two_tower_serving_rejects_hostile_inputs(trained_planted):
         TwoTower().fit(Interactions.from_ids([], [], []), epochs=1)
     with pytest.raises(RuntimeError):
         TwoTower().item_vectors()
+    with pytest.raises(ValueError, match="item_bias"):
+        TwoTowerConfig(freshness=True, item_bias=False)
 
 
 def test_two_tower_with_side_features_and_skips():
