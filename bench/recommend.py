@@ -1,7 +1,7 @@
 """Recommendation benchmarks (issue 6): two-tower training time per epoch (MovieLens-100K and a synthetic
-1 M-event log), ranker latency for 500 candidates through tf.function beside an eager call, ANN query
-latency at 1 M items (64-d) beside a brute-force numpy inner product, and the candidate refresh's pure
-compute step on a synthetic snapshot, all in the same run.
+1 M-event log), ranker latency for 500 and 30 candidates through TFLite (what the feed serves) and
+tf.function beside an eager call, ANN query latency at 1 M items (64-d) beside a brute-force numpy inner
+product, and the candidate refresh's pure compute step on a synthetic snapshot, all in the same run.
 
 Memory: every stage runs in its own fresh child process (multiprocessing "spawn"), which reads its own peak
 RSS (``getrusage(RUSAGE_SELF).ru_maxrss``) after its imports and at checkpoints inside the stage. Beside them,
@@ -121,28 +121,37 @@ def bench_train_synthetic(quick: bool) -> dict:
 def bench_ranker(quick: bool) -> dict:
     rss = Rss("tensorflow")
     from recommend.ranker import Ranker, RankerConfig, RankerFeatures
+    from recommend.ranker_lite import LiteScorer
 
     cfg = RankerConfig()
     ranker = Ranker(cfg)
+    lite = LiteScorer.build(ranker)  # what the feed API serves with; None if the conversion fails
     rng = np.random.default_rng(0)
-    n = 500
-    f = RankerFeatures(rng.normal(size=(n, cfg.user_dim)).astype(np.float32),
-                       rng.normal(size=(n, cfg.item_dim)).astype(np.float32),
-                       rng.integers(0, 24, n), rng.integers(0, cfg.n_regions, n),
-                       rng.normal(size=(n, cfg.n_dense)).astype(np.float32))
-    out = {"candidates": n}
-    for name, fn, reps in (("tf_function", ranker.score, 100 if quick else 500),
-                           ("eager", ranker.score_eager, 30 if quick else 100)):
-        for _ in range(5):
-            fn(f)  # trace / warm up
-        times = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            fn(f)
-            times.append(time.perf_counter() - t0)
-        p50, p99 = pct(times)
-        out[name] = {"p50_ms": round(p50, 2), "p99_ms": round(p99, 2)}
-        rss.mark(name)
+
+    def features(n: int) -> RankerFeatures:
+        return RankerFeatures(rng.normal(size=(n, cfg.user_dim)).astype(np.float32),
+                              rng.normal(size=(n, cfg.item_dim)).astype(np.float32),
+                              rng.integers(0, 24, n), rng.integers(0, cfg.n_regions, n),
+                              rng.normal(size=(n, cfg.n_dense)).astype(np.float32))
+
+    scorers = [("tf_function", ranker.score, 100 if quick else 500),
+               ("eager", ranker.score_eager, 30 if quick else 100)]
+    if lite is not None:
+        scorers.insert(1, ("tflite", lite.score, 100 if quick else 500))
+    out: dict = {"candidates": 500}
+    for n, into in ((500, out), (30, out.setdefault("page_30", {}))):  # a ranking call; a feed page's
+        f = features(n)
+        for name, fn, reps in scorers:
+            for _ in range(5):
+                fn(f)  # trace / warm up
+            times = []
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                fn(f)
+                times.append(time.perf_counter() - t0)
+            p50, p99 = pct(times)
+            into[name] = {"p50_ms": round(p50, 3), "p99_ms": round(p99, 3)}
+            rss.mark(f"{name}_{n}")
     out["rss"] = rss.result()
     return out
 
@@ -275,7 +284,7 @@ def main() -> int:
     result["memory_rows"] = [
         ("two-tower train ML-100K", tr["ml100k"], "tensorflow"),
         (f"two-tower train synthetic {tr['synthetic']['examples'] // 1000} k", tr["synthetic"], "tensorflow"),
-        ("ranker score 500 candidates", result["ranker"], "tensorflow"),
+        ("ranker score 500 + 30 candidates", result["ranker"], "tensorflow"),
         *[(f"ANN {r['kind']} {r['items'] // 1000} k build+query", r, "faiss") for r in result["ann"]],
         (f"refresh compute {refresh_size[0]} users", result["refresh"], "refresh")]
     result["total_s"] = round(time.perf_counter() - t0, 1)
@@ -287,8 +296,10 @@ def main() -> int:
     print(f"two-tower train, synthetic {tr['synthetic']['examples']:,} events: "
           f"{tr['synthetic']['s_per_epoch'][0]} s/epoch")
     rk = result["ranker"]
-    print(f"ranker, {rk['candidates']} candidates: tf.function p50 {rk['tf_function']['p50_ms']} ms "
-          f"p99 {rk['tf_function']['p99_ms']} ms | eager p50 {rk['eager']['p50_ms']} ms p99 {rk['eager']['p99_ms']} ms")
+    for n, row in ((rk["candidates"], rk), (30, rk["page_30"])):
+        cells = " | ".join(f"{name} p50 {row[name]['p50_ms']} ms p99 {row[name]['p99_ms']} ms"
+                           for name in ("tflite", "tf_function", "eager") if name in row)
+        print(f"ranker, {n} candidates: {cells}")
     for r in result["ann"]:
         print(f"ANN {r['kind']} {r['items']:,} x {r['dim']}-d, k={r['k']}: build {r['build_s']} s, query p50 "
               f"{r['p50_ms']} ms p99 {r['p99_ms']} ms, recall@{r['k']} {r['recall']} | brute force "

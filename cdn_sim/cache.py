@@ -27,6 +27,16 @@ class CacheStats:
     evictions: int = 0
     rejected: int = 0  # objects larger than the whole cache
 
+    def admit_miss(self, size: int, capacity: int) -> bool:
+        """Count a miss of ``size`` bytes; False (counted as rejected) when it can never fit ``capacity``."""
+        check_size(size)
+        self.misses += 1
+        self.miss_bytes += size
+        if size > capacity:
+            self.rejected += 1
+            return False
+        return True
+
     def add_replay(self, requests: int, hits: int, hit_bytes: int, miss_bytes: int, rejected: int,
                    evictions: int = 0) -> None:
         """Fold in the totals a policy's fast ``replay`` loop kept in locals (attribute writes per request are slow)."""
@@ -190,11 +200,7 @@ class LRUCache(ByteCache[V]):
             stats.hits += 1
             stats.hit_bytes += entries[key][1]
             return True
-        check_size(size)
-        stats.misses += 1
-        stats.miss_bytes += size
-        if size > self.capacity:
-            stats.rejected += 1
+        if not stats.admit_miss(size, self.capacity):
             return False
         used = self.used + size
         while used > self.capacity:

@@ -98,11 +98,7 @@ class S3FIFOCache(ByteCache[V]):
             stats.hits += 1
             stats.hit_bytes += entry[1]
             return True
-        check_size(size)
-        stats.misses += 1
-        stats.miss_bytes += size
-        if size > self.capacity:
-            stats.rejected += 1
+        if not stats.admit_miss(size, self.capacity):
             return False
         self._insert(key, None, size)
         return False

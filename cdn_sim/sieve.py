@@ -85,11 +85,7 @@ class SieveCache(ByteCache[V]):
             stats.hits += 1
             stats.hit_bytes += node.size
             return True
-        check_size(size)
-        stats.misses += 1
-        stats.miss_bytes += size
-        if size > self.capacity:
-            stats.rejected += 1
+        if not stats.admit_miss(size, self.capacity):
             return False
         self._insert(key, None, size)
         return False

@@ -8,7 +8,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.db import make_engine, make_sessionmaker
-from delivery.origin import OriginConfig, OriginStore
+from delivery.origin import OriginStore
 from feed_api.airflow_client import AirflowClient
 from feed_api.cursor import CursorCodec
 from feed_api.live import Live
@@ -18,6 +18,7 @@ from feed_api.pipeline import AirflowPipeline, Pipeline
 from feed_api.purge import EdgePurger, OriginTarget, Purger
 from feed_api.tokens import TokenSigner
 from recommend.registry import ModelRegistry
+from reelflow.clients import origin_store
 from reelflow.settings import Settings
 
 
@@ -54,8 +55,7 @@ class Services:
     @classmethod
     def from_settings(cls, settings: Settings, pipeline: Pipeline | None = None,
                       purger: Purger | None = None) -> Services:
-        store = OriginStore(OriginConfig(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key,
-                                         settings.s3_region))
+        store = origin_store(settings)
         if pipeline is None:
             pipeline = AirflowPipeline(AirflowClient(settings.airflow_url, settings.airflow_user,
                                                      settings.airflow_password))

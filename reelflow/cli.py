@@ -147,7 +147,7 @@ def _dedup_check(args: argparse.Namespace, fingerprints) -> int:
     from catalog.migrate import upgrade
     from media.dedup_index import DedupIndex
     from media.fingerprint import Fingerprint
-    from reelflow.ingest import sessions
+    from reelflow.clients import sessions
 
     if len(args.paths) != 1:
         print("error: dedup check takes one file", file=sys.stderr)

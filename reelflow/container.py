@@ -77,7 +77,8 @@ def init(settings: Settings) -> None:
 
     from catalog.db import ensure_database
     from catalog.migrate import upgrade
-    from reelflow.ingest import GPU_POOL, origin_store
+    from reelflow.clients import origin_store
+    from reelflow.ingest import GPU_POOL
 
     for url in (settings.database_url, settings.airflow_database_url):
         ensure_database(url)

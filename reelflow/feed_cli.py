@@ -24,7 +24,7 @@ def _user(args: argparse.Namespace) -> int:
     from catalog import users
     from catalog.db import session_scope
     from feed_api.tokens import TokenSigner
-    from reelflow.ingest import sessions
+    from reelflow.clients import sessions
 
     s = get_settings()
     try:
@@ -44,7 +44,7 @@ def _counters(args: argparse.Namespace) -> int:
 
     from catalog.db import session_scope
     from catalog.live import Keys, flush_counters
-    from reelflow.ingest import sessions
+    from reelflow.clients import sessions
 
     s = get_settings()
     r = redis.Redis.from_url(s.redis_url, decode_responses=True)
@@ -58,9 +58,8 @@ def _counters(args: argparse.Namespace) -> int:
 
 
 def _purge(args: argparse.Namespace) -> int:
-    from delivery.origin import OriginConfig, OriginStore
     from feed_api import purge
-    from reelflow.ingest import sessions
+    from reelflow.clients import origin_store, sessions
 
     s = get_settings()
     if args.action == "list":
@@ -68,7 +67,7 @@ def _purge(args: argparse.Namespace) -> int:
             print(f"{row.video_id}  attempts {row.attempts}  next {row.next_try_at:%Y-%m-%d %H:%M:%S}  "
                   f"{row.last_error or ''}")
         return 0
-    store = OriginStore(OriginConfig(s.s3_endpoint, s.s3_access_key, s.s3_secret_key, s.s3_region))
+    store = origin_store(s)
     purger = purge.EdgePurger(s.edge_admin_url or f"http://{s.edge_host}:{s.edge_port}",
                               token=s.edge_admin_token)
     origin = purge.OriginTarget(store, s.raw_bucket, s.vod_bucket)

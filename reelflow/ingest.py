@@ -13,16 +13,13 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from catalog import videos as repo
-from catalog.db import make_engine, make_sessionmaker, session_scope
+from catalog.db import session_scope
 from catalog.embeddings import save_embedding
 from catalog.fingerprints import published_fingerprints, save_fingerprint
-from delivery.origin import ObjectNotFound, OriginConfig, OriginStore
+from delivery.origin import ObjectNotFound, OriginStore
 from delivery.publish import publish_package
 from media.dedup_index import DedupIndex
 from media.embedding import MODEL_NAME as EMBEDDING_MODEL
@@ -38,6 +35,7 @@ from media.probe import SourceInfo, probe
 from media.scan import Samples, scan
 from media.thumbnails import write_thumbnails
 from media.transcode import EncodedRendition, encode_audio, encode_video, rungs_for
+from reelflow.clients import origin_store, sessions
 from reelflow.settings import Settings
 from reelflow.staging import (
     PACKAGE_DIR,
@@ -62,20 +60,6 @@ GPU_POOL = "gpu_encoders"
 
 class UploadRejected(Exception):
     """The upload cannot become a video; the catalog already says why."""
-
-
-@lru_cache(maxsize=4)
-def _sessions(url: str) -> sessionmaker[Session]:
-    return make_sessionmaker(make_engine(url, pool_size=2, max_overflow=2))
-
-
-def sessions(settings: Settings) -> sessionmaker[Session]:
-    return _sessions(settings.database_url)
-
-
-def origin_store(settings: Settings) -> OriginStore:
-    return OriginStore(OriginConfig(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key,
-                                    settings.s3_region))
 
 
 def limits(settings: Settings) -> Limits:

@@ -19,7 +19,8 @@ from catalog.db import session_scope
 from catalog.models import Rendition, Video, VideoState
 from catalog.pipeline_stats import PipelineSnapshot, pipeline_snapshot  # noqa: F401 - re-exported
 from feed_api.airflow_client import AirflowClient
-from reelflow.ingest import origin_store, sessions, staging_bucket
+from reelflow.clients import origin_store, sessions
+from reelflow.ingest import staging_bucket
 from reelflow.settings import Settings
 from reelflow.staging import STAGING_ROOT
 

@@ -136,7 +136,7 @@ def _section(title: str, body: Callable[[], list[str]]) -> list[str]:
 def status_lines(settings: Settings, *, stack=None, client=None, edge_metrics: str | None = None) -> list[str]:
     """The whole system in one screen: services, queue depth, videos, failures, CDN hit ratios, purges."""
     from catalog.db import session_scope
-    from reelflow.ingest import sessions
+    from reelflow.clients import sessions
     from reelflow.operations import INGEST_DAG, pipeline_snapshot
 
     def services() -> list[str]:

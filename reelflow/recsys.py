@@ -8,41 +8,17 @@ import logging
 import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 
-import redis
-from sqlalchemy.orm import Session, sessionmaker
-
 from catalog import live
-from catalog.db import make_engine, make_sessionmaker, session_scope
-from delivery.origin import OriginConfig, OriginStore
+from catalog.db import session_scope
 from recommend import model_ranking, refresh, training
 from recommend.registry import ModelRegistry, version_id
 from recommend.sources import CandidateSource, VectorSource
+from reelflow.clients import origin_store, redis_client, sessions
 from reelflow.settings import Settings
 
 log = logging.getLogger("reelflow.recsys")
-
-
-@lru_cache(maxsize=4)
-def _redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)
-
-
-@lru_cache(maxsize=4)
-def _sessions(url: str) -> sessionmaker[Session]:
-    return make_sessionmaker(make_engine(url, pool_size=2, max_overflow=2))
-
-
-# Not reelflow.ingest's helpers: importing it pulls in the media stack, seconds of start-up per task.
-def sessions(settings: Settings) -> sessionmaker[Session]:
-    return _sessions(settings.database_url)
-
-
-def origin_store(settings: Settings) -> OriginStore:
-    return OriginStore(OriginConfig(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key,
-                                    settings.s3_region))
 
 
 def registry(settings: Settings) -> ModelRegistry:
@@ -50,7 +26,7 @@ def registry(settings: Settings) -> ModelRegistry:
 
 
 def flush_counters(settings: Settings) -> int:
-    return live.flush_counters(_redis(settings.redis_url), live.Keys(settings.redis_prefix),
+    return live.flush_counters(redis_client(settings), live.Keys(settings.redis_prefix),
                                lambda: session_scope(sessions(settings)))
 
 
@@ -75,7 +51,7 @@ def refresh_pools(settings: Settings, *, as_of: datetime, run_id: str, models: d
         built.append(training.two_tower_source(path, sorted(snap.users), snap.history))
         return built[-1:]
 
-    r, keys = _redis(settings.redis_url), live.Keys(settings.redis_prefix)
+    r, keys = redis_client(settings), live.Keys(settings.redis_prefix)
     stats = refresh.refresh(lambda: session_scope(sessions(settings)), r, keys, cfg, source=run_id, extra=extra)
     # The feed's trained ranker needs the same user vectors retrieval used: written after the pools.
     vectors = refresh.write_user_vectors(r, keys, built[-1], version=models[training.TWO_TOWER]) if built else 0

@@ -203,7 +203,7 @@ class Stack:
             proc = start_seaweed(data, port, self.s.s3_access_key, self.s.s3_secret_key, self.log_dir / "s3.log")
             self._pid_file("s3").write_text(str(proc.pid))
             wait_ready(self.s.s3_endpoint, proc, timeout_s=60)
-        from reelflow.ingest import origin_store
+        from reelflow.clients import origin_store
 
         origin_store(self.s).ensure_buckets(self.s.raw_bucket, self.s.vod_bucket, self.s.cold_bucket)
 

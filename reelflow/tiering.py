@@ -16,7 +16,7 @@ from sqlalchemy import exists, select
 
 from catalog.db import session_scope
 from catalog.models import InteractionEvent, Video, VideoState
-from reelflow.ingest import origin_store, sessions
+from reelflow.clients import origin_store, sessions
 from reelflow.settings import Settings
 
 log = logging.getLogger("reelflow.tiering")

@@ -85,9 +85,9 @@ def catalog_url(settings: Settings) -> Iterator[str]:
     ensure_database(settings.database_url)
     upgrade(settings.database_url)
     yield settings.database_url
-    from reelflow.ingest import _sessions
+    from reelflow.clients import forget_sessions
 
-    _sessions.cache_clear()
+    forget_sessions(settings)
     drop_database(settings.database_url)
 
 

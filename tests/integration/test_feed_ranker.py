@@ -22,7 +22,7 @@ from feed_api import feed_service
 from feed_api.cards import get_cards
 from recommend import diversity, model_ranking, ranking, synthetic
 from recommend.ranker import Ranker, RankerConfig
-from reelflow import recsys
+from reelflow import clients, recsys
 from tests.integration.feed_helpers import make_client as _make_client
 from tests.integration.feed_helpers import ready_video
 
@@ -41,8 +41,7 @@ def rk_settings(settings):
     ensure_database(url)
     upgrade(url)
     yield settings.model_copy(update={"database_url": url, "feed_ranker": True, "feed_ranker_check_s": 0.2})
-    recsys.sessions(settings.model_copy(update={"database_url": url})).kw["bind"].dispose()
-    recsys._sessions.cache_clear()
+    clients.forget_sessions(settings.model_copy(update={"database_url": url}))
     drop_database(url)
 
 

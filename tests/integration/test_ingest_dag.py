@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -15,29 +14,14 @@ from delivery.publish import PLAYLIST_CACHE_CONTROL, SEGMENT_CACHE_CONTROL
 from media.embedding import DIMENSION
 from media.embedding import MODEL_NAME as EMBEDDING_MODEL
 from tests.hls_checks import check_package, download_prefix
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.pipeline import get_video as _video
+from tests.pipeline import load_dag_module
+from tests.pipeline import upload_raw as _uploaded
 
 
 @pytest.fixture(scope="module")
 def ingest_dag(settings, store, catalog_url, airflow_db):
-    spec = importlib.util.spec_from_file_location("ingest_video_dag", REPO / "dags" / "ingest_video.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.INGEST_VIDEO
-
-
-def _uploaded(sessions, store, settings, path: Path) -> str:
-    with session_scope(sessions) as s:
-        video = repo.create_video(s, caption=path.name)
-        vid, key = video.id, video.raw_key
-    store.client.fput_object(settings.raw_bucket, key, str(path))
-    return vid
-
-
-def _video(sessions, vid):
-    with session_scope(sessions) as s:
-        return repo.get_video(s, vid)
+    return load_dag_module("ingest_video").INGEST_VIDEO
 
 
 def test_ingest_publishes_a_conformant_ladder(ingest_dag, sessions, store, settings, clips, tmp_path):

@@ -6,6 +6,7 @@ from catalog import videos as repo
 from catalog.db import session_scope
 from media.samples import make_clip
 from reelflow import ingest
+from tests.pipeline import get_video as _video
 
 
 @pytest.fixture()
@@ -19,11 +20,6 @@ def uploaded(sessions, store, settings, clips):
         return vid
 
     return make
-
-
-def _video(sessions, vid):
-    with session_scope(sessions) as s:
-        return repo.get_video(s, vid)
 
 
 def test_upload_over_the_size_limit_is_rejected_before_download(settings, sessions, uploaded, catalog_url):

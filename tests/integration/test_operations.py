@@ -5,20 +5,18 @@ reprocess CLI against a stub of Airflow's REST API, and ``reelflow status``."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
 
-from catalog import videos as repo
-from catalog.db import session_scope
 from feed_api.airflow_client import AirflowClient
+from tests.pipeline import get_video as _video
+from tests.pipeline import load_dag_module
+from tests.pipeline import upload_raw as _upload
 
-REPO = Path(__file__).resolve().parents[2]
 # Clips of their own (other modules publish the shared ones; a copy would be rejected as a duplicate).
 PATTERNS = {"landscape": (640, 360, 4.0, True, "life:mold=10:ratio=0.5:seed=3:death_color=#C83232:life_color=#00ff00"),
             "portrait": (360, 640, 3.0, False, "cellauto:rule=90:seed=4242")}
@@ -26,10 +24,7 @@ STARTED: dict[str, datetime] = {}  # set when this module's videos are created; 
 
 
 def _load(name: str, attr: str):
-    spec = importlib.util.spec_from_file_location(f"{name}_dag", REPO / "dags" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return getattr(module, attr)
+    return getattr(load_dag_module(name), attr)
 
 
 @pytest.fixture(scope="module")
@@ -56,19 +51,6 @@ class StubAirflow:
             n = {"queued": 2, "running": 1}[request.url.params["state"]]
             return httpx.Response(200, json={"dag_runs": [], "total_entries": n})
         return httpx.Response(404, json={"detail": "not stubbed"})
-
-
-def _upload(sessions, store, settings, path: Path) -> str:
-    with session_scope(sessions) as s:
-        video = repo.create_video(s, caption=path.name)
-        vid, key = video.id, video.raw_key
-    store.client.fput_object(settings.raw_bucket, key, str(path))
-    return vid
-
-
-def _video(sessions, vid):
-    with session_scope(sessions) as s:
-        return repo.get_video(s, vid)
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,9 @@ events (synthetic log + the API's /v1/interactions) -> DAGs -> pools (Redis) -> 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import redis
@@ -27,20 +25,13 @@ from media.embedding import MODEL_NAME as EMBEDDING_MODEL
 from recommend import pools, synthetic
 from recommend.refresh import POOL_TTL_S
 from recommend.registry import version_id
-from reelflow import recsys
+from reelflow import clients, recsys
 from reelflow.settings import get_settings
 from tests.integration.feed_helpers import make_client
+from tests.pipeline import load_dag_module as _load_dag
 
-REPO = Path(__file__).resolve().parents[2]
 EMB = synthetic.EMBEDDING_MODEL
 TOPIC = "science"
-
-
-def _load_dag(name: str):
-    spec = importlib.util.spec_from_file_location(f"{name}_dag", REPO / "dags" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +46,6 @@ def rec_settings(settings):
         get_settings.cache_clear()
         yield settings.model_copy(update={"database_url": url})
     get_settings.cache_clear()
-    recsys._sessions.cache_clear()
     drop_database(url)
 
 
@@ -71,8 +61,7 @@ def dags(rec_settings, store, airflow_db):
     yield {"refresh": _load_dag("refresh_candidates").REFRESH_CANDIDATES,
            "flush": _load_dag("flush_counters").FLUSH_COUNTERS,
            "train": _load_dag("train_models").TRAIN_MODELS}
-    recsys.sessions(rec_settings).kw["bind"].dispose()  # the per-run catalog is dropped at session end
-    recsys._sessions.cache_clear()
+    clients.forget_sessions(rec_settings)  # the per-run catalog is dropped at session end
 
 
 @pytest.fixture(scope="module")

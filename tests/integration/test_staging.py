@@ -20,15 +20,11 @@ from reelflow import ingest, staging
 from reelflow.operations import collect_stale_staging
 from reelflow.staging import Need, Staging, StagingError
 from tests.hls_checks import check_package, download_prefix
+from tests.pipeline import load_dag_module, upload_raw
 
 
 def _upload(sessions, store, settings, clip: Path, run_id: str) -> str:
-    with session_scope(sessions) as s:
-        video = repo.create_video(s, caption=clip.name)
-        repo.start_processing(s, video.id, run_id=run_id)
-        vid, key = video.id, video.raw_key
-    store.client.fput_object(settings.raw_bucket, key, str(clip))
-    return vid
+    return upload_raw(sessions, store, settings, clip, run_id=run_id)
 
 
 def _staged(store, settings, vid: str, run_id: str) -> list[str]:
@@ -204,16 +200,12 @@ def test_gc_removes_staging_of_runs_that_died_only_once_it_is_old(settings, stor
 
 def test_ingest_dag_with_s3_staging_and_a_machine_per_task(settings, sessions, store, catalog_url, airflow_db,
                                                            tmp_path, monkeypatch):
-    import importlib.util
 
     from airflow.sdk import get_current_context
 
     from reelflow.settings import get_settings
 
-    spec = importlib.util.spec_from_file_location(
-        "ingest_video_dag_staging", Path(__file__).resolve().parents[2] / "dags" / "ingest_video.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_dag_module("ingest_video", "ingest_video_dag_staging")
     monkeypatch.setenv("REELFLOW_STAGING", "s3")
     monkeypatch.setenv("REELFLOW_DEDUP_POLICY", "link")
     monkeypatch.setenv("REELFLOW_WORK_DIR", str(tmp_path / "scratch"))

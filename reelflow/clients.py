@@ -1,0 +1,49 @@
+"""The service clients every shell builds from the settings: catalog sessions, the S3 origin, Redis.
+
+One place for "settings in, client out", cached per URL so the tasks of one worker process share their
+connection pools. Light on purpose: the DAG tasks, CLIs and jobs import it without the media stack or
+TensorFlow (``reelflow.ingest`` pulls in the first, ``reelflow.recsys`` may pull in the second).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import redis
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.db import make_engine, make_sessionmaker
+from delivery.origin import OriginConfig, OriginStore
+from reelflow.settings import Settings
+
+
+@lru_cache(maxsize=4)
+def _sessions(url: str) -> sessionmaker[Session]:
+    return make_sessionmaker(make_engine(url, pool_size=2, max_overflow=2))
+
+
+@lru_cache(maxsize=4)
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
+
+
+def sessions(settings: Settings) -> sessionmaker[Session]:
+    return _sessions(settings.database_url)
+
+
+def forget_sessions(settings: Settings) -> None:
+    """Dispose of the catalog engine for ``settings`` (before its database is dropped, e.g. in tests)."""
+    sessions(settings).kw["bind"].dispose()
+    _sessions.cache_clear()
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    return _redis(settings.redis_url)
+
+
+def origin_config(settings: Settings) -> OriginConfig:
+    return OriginConfig(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key, settings.s3_region)
+
+
+def origin_store(settings: Settings) -> OriginStore:
+    return OriginStore(origin_config(settings))
