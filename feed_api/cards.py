@@ -51,6 +51,17 @@ def _load_cards_db(svc: Services, ids: Sequence[str]) -> dict[str, Card]:
         return load_cards_sync(svc, s, ids)
 
 
+def _decode_cached(ids: Sequence[str], blobs: Sequence[str | None]) -> dict[str, Card]:
+    return {vid: _decode(blob) for vid, blob in zip(ids, blobs, strict=True) if blob is not None}
+
+
+def _queue_store(pipe, keys: live.Keys, cards: Mapping[str, Card]) -> None:
+    """Queue SETs with the card TTL: an entry whose delete was lost (Redis down at that moment) dies in
+    ``CARD_TTL_S``."""
+    for vid, card in cards.items():
+        pipe.set(keys.card(vid), live.dumps(card), ex=live.CARD_TTL_S)
+
+
 async def get_cards(svc: Services, ids: Sequence[str], cached: Sequence[str | None] | None = None) -> dict[str, Card]:
     """Cards for ``ids`` (unknown ids absent): Redis first (or ``cached``, the blobs already read with the
     ids), one catalog query for the misses."""
@@ -62,9 +73,7 @@ async def get_cards(svc: Services, ids: Sequence[str], cached: Sequence[str | No
     try:
         if cached is None:
             cached = await svc.live.run(lambda r: r.mget([keys.card(v) for v in ids]))
-        for vid, blob in zip(ids, cached, strict=True):
-            if blob is not None:
-                found[vid] = _decode(blob)
+        found = _decode_cached(ids, cached)
     except LiveUnavailable:
         redis_ok = False
     missing = [v for v in ids if v not in found]
@@ -74,8 +83,7 @@ async def get_cards(svc: Services, ids: Sequence[str], cached: Sequence[str | No
         if redis_ok and loaded:
             async def store(r):
                 pipe = r.pipeline(transaction=False)
-                for vid, card in loaded.items():
-                    pipe.set(keys.card(vid), live.dumps(card), ex=live.CARD_TTL_S)
+                _queue_store(pipe, keys, loaded)
                 await pipe.execute()
             with contextlib.suppress(LiveUnavailable):
                 await svc.live.run(store)
@@ -90,9 +98,7 @@ def get_cards_sync(svc: Services, session: Session, ids: Sequence[str]) -> dict[
     found: dict[str, Card] = {}
     redis_ok = True
     try:
-        for vid, blob in zip(ids, svc.live.run_sync(lambda r: r.mget([keys.card(v) for v in ids])), strict=True):
-            if blob is not None:
-                found[vid] = _decode(blob)
+        found = _decode_cached(ids, svc.live.run_sync(lambda r: r.mget([keys.card(v) for v in ids])))
     except LiveUnavailable:
         redis_ok = False
     missing = [v for v in ids if v not in found]
@@ -100,8 +106,12 @@ def get_cards_sync(svc: Services, session: Session, ids: Sequence[str]) -> dict[
         loaded = load_cards_sync(svc, session, missing)
         found.update(loaded)
         if redis_ok and loaded:
+            def store(r):
+                pipe = r.pipeline(transaction=False)
+                _queue_store(pipe, keys, loaded)
+                pipe.execute()
             with contextlib.suppress(LiveUnavailable):
-                svc.live.run_sync(lambda r: r.mset({keys.card(v): live.dumps(c) for v, c in loaded.items()}))
+                svc.live.run_sync(store)
     return found
 
 

@@ -365,6 +365,9 @@ def test_views_deduplicate_per_hour_and_counters_flush_to_postgres(api, sessions
                         {"video_id": vid, "kind": "complete", "watch_ms": 3000, "progress": 1.0}]}
     first = api.post("/v1/interactions", json=batch, headers=me.headers).json()
     assert first == {"accepted": 4, "counted_views": 1, "dropped": 0, "durable": "postgresql"}
+    # The card this (sync) handler cached expires like the feed's: a lost delete cannot leave it forever.
+    svc = api.app.state.services
+    assert 0 < svc.live.sync.ttl(svc.live.keys.card(vid)) <= live.CARD_TTL_S
     again = api.post("/v1/interactions", json=batch, headers=me.headers).json()
     assert again["counted_views"] == 0
     other = Person(api)
@@ -373,7 +376,6 @@ def test_views_deduplicate_per_hour_and_counters_flush_to_postgres(api, sessions
                        headers=me.headers).json()
     assert unknown["accepted"] == 0 and unknown["dropped"] == 1
 
-    svc = api.app.state.services
     keys = svc.live.keys
     assert svc.live.sync.hgetall(keys.counter(vid)) == {"views": "2", "watch_ms": "18000", "completions": "3"}
     assert "t:dedup" in svc.live.sync.hgetall(keys.profile(me.id))  # the near-real-time profile moved
