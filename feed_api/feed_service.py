@@ -81,17 +81,12 @@ async def feed_page(svc: Services, user: str, ftype: str, cursor: str | None, li
     mode = req.cursor.mode
     if mode != "pool":
         await rate_limit(svc, user)
-    if mode == "pool":
+    live_page = {"pool": _for_you, "trend": _trending_live}.get(mode)
+    if live_page is not None:
         try:
-            return await _for_you(req)
+            return await live_page(req)
         except LiveUnavailable:
-            svc.metrics.fallbacks.labels("redis_down").inc()
-            req.cursor = replace(req.cursor, mode="pg", as_of=0.0, key=[])
-            mode = "pg"
-    if mode == "trend":
-        try:
-            return await _trending_live(req)
-        except LiveUnavailable:
+            # Both Redis-backed feeds continue on PostgreSQL's trending keyset from its start.
             svc.metrics.fallbacks.labels("redis_down").inc()
             req.cursor = replace(req.cursor, mode="pg", as_of=0.0, key=[])
             mode = "pg"

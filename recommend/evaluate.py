@@ -40,10 +40,29 @@ from recommend.two_tower import TwoTower, TwoTowerConfig
 Scorer = Callable[[np.ndarray], np.ndarray]  # user indices (m,) -> scores (m, n_items)
 
 
+def recall_per_user(ranked: np.ndarray, relevant: Sequence[set[int]], k: int) -> np.ndarray:
+    """|top-k ∩ relevant| / |relevant| per user with relevant items (the others are skipped)."""
+    return np.array([len(set(r[:k].tolist()) & rel) / len(rel)
+                     for r, rel in zip(ranked, relevant, strict=True) if rel], np.float64)
+
+
 def recall_at_k(ranked: np.ndarray, relevant: Sequence[set[int]], k: int) -> float:
     """Mean over users of |top-k ∩ relevant| / |relevant| (users with no relevant items are skipped)."""
-    vals = [len(set(r[:k].tolist()) & rel) / len(rel) for r, rel in zip(ranked, relevant, strict=True) if rel]
-    return float(np.mean(vals)) if vals else 0.0
+    vals = recall_per_user(ranked, relevant, k)
+    return float(vals.mean()) if len(vals) else 0.0
+
+
+def ratio_interval(a: np.ndarray, b: np.ndarray, *, level: float = 0.95, n_boot: int = 5000,
+                   seed: int = 0) -> tuple[float, float]:
+    """Bootstrap interval (users resampled) of mean(a) / mean(b) for per-user metrics of two models on the
+    same users: how far a ratio such as "1.45x popularity" could move with another draw of users."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim != 1 or not len(a):
+        raise ValueError(f"need two equal-length 1-d per-user arrays, got {a.shape} and {b.shape}")
+    idx = np.random.default_rng(seed).integers(0, len(a), (n_boot, len(a)))
+    ratios = a[idx].mean(axis=1) / np.maximum(b[idx].mean(axis=1), 1e-12)
+    tail = (1.0 - level) / 2 * 100
+    return float(np.percentile(ratios, tail)), float(np.percentile(ratios, 100 - tail))
 
 
 def ndcg_at_k(ranked: np.ndarray, relevant: Sequence[set[int]], k: int) -> float:
@@ -67,6 +86,7 @@ class EvalResult:
     users: int = 0
     seconds_per_epoch: float | None = None
     per_seed: list[float] | None = None  # recall@50 of each seed when ``recall``/``ndcg`` are seed means
+    per_user: np.ndarray | None = None  # recall@50 of each evaluated user (seed mean), same user order for all
 
 
 def evaluate_scorer(name: str, scorer: Scorer, train: Interactions, test: Interactions,
@@ -93,7 +113,8 @@ def evaluate_scorer(name: str, scorer: Scorer, train: Interactions, test: Intera
         relevant.extend(test_sets[u] - seen[u] for u in ub)
     ranked = np.concatenate(ranked_all)
     return EvalResult(name, {k: recall_at_k(ranked, relevant, k) for k in ks},
-                      {k: ndcg_at_k(ranked, relevant, k) for k in ndcg_ks}, users=len(users))
+                      {k: ndcg_at_k(ranked, relevant, k) for k in ndcg_ks}, users=len(users),
+                      per_user=recall_per_user(ranked, relevant, 50) if 50 in ks else None)
 
 
 def popularity_scorer(train: Interactions) -> Scorer:
@@ -212,7 +233,9 @@ def mean_result(name: str, runs: Sequence[EvalResult]) -> EvalResult:
     return EvalResult(name, {k: float(np.mean([r.recall[k] for r in runs])) for k in runs[0].recall},
                       {k: float(np.mean([r.ndcg[k] for r in runs])) for k in runs[0].ndcg}, users=runs[0].users,
                       seconds_per_epoch=float(np.mean([r.seconds_per_epoch or 0.0 for r in runs])),
-                      per_seed=[r.recall[50] for r in runs])
+                      per_seed=[r.recall[50] for r in runs],
+                      per_user=(np.mean([r.per_user for r in runs], axis=0)
+                                if all(r.per_user is not None for r in runs) else None))
 
 
 def run_movielens(config: TwoTowerConfig = DEFAULT_ML100K_CONFIG, *, epochs: int = 15, batch_size: int = 512,
@@ -289,9 +312,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n== {'VALIDATION' if a.validation else 'TEST'}: {what}, {results[0].users} users, "
               f"two-tower mean of {a.seeds} seed(s)\n   config: {config_summary(cfg)}")
         print(format_table(results))
-        pop, recent, tt = results[0].recall[50], results[1].recall[50], results[-1].recall[50]
-        print(f"two-tower recall@50: {tt / pop:.2f}x popularity (goal 1.5x), {tt / recent:.2f}x recent "
-              f"popularity; {time.perf_counter() - t0:.0f} s")
+        pop, recent, tt = results[0], results[1], results[-1]
+        lo, hi = ratio_interval(tt.per_user, pop.per_user)
+        lo_r, hi_r = ratio_interval(tt.per_user, recent.per_user)
+        print(f"two-tower recall@50: {tt.recall[50] / pop.recall[50]:.2f}x popularity (goal 1.5x; 95 % interval over "
+              f"users {lo:.2f}-{hi:.2f}), {tt.recall[50] / recent.recall[50]:.2f}x recent popularity "
+              f"({lo_r:.2f}-{hi_r:.2f}); {time.perf_counter() - t0:.0f} s")
     return 0
 
 

@@ -20,7 +20,15 @@ from recommend.data import (
     time_split,
     user_histories,
 )
-from recommend.evaluate import evaluate_scorer, ndcg_at_k, random_scorer, recall_at_k, two_tower_scorer
+from recommend.evaluate import (
+    evaluate_scorer,
+    ndcg_at_k,
+    random_scorer,
+    ratio_interval,
+    recall_at_k,
+    recall_per_user,
+    two_tower_scorer,
+)
 from recommend.ranker import Ranker, RankerConfig, RankerFeatures
 from recommend.two_tower import ItemSideFeatures, TwoTower, TwoTowerConfig, hash_tokens, in_batch_logits
 
@@ -118,6 +126,19 @@ def test_recall_and_ndcg_on_hand_cases():
     assert ndcg_at_k(ranked, relevant, 4) == pytest.approx((1 / ideal0 + 1 / np.log2(5)) / 2)
     assert ndcg_at_k(np.array([[1, 9]]), [{1, 9}], 2) == pytest.approx(1.0)
     assert recall_at_k(ranked, [set(), set()], 2) == 0.0  # users without relevant items are skipped
+    assert recall_per_user(ranked, [{1, 9}, set(), {8}][:2], 4).tolist() == [0.5]
+
+
+def test_ratio_interval_brackets_the_ratio_and_narrows_with_more_users():
+    rng = np.random.default_rng(1)
+    a_small, b_small = rng.random(100) * 0.6, rng.random(100) * 0.4
+    lo, hi = ratio_interval(a_small, b_small)
+    assert lo < a_small.mean() / b_small.mean() < hi
+    a_big, b_big = rng.random(10_000) * 0.6, rng.random(10_000) * 0.4
+    lo_big, hi_big = ratio_interval(a_big, b_big)
+    assert lo_big < 1.5 < hi_big and hi_big - lo_big < (hi - lo) / 5  # ~sqrt(100) narrower
+    with pytest.raises(ValueError, match="equal-length"):
+        ratio_interval(a_small, b_small[:50])
 
 
 def test_evaluation_excludes_items_seen_in_train():
