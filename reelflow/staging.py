@@ -206,12 +206,14 @@ class Staging:
         fetched = 0
         if self.store is not None:
             store = self.store
-            wanted: list[str] = []
+            # A set: needs overlap (a rung's directory and its I-frame playlist), and two downloads of one
+            # file at once race on minio's shared ".part" file name.
+            wanted: set[str] = set()
             for need in needs:
                 for rel, size in self._staged(_check_relative(need.part)).items():
                     path = self.root / rel
                     if not path.is_file() or path.stat().st_size != size:
-                        wanted.append(rel)
+                        wanted.add(rel)
 
             def get(rel: str) -> None:
                 target = self.root / rel
@@ -219,7 +221,7 @@ class Staging:
                 store.download(self.bucket, self._key(rel), target)
 
             with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                list(pool.map(get, wanted))
+                list(pool.map(get, sorted(wanted)))
             fetched = len(wanted)
             if fetched:
                 log.info("%s fetched %d staged files from %s", step, fetched, self.location)
