@@ -63,9 +63,6 @@ class TwoTowerConfig:
     # dimension: user [u / temperature, 1] . item [v, bias] = the training logit, so ANN (inner product)
     # still applies.
     item_bias: bool = True
-    # The per-item learned constant in that bias; off leaves only the freshness term (the bias then has to
-    # come from features that generalise over time rather than from memorised popularity).
-    item_bias_static: bool = True
     # Positives are weighted 2^(-age / half-life), age counted back from the newest event in the training
     # data: tastes and the catalogue drift, so recent behaviour is the best guess for tomorrow's. None: off.
     recency_half_life_s: float | None = 7 * 86400.0
@@ -95,6 +92,17 @@ class TwoTowerConfig:
 
 # Config fields added after models were first saved, with the values that reproduce those older models.
 _LEGACY_CONFIG = {"freshness": False, "history_position_weights": False}
+# Config fields since removed, with the only value this version can load (models saved with it carry the key).
+_REMOVED_CONFIG = {"item_bias_static": True}
+
+
+def _config_from_saved(saved: dict) -> TwoTowerConfig:
+    saved = dict(saved)
+    for key, supported in _REMOVED_CONFIG.items():
+        if key in saved and saved.pop(key) != supported:
+            raise ValueError(f"this model was saved with {key}={not supported}, which this version no longer "
+                             f"supports (only {key}={supported}); retrain it")
+    return TwoTowerConfig(**{**_LEGACY_CONFIG, **saved})
 
 
 @dataclass
@@ -144,7 +152,7 @@ class _Towers(keras.Model):
         self.content_dim, self.n_tokens = content_dim, n_tokens
         self.has_bias = cfg.item_bias
         self.bias = (keras.layers.Embedding(n_items + 1, 1, embeddings_initializer="zeros")
-                     if cfg.item_bias and cfg.item_bias_static else None)
+                     if cfg.item_bias else None)
         self.pos_logits = (self.add_weight(shape=(cfg.history_len,), initializer="zeros", name="pos_logits")
                            if cfg.history_position_weights else None)
         self.n_fresh = n_freshness_features(cfg.freshness_windows) if cfg.freshness else 0
@@ -198,9 +206,7 @@ class _Towers(keras.Model):
         return tf.math.l2_normalize(v, axis=-1)
 
     def item_bias(self, iidx_shifted):
-        if self.bias is not None:
-            return self.bias(iidx_shifted)[:, 0]
-        return tf.zeros(tf.shape(iidx_shifted), tf.float32) if self.has_bias else None
+        return self.bias(iidx_shifted)[:, 0] if self.bias is not None else None
 
     def freshness_bias(self, feats):
         """(..., k) freshness features -> (...) bias term."""
@@ -503,7 +509,7 @@ class TwoTower:
     @classmethod
     def load(cls, directory: str | Path) -> TwoTower:
         meta = read_meta(directory, FORMAT, "two-tower model")
-        model = cls(TwoTowerConfig(**{**_LEGACY_CONFIG, **meta["config"]}))
+        model = cls(_config_from_saved(meta["config"]))
         model._build(tuple(meta["user_ids"]), tuple(meta["item_ids"]), None, meta["content_dim"], meta["n_tokens"])
         assign_weights(directory, model._net.weights)
         return model

@@ -245,10 +245,16 @@ def test_models_saved_before_freshness_still_load(tmp_path):
     for key in ("freshness", "freshness_bucket_s", "freshness_windows", "freshness_hidden", "freshness_horizon",
                 "history_position_weights"):
         del meta["config"][key]  # what an older version wrote
+    meta["config"]["item_bias_static"] = True  # a field since removed; True was its only served value
     cfg_file.write_text(json.dumps(meta))
     loaded = TwoTower.load(tmp_path / "old")
     assert not loaded.config.freshness and not loaded.config.history_position_weights
     np.testing.assert_array_equal(loaded.item_vectors(), model.item_vectors())
+
+    meta["config"]["item_bias_static"] = False  # a model this version cannot rebuild: refused by name
+    cfg_file.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="item_bias_static=False"):
+        TwoTower.load(tmp_path / "old")
 
 
 def test_two_tower_serving_rejects_hostile_inputs(trained_planted):
