@@ -1,9 +1,10 @@
 """refresh_candidates: every active user's candidate pool, recomputed and written to Redis.
 
-Runs every 15 minutes and whenever new videos are published, new interactions are flushed, or a new
-model version is registered. Sources: two-tower (when a model is registered), content-similar to recent
-finishes and likes, following, regional trending, exploration; merged with quotas and filtered
-(``recommend.refresh``). Each run reads as of its own ``run_after`` time, so a re-run writes the same pools.
+Runs every 15 minutes and whenever new videos are published or get their content embedding, new interactions
+are flushed, or a new model version is registered. Sources: two-tower (when a model is registered),
+content-similar to recent finishes and likes, following, regional trending, exploration; merged with quotas
+and filtered (``recommend.refresh``). Each run reads as of its own ``run_after`` time, so a re-run writes
+the same pools.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import timedelta
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
 
 PUBLISHED = Asset("reelflow://videos/published")
+EMBEDDED = Asset("reelflow://videos/embedded")  # a new video's content embedding, for the similar source
 INTERACTIONS = Asset("reelflow://interactions/flushed")
 MODELS = Asset("reelflow://models/registered")
 
@@ -20,7 +22,7 @@ MODELS = Asset("reelflow://models/registered")
 @dag(
     dag_id="refresh_candidates",
     schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("*/15 * * * *", timezone="UTC"),
-                                 assets=(PUBLISHED | INTERACTIONS | MODELS)),
+                                 assets=(PUBLISHED | EMBEDDED | INTERACTIONS | MODELS)),
     catchup=False,
     max_active_runs=1,  # asset events arriving during a run are folded into the next one
     tags=["recommend"],

@@ -155,12 +155,37 @@ def test_limits_reject_with_reason(ingest_dag, sessions, store, settings, clips,
     assert store.list_keys(settings.vod_bucket, f"v/{vid}/") == []
 
 
+def test_a_failed_embedding_leaves_the_video_ready_and_the_run_red(ingest_dag, sessions, store, settings, clips,
+                                                                   monkeypatch):
+    from reelflow import ingest
+
+    def broken_embed(*_args, **_kwargs):
+        raise RuntimeError("embedding model unavailable")
+
+    monkeypatch.setattr(ingest, "embed", broken_embed)
+    monkeypatch.setattr(ingest_dag.get_task("embed"), "retries", 0)
+    vid = _uploaded(sessions, store, settings, clips["portrait"])
+    run = ingest_dag.test(run_conf={"video_id": vid})
+    states = {ti.task_id: ti.state for ti in run.get_task_instances() if ti.map_index < 1}
+    assert run.state == "failed" and states["embed"] == "failed"
+    assert states["mark_ready"] == "success" and states["cleanup"] == "success"
+    video = _video(sessions, vid)
+    assert (video.state, video.failure_code) == ("ready", None)  # served, only without an embedding
+    assert store.list_keys(settings.vod_bucket, video.master_key) == [video.master_key]
+    with session_scope(sessions) as s:
+        assert get_embedding(s, vid, EMBEDDING_MODEL) is None
+
+
 def test_gpu_encodes_queue_in_their_own_pool(ingest_dag):
     gpu, cpu = ingest_dag.get_task("transcode_gpu"), ingest_dag.get_task("transcode")
     assert gpu.pool == "gpu_encoders" and cpu.pool == "default_pool"
     assert ingest_dag.get_task("package").trigger_rule == "none_failed_min_one_success"
-    assert {"embed", "thumbnails"} <= {t.task_id for t in ingest_dag.get_task("mark_ready").upstream_list} | {
-        t.task_id for t in ingest_dag.get_task("publish").upstream_list}
+    assert "thumbnails" in ingest_dag.get_task("publish").upstream_task_ids
+    # The embedding is not on the path to "ready", but cleanup (which removes its input) waits for it.
+    embed = ingest_dag.get_task("embed")
+    assert embed.get_flat_relative_ids(upstream=False) == {"cleanup"}
+    assert "embed" not in ingest_dag.get_task("mark_ready").get_flat_relative_ids(upstream=True)
+    assert [a.uri for a in embed.outlets] == ["reelflow://videos/embedded"]
 
 
 def test_real_footage_in_all_three_codecs(ingest_dag, sessions, store, settings, tmp_path):

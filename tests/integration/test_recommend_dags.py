@@ -260,7 +260,8 @@ def test_synthetic_world_is_what_the_tests_assume(world):
 def test_dag_shapes(dags):
     refresh, train, flush = dags["refresh"], dags["train"], dags["flush"]
     uris = {a.uri for a in refresh.timetable.asset_condition.objects}
-    assert uris == {"reelflow://videos/published", "reelflow://interactions/flushed", "reelflow://models/registered"}
+    assert uris == {"reelflow://videos/published", "reelflow://videos/embedded", "reelflow://interactions/flushed",
+                    "reelflow://models/registered"}
     assert refresh.max_active_runs == 1
     assert {t.outlets[0].uri for t in (train.get_task("train_ranker"), flush.get_task("flush"))} == {
         "reelflow://models/registered", "reelflow://interactions/flushed"}
