@@ -117,3 +117,19 @@ def test_an_older_overlapping_run_cannot_win_the_switch(settings, sessions, uplo
         ingest.mark_ready(settings, vid, older, "run-a")
     video = _video(sessions, vid)
     assert (video.state, video.master_key) == ("ready", newer["master_key"])
+
+
+def test_inline_pipeline_publishes_even_when_the_embedding_fails(settings, sessions, uploaded, monkeypatch, caplog):
+    """The re-ladder batch's inline path matches the DAG: the embedding is not on the path to ready."""
+    vid = uploaded("portrait")
+
+    def broken_embed(*_args, **_kwargs):
+        raise RuntimeError("embedding model unavailable")
+
+    monkeypatch.setattr(ingest, "embed", broken_embed)
+    assert ingest.run_inline(settings, vid, "inline-steps", codecs=["h264"]) == "ready"
+    video = _video(sessions, vid)
+    assert (video.state, video.failure_code) == ("ready", None)
+    assert {r.encoder for r in video.renditions if r.kind == "video"} == {"libx264"}
+    assert "no content embedding for video" in caplog.text
+    assert not ingest.work_dir(settings, vid, "inline-steps").exists()  # cleaned up all the same
