@@ -155,8 +155,9 @@ def test_limits_reject_with_reason(ingest_dag, sessions, store, settings, clips,
     assert store.list_keys(settings.vod_bucket, f"v/{vid}/") == []
 
 
-def test_a_failed_embedding_leaves_the_video_ready_and_the_run_red(ingest_dag, sessions, store, settings, clips,
+def test_a_failed_embedding_leaves_the_video_ready_and_the_run_red(ingest_dag, sessions, store, settings, tmp_path,
                                                                    monkeypatch):
+    from media.samples import make_clip, unique_pattern
     from reelflow import ingest
 
     def broken_embed(*_args, **_kwargs):
@@ -164,7 +165,10 @@ def test_a_failed_embedding_leaves_the_video_ready_and_the_run_red(ingest_dag, s
 
     monkeypatch.setattr(ingest, "embed", broken_embed)
     monkeypatch.setattr(ingest_dag.get_task("embed"), "retries", 0)
-    vid = _uploaded(sessions, store, settings, clips["portrait"])
+    # A clip of its own: dedup would (rightly) skip everything for one another test published.
+    clip = make_clip(tmp_path / "fresh.mp4", width=360, height=640, seconds=3.0, audio=False,
+                     pattern=unique_pattern(7102))
+    vid = _uploaded(sessions, store, settings, clip)
     run = ingest_dag.test(run_conf={"video_id": vid})
     states = {ti.task_id: ti.state for ti in run.get_task_instances() if ti.map_index < 1}
     assert run.state == "failed" and states["embed"] == "failed"

@@ -4,7 +4,7 @@ import pytest
 
 from catalog import videos as repo
 from catalog.db import session_scope
-from media.samples import make_clip
+from media.samples import make_clip, unique_pattern
 from reelflow import ingest
 from tests.pipeline import get_video as _video
 
@@ -119,9 +119,13 @@ def test_an_older_overlapping_run_cannot_win_the_switch(settings, sessions, uplo
     assert (video.state, video.master_key) == ("ready", newer["master_key"])
 
 
-def test_inline_pipeline_publishes_even_when_the_embedding_fails(settings, sessions, uploaded, monkeypatch, caplog):
+def test_inline_pipeline_publishes_even_when_the_embedding_fails(settings, sessions, uploaded, clips, tmp_path,
+                                                                  monkeypatch, caplog):
     """The re-ladder batch's inline path matches the DAG: the embedding is not on the path to ready."""
-    vid = uploaded("portrait")
+    # A clip of its own: dedup would (rightly) refuse one another test published.
+    clips["inline"] = make_clip(tmp_path / "inline.mp4", width=360, height=640, seconds=3.0, audio=False,
+                                pattern=unique_pattern(7101))
+    vid = uploaded("inline")
 
     def broken_embed(*_args, **_kwargs):
         raise RuntimeError("embedding model unavailable")
