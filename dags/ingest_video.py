@@ -82,7 +82,8 @@ def ingest_video():
         return ingest.split_by_device(settings, ingest.codecs_for_run(
             settings, get_current_context()["params"].get("codecs")))
 
-    # Returns the run's software codecs, which the transcode mapping expands over (one task less).
+    # Returns the run's software codecs, which the transcode mapping expands over (one task less; a mapping
+    # cannot expand over one key of a task's dict, so the NVENC codecs keep a task of their own).
     @task
     def dedup(_source: dict) -> list[str]:
         try:
@@ -132,24 +133,19 @@ def ingest_video():
     def embed() -> dict:
         return ingest.embed(get_settings(), _video_id(), _run_id())
 
-    # Runs when either transcode mapping has nothing to do (skipped); it refuses a rejected video itself.
-    @task(trigger_rule="none_failed_min_one_success")
-    def package(source: dict, video: list[list[dict]] | None, video_gpu: list[list[dict]] | None,
-                audio: list[dict]) -> dict:
+    # Package, upload and switch in one task: each is a fraction of a second, and a task costs a process
+    # start and a scheduler round (~2 s each on the path to ready). Runs when either transcode mapping has
+    # nothing to do (skipped); it refuses a rejected video itself. A retry repeats all three: the upload
+    # goes to the run's own prefix, so it overwrites itself.
+    @task(trigger_rule="none_failed_min_one_success", retries=4, outlets=[PUBLISHED])
+    def publish(source: dict, video: list[list[dict]] | None, video_gpu: list[list[dict]] | None,
+                audio: list[dict], thumbs: dict) -> None:
+        settings, video_id, run_id = get_settings(), _video_id(), _run_id()
         try:
-            return ingest.package(get_settings(), _video_id(), _run_id(), source,
-                                  [*(video or []), *(video_gpu or []), audio])
+            package = ingest.package(settings, video_id, run_id, source, [*(video or []), *(video_gpu or []), audio])
+            ingest.mark_ready(settings, video_id, ingest.publish(settings, video_id, run_id, package, thumbs), run_id)
         except ingest.UploadRejected as exc:
             raise AirflowSkipException(str(exc)) from exc
-
-    @task(retries=4)
-    def publish(package: dict, thumbs: dict) -> dict:
-        return ingest.publish(get_settings(), _video_id(), _run_id(), package, thumbs)
-
-    @task(outlets=[PUBLISHED])
-    def mark_ready(publication: dict) -> None:
-        try:
-            ingest.mark_ready(get_settings(), _video_id(), publication, _run_id())
         except ingest.SupersededRun as exc:  # a newer run owns the video; this one's prefix is left to the GC
             raise AirflowSkipException(str(exc)) from exc
 
@@ -165,7 +161,7 @@ def ingest_video():
     video_gpu = transcode_gpu.partial(source=source).expand(codec=gpu_codecs)
     audio, thumbs, embedding = transcode_audio(source), thumbnails(source), embed()
     codecs >> [gpu_codecs, audio, thumbs, embedding]
-    ready = mark_ready(publish(package(source, video, video_gpu, audio), thumbs))
+    ready = publish(source, video, video_gpu, audio, thumbs)
     started >> source
     # cleanup is a teardown: it always runs, and it does not decide the run's state. It waits for embed
     # too, which reads the scan's samples from the work dir cleanup removes.

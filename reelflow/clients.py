@@ -8,13 +8,16 @@ TensorFlow (``reelflow.ingest`` pulls in the first, ``reelflow.recsys`` may pull
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.db import make_engine, make_sessionmaker
 from delivery.origin import OriginConfig, OriginStore
 from reelflow.settings import Settings
+
+if TYPE_CHECKING:
+    import redis
 
 
 @lru_cache(maxsize=4)
@@ -24,6 +27,8 @@ def _sessions(url: str) -> sessionmaker[Session]:
 
 @lru_cache(maxsize=4)
 def _redis(url: str) -> redis.Redis:
+    import redis  # ~0.5 s (with its OpenTelemetry hooks) that every ingest task process would pay unused
+
     return redis.Redis.from_url(url)
 
 

