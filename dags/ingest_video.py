@@ -66,14 +66,14 @@ def ingest_video():
     from reelflow import ingest
     from reelflow.settings import get_settings
 
-    @task
-    def begin() -> None:
-        ingest.begin(get_settings(), _video_id(), _run_id())
-
+    # Begins the run (the video becomes processing, this run its owner), then validates: one task start
+    # on the path to ready rather than two. Both are idempotent, so a retry repeats both.
     @task(retries=3)
     def validate() -> dict:
+        settings, video_id, run_id = get_settings(), _video_id(), _run_id()
+        ingest.begin(settings, video_id, run_id)
         try:
-            return ingest.fetch_and_validate(get_settings(), _video_id(), _run_id())
+            return ingest.fetch_and_validate(settings, video_id, run_id)
         except ingest.UploadRejected as exc:
             raise AirflowSkipException(str(exc)) from exc
 
@@ -153,7 +153,6 @@ def ingest_video():
     def cleanup() -> None:
         ingest.cleanup(get_settings(), _video_id(), _run_id())
 
-    started = begin()
     source = validate()
     codecs = dedup(source)  # a duplicate skips everything below
     gpu_codecs = nvenc_codecs()
@@ -162,10 +161,11 @@ def ingest_video():
     audio, thumbs, embedding = transcode_audio(source), thumbnails(source), embed()
     codecs >> [gpu_codecs, audio, thumbs, embedding]
     ready = publish(source, video, video_gpu, audio, thumbs)
-    started >> source
-    # cleanup is a teardown: it always runs, and it does not decide the run's state. It waits for embed
-    # too, which reads the scan's samples from the work dir cleanup removes.
-    [ready, embedding] >> cleanup().as_teardown(setups=started)
+    # cleanup is a teardown: it runs once everything upstream is done, whatever their states, and it does
+    # not decide the run's state. No setup: validate, the first task, may skip (a rejected upload), and a
+    # skipped setup would skip its teardown. It waits for embed too, which reads the scan's samples from
+    # the work dir cleanup removes.
+    [ready, embedding] >> cleanup().as_teardown()
 
 
 INGEST_VIDEO = ingest_video()
