@@ -126,9 +126,9 @@ def ingest_video():
     def thumbnails(source: dict) -> dict:
         return ingest.thumbnails(get_settings(), _video_id(), _run_id(), source)
 
-    # Off the path to "ready": the video is watchable without its content embedding, and on a short clip
-    # TensorFlow's import alone (5-9 s) took longer than the whole ladder. The refresh DAG picks the
-    # embedding up through its own asset; a failure leaves the video ready (the run shows red).
+    # After "ready", off its path: the video is watchable without its content embedding, and on a short
+    # clip TensorFlow's import alone (5-9 s of CPU) took longer than the whole ladder. The refresh DAG picks
+    # the embedding up through its own asset; a failure leaves the video ready (the run shows red).
     @task(outlets=[EMBEDDED], on_failure_callback=_on_embed_failure)
     def embed() -> dict:
         return ingest.embed(get_settings(), _video_id(), _run_id())
@@ -158,9 +158,11 @@ def ingest_video():
     gpu_codecs = nvenc_codecs()
     video = transcode.partial(source=source).expand(codec=codecs)
     video_gpu = transcode_gpu.partial(source=source).expand(codec=gpu_codecs)
-    audio, thumbs, embedding = transcode_audio(source), thumbnails(source), embed()
-    codecs >> [gpu_codecs, audio, thumbs, embedding]
+    audio, thumbs = transcode_audio(source), thumbnails(source)
+    codecs >> [gpu_codecs, audio, thumbs]
     ready = publish(source, video, video_gpu, audio, thumbs)
+    embedding = embed()
+    ready >> embedding  # after ready: its TensorFlow start-up would take CPU from the encodes
     # cleanup is a teardown: it runs once everything upstream is done, whatever their states, and it does
     # not decide the run's state. No setup: validate, the first task, may skip (a rejected upload), and a
     # skipped setup would skip its teardown. It waits for embed too, which reads the scan's samples from

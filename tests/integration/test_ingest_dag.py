@@ -187,8 +187,10 @@ def test_gpu_encodes_queue_in_their_own_pool(ingest_dag):
     assert publish.trigger_rule == "none_failed_min_one_success"
     assert publish.upstream_task_ids == {"validate", "transcode", "transcode_gpu", "transcode_audio", "thumbnails"}
     assert [a.uri for a in publish.outlets] == ["reelflow://videos/published"]
-    # The embedding is not on the path to "ready", but cleanup (which removes its input) waits for it.
+    # The embedding comes after "ready" (not competing for CPU with the encodes), and cleanup (which
+    # removes its input) waits for it.
     embed = ingest_dag.get_task("embed")
+    assert embed.upstream_task_ids == {"publish"}
     assert embed.get_flat_relative_ids(upstream=False) == {"cleanup"}
     assert "embed" not in publish.get_flat_relative_ids(upstream=True)
     assert [a.uri for a in embed.outlets] == ["reelflow://videos/embedded"]
