@@ -20,6 +20,8 @@ from reelflow.stack import Stack, StackError
 
 # Steps that run side by side as parallel Airflow tasks: only the longest is on the critical path.
 PARALLEL_STEPS = ("transcode_", "thumbnails")
+# Tasks that run once the video is ready (or after everything): not part of upload -> ready.
+AFTER_READY = ("embed", "cleanup")
 
 
 @dataclass
@@ -31,8 +33,9 @@ class PipelineTiming:
     @property
     def work_s(self) -> float:
         """Work on the critical path: sequential steps plus the longest of the parallel ones."""
-        parallel = [v for k, v in self.steps.items() if k.startswith(PARALLEL_STEPS)]
-        sequential = [v for k, v in self.steps.items() if not k.startswith(PARALLEL_STEPS)]
+        path = {k: v for k, v in self.steps.items() if k not in AFTER_READY}
+        parallel = [v for k, v in path.items() if k.startswith(PARALLEL_STEPS)]
+        sequential = [v for k, v in path.items() if not k.startswith(PARALLEL_STEPS)]
         return sum(sequential) + max(parallel, default=0.0)
 
     @property
@@ -47,10 +50,10 @@ def pipeline_timing(video: dict, airflow: AirflowClient | None = None) -> Pipeli
     total = datetime.fromisoformat(video["ready_at"]) - datetime.fromisoformat(video["upload_completed_at"])
     durations: dict[str, float] = {}
     if airflow is not None:
-        # Tasks up to mark_ready are on the critical path; cleanup runs after the video is ready.
+        # Tasks up to publish are on the path to ready; embed and cleanup run after it (often still running).
         with contextlib.suppress(PipelineUnavailable):
-            durations = {t.label: t.duration_s or 0.0
-                         for t in airflow.task_runs(INGEST_DAG, video["pipeline_run_id"]) if t.task_id != "cleanup"}
+            durations = {t.label: t.duration_s or 0.0 for t in airflow.task_runs(INGEST_DAG, video["pipeline_run_id"])
+                         if t.task_id not in AFTER_READY}
     return PipelineTiming(total.total_seconds(), dict(video.get("step_seconds") or {}), durations)
 
 
