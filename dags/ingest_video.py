@@ -6,6 +6,7 @@ Each task is a line or two over ``reelflow.ingest``; rejected uploads skip the r
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
@@ -39,9 +40,7 @@ def _on_failure(context) -> None:
 
 
 def _on_embed_failure(context) -> None:
-    """The video stays as it is (ready, or still processing): only the content-similar source lacks it."""
-    import logging
-
+    """The video stays as it is (ready): only the content-similar source lacks it."""
     logging.getLogger(__name__).warning(
         "no content embedding for video %s after retries; it is served without one",
         context["params"].get("video_id"))
@@ -140,13 +139,11 @@ def ingest_video():
     @task(trigger_rule="none_failed_min_one_success", retries=4, outlets=[PUBLISHED])
     def publish(source: dict, video: list[list[dict]] | None, video_gpu: list[list[dict]] | None,
                 audio: list[dict], thumbs: dict) -> None:
-        settings, video_id, run_id = get_settings(), _video_id(), _run_id()
         try:
-            package = ingest.package(settings, video_id, run_id, source, [*(video or []), *(video_gpu or []), audio])
-            ingest.mark_ready(settings, video_id, ingest.publish(settings, video_id, run_id, package, thumbs), run_id)
-        except ingest.UploadRejected as exc:
-            raise AirflowSkipException(str(exc)) from exc
-        except ingest.SupersededRun as exc:  # a newer run owns the video; this one's prefix is left to the GC
+            ingest.release(get_settings(), _video_id(), _run_id(), source,
+                           [*(video or []), *(video_gpu or []), audio], thumbs)
+        # A rejected video, or a newer run owns it (this run's prefix is left to the GC).
+        except (ingest.UploadRejected, ingest.SupersededRun) as exc:
             raise AirflowSkipException(str(exc)) from exc
 
     @task(retries=0)

@@ -433,6 +433,15 @@ def cleanup(settings: Settings, video_id: str, run_id: str) -> None:
         log.info("removed %d staged files of video %s", removed, video_id)
 
 
+def release(settings: Settings, video_id: str, run_id: str, source: dict, parts: list[list[dict]],
+            thumbs: dict | None) -> dict:
+    """Package, upload and switch the catalog: the steps after the encodes, which the DAG runs as one task
+    (each is a fraction of a second; a task start costs more). The publication it switched to."""
+    publication = publish(settings, video_id, run_id, package(settings, video_id, run_id, source, parts), thumbs)
+    mark_ready(settings, video_id, publication, run_id)
+    return publication
+
+
 def run_inline(settings: Settings, video_id: str, run_id: str, codecs: list[str] | None = None) -> str:
     """The whole pipeline in this process, step by step (the re-ladder batch's per-video work).
 
@@ -448,9 +457,7 @@ def run_inline(settings: Settings, video_id: str, run_id: str, codecs: list[str]
         parts = [transcode(settings, video_id, run_id, source, c) for c in codecs_for_run(settings, codecs)]
         audio = transcode_audio(settings, video_id, run_id, source)
         thumbs = thumbnails(settings, video_id, run_id, source)
-        publication = publish(settings, video_id, run_id, package(settings, video_id, run_id, source,
-                                                                  [*parts, audio]), thumbs)
-        mark_ready(settings, video_id, publication, run_id)
+        release(settings, video_id, run_id, source, [*parts, audio], thumbs)
         try:  # as in the DAG, the embedding is not on the path to ready: without one the video still is
             embed(settings, video_id, run_id)
         except Exception:  # noqa: BLE001 - logged; only the content-similar source misses the video

@@ -73,6 +73,12 @@ def transcode_outputs(renditions: Sequence[dict]) -> list[str]:
     return sorted({rendition_dir(r["playlist"]) for r in renditions})
 
 
+def _outermost(parts: Iterable[str]) -> list[str]:
+    """The parts not inside another one ("hls/h264" covers "hls/h264/240p/iframes.m3u8"), each once."""
+    unique = sorted({_check_relative(p) for p in parts})
+    return [p for p in unique if not any(p.startswith(q.rstrip("/") + "/") for q in unique)]
+
+
 def package_inputs(parts: Sequence[Sequence[dict]]) -> list[Need]:
     """The renditions ``package`` measures: every transcode step's directory, and each playlist in it."""
     needs: dict[str, list[str]] = {}
@@ -206,14 +212,11 @@ class Staging:
         fetched = 0
         if self.store is not None:
             store = self.store
-            # A set: needs overlap (a rung's directory and its I-frame playlist), and two downloads of one
-            # file at once race on minio's shared ".part" file name.
-            wanted: set[str] = set()
-            for need in needs:
-                for rel, size in self._staged(_check_relative(need.part)).items():
-                    path = self.root / rel
-                    if not path.is_file() or path.stat().st_size != size:
-                        wanted.add(rel)
+            # Needs overlap (a rung's directory and its I-frame playlist): list each outermost part once, so
+            # no file is fetched twice; two downloads of one file at once race on minio's ".part" name.
+            wanted = [rel for part in _outermost(need.part for need in needs)
+                      for rel, size in self._staged(part).items()
+                      if not (self.root / rel).is_file() or (self.root / rel).stat().st_size != size]
 
             def get(rel: str) -> None:
                 target = self.root / rel
@@ -221,7 +224,7 @@ class Staging:
                 store.download(self.bucket, self._key(rel), target)
 
             with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                list(pool.map(get, sorted(wanted)))
+                list(pool.map(get, wanted))
             fetched = len(wanted)
             if fetched:
                 log.info("%s fetched %d staged files from %s", step, fetched, self.location)
