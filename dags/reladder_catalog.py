@@ -1,16 +1,24 @@
 """reladder_catalog: re-process the whole catalog, or a filtered part, as a controlled batch.
 
 Trigger it with ``dry_run`` on (the default) to see how many videos match, then again with it off.
-The matches are cut into chunks of ``chunk_size``; each chunk is one mapped task (a few run at a time,
-``max_active_tis_per_dagrun``), so progress shows in the grid chunk by chunk. Every video re-processed
-by a batch carries the run id ``reladder:<batch>:<video>``: clearing a failed run, or triggering a new
-one with the same ``batch``, skips what is done and resumes where it stopped. Each video keeps serving
-its current publication until its new one is switched in.
+Every matching video is re-processed by an ``ingest_video`` run of its own, with the run id
+``reladder:<batch>:<video>``: per-codec tasks, the GPU queue and staging, as for an upload. At most
+``max_in_flight`` of the batch's runs are queued or running at once, which keeps room in ``ingest_video``
+(max_active_runs) for creators' uploads. The videos are cut into chunks of ``chunk_size``, one grid cell
+each: a task that starts its videos' runs when there is room and waits for them, deferred to the
+triggerer between looks (no worker slot held). Clearing a chunk, or triggering a new batch run with the
+same ``batch``, finds the runs already started instead of starting them again. Each video keeps serving
+its current publication until its new one is switched in; the run ends failed, naming them, if any
+video was not re-processed.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, get_current_context, task
+from datetime import timedelta
+
+from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+from airflow.sdk import BaseOperator, Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
 
 CODECS = ["h264", "hevc", "av1"]
 
@@ -18,6 +26,35 @@ CODECS = ["h264", "hevc", "av1"]
 def _batch() -> str:
     ctx = get_current_context()
     return str(ctx["params"].get("batch") or ctx["run_id"])
+
+
+class ReladderChunk(BaseOperator):
+    """One chunk: start its videos' ingest runs when the window has room, then wait for them.
+
+    Between looks it defers to a timer in the triggerer, so it holds no worker slot. Every look is
+    idempotent (the run ids), so a retry resumes: Airflow fails a task into a retry when it is queued again
+    before the executor reported its previous process (apache/airflow#71172), hence the retries and a look
+    interval (``reladder_poke_s``) well above that lag.
+    """
+
+    template_fields = ("video_ids",)
+
+    def __init__(self, *, video_ids: list[str], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.video_ids = video_ids
+
+    def execute(self, context, event: object = None) -> dict[str, str]:
+        from reelflow import reladder
+        from reelflow.settings import get_settings
+
+        settings, params = get_settings(), context["params"]
+        context["chunk_label"] = f"{self.video_ids[0]}… ({len(self.video_ids)})"
+        step = reladder.advance_chunk(settings, _batch(), self.video_ids, params.get("codecs"),
+                                      max_in_flight=int(params["max_in_flight"]))
+        self.log.info("started %s, waiting for %d, finished %s", step.start, len(step.waiting), step.outcomes)
+        if not step.done:
+            self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=settings.reladder_poke_s)), method_name="execute")
+        return step.outcomes
 
 
 @dag(
@@ -34,39 +71,41 @@ def _batch() -> str:
                                description="only videos without a rendition of this codec"),
         "codecs": Param(None, type=["null", "array"], description="re-ladder with these codecs; default: settings"),
         "chunk_size": Param(10, type="integer", minimum=1, maximum=1000),
+        "max_in_flight": Param(4, type="integer", minimum=1, maximum=64,
+                               description="the batch's ingest_video runs queued or running at once; keep it "
+                                           "below ingest_video's max_active_runs (8) to leave room for uploads"),
         "dry_run": Param(True, type="boolean", description="only count the matches"),
-        "batch": Param("", type="string", description="resume key; default: this run's id"),
+        "batch": Param("", type="string", pattern=r"^[A-Za-z0-9_.~+-]*$",
+                       description="resume key (letters, digits, _ . ~ + -); default: this run's id"),
     },
     doc_md=__doc__,
 )
 def reladder_catalog():
-    from reelflow import operations
+    from reelflow import reladder
     from reelflow.settings import get_settings
 
     @task
     def count_matches() -> list[list[str]]:
         params = get_current_context()["params"]
-        ids = operations.matching_videos(get_settings(), operations.LadderFilter.from_params(params, _batch()))
+        ids = reladder.matching_videos(get_settings(), reladder.LadderFilter.from_params(params, _batch()))
         print(f"{len(ids)} videos match {dict(params)}; batch {_batch()!r}")
         if params["dry_run"]:
             print("dry run: nothing re-processed")
             return []  # the chunk mapping is skipped
-        return operations.chunks(ids, int(params["chunk_size"]))
-
-    @task(max_active_tis_per_dagrun=2, map_index_template="{{ chunk_label }}")
-    def reladder_chunk(video_ids: list[str]) -> dict:
-        ctx = get_current_context()
-        ctx["chunk_label"] = f"{video_ids[0]}… ({len(video_ids)})"
-        return operations.reladder_chunk(get_settings(), _batch(), video_ids, ctx["params"].get("codecs"))
+        return reladder.chunks(ids, int(params["chunk_size"]))
 
     @task(trigger_rule="all_done")
     def summary(outcomes: list[dict] | None) -> dict:
         merged = {k: v for chunk in (outcomes or []) for k, v in chunk.items()}
-        failed = {k: v for k, v in merged.items() if v not in ("ready", "already done")}
-        print(f"{len(merged) - len(failed)} re-processed, {len(failed)} not: {failed}")
-        return {"done": len(merged) - len(failed), "failed": failed}
+        done, failed = reladder.summarize(merged)
+        print(f"{done} re-processed, {len(failed)} not: {failed}")
+        if failed:  # listed by `reelflow videos --state failed`; `reelflow retry` re-runs processing errors
+            raise AirflowFailException(f"{len(failed)} of {len(merged)} videos were not re-processed: {failed}")
+        return {"done": done, "failed": failed}
 
-    summary(reladder_chunk.expand(video_ids=count_matches()))
+    chunk_outcomes = ReladderChunk.partial(task_id="reladder_chunk", retries=5, retry_delay=timedelta(seconds=30),
+                                           map_index_template="{{ chunk_label }}").expand(video_ids=count_matches())
+    summary(chunk_outcomes.output)
 
 
 RELADDER_CATALOG = reladder_catalog()

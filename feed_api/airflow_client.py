@@ -53,7 +53,7 @@ class AirflowClient:
             self._token, self._token_at = resp.json()["access_token"], time.monotonic()
         return {"Authorization": f"Bearer {self._token}"}
 
-    def _request(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+    def _request(self, method: str, path: str, *, allow: tuple[int, ...] = (), **kwargs: object) -> httpx.Response:
         for attempt in range(2):
             try:
                 resp = self._http.request(method, path, headers=self._auth(refresh=attempt > 0), **kwargs)
@@ -61,7 +61,7 @@ class AirflowClient:
                 raise PipelineUnavailable(f"Airflow at {self.base_url} is unreachable: {exc}") from exc
             if resp.status_code != 401:
                 break
-        if resp.status_code >= 400:
+        if resp.status_code >= 400 and resp.status_code not in allow:
             raise PipelineUnavailable(f"Airflow answered {resp.status_code} to {method} {path}: {resp.text[:300]}")
         return resp
 
@@ -71,6 +71,24 @@ class AirflowClient:
         body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
         self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)
         return run_id
+
+    def trigger_run(self, dag_id: str, run_id: str, conf: dict) -> bool:
+        """Trigger with a run id of the caller's choosing; False if a run with that id already exists (the
+        id is the idempotency key: a retried or resumed caller does not start the work twice)."""
+        body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
+        return self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body, allow=(409,)).status_code != 409
+
+    def run_states(self, dag_id: str, run_id_prefix: str, *, page: int = 100) -> dict[str, str]:
+        """{run id: state} of every run of ``dag_id`` whose id starts with ``run_id_prefix``."""
+        states: dict[str, str] = {}
+        while True:
+            params = {"run_id_prefix_pattern": run_id_prefix, "limit": page, "offset": len(states),
+                      "order_by": "id"}
+            data = self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns", params=params).json()
+            runs = data.get("dag_runs", [])
+            states.update({r["dag_run_id"]: r["state"] for r in runs})
+            if not runs or len(states) >= int(data.get("total_entries", 0)):
+                return {k: v for k, v in states.items() if k.startswith(run_id_prefix)}
 
     def run_state(self, dag_id: str, run_id: str) -> str:
         return self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}").json()["state"]

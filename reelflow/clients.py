@@ -1,4 +1,5 @@
-"""The service clients every shell builds from the settings: catalog sessions, the S3 origin, Redis.
+"""The service clients every shell builds from the settings: catalog sessions, the S3 origin, Redis,
+Airflow's REST API.
 
 One place for "settings in, client out", cached per URL so the tasks of one worker process share their
 connection pools. Light on purpose: the DAG tasks, CLIs and jobs import it without the media stack or
@@ -18,6 +19,8 @@ from reelflow.settings import Settings
 
 if TYPE_CHECKING:
     import redis
+
+    from feed_api.airflow_client import AirflowClient
 
 
 @lru_cache(maxsize=4)
@@ -52,3 +55,10 @@ def origin_config(settings: Settings) -> OriginConfig:
 
 def origin_store(settings: Settings) -> OriginStore:
     return OriginStore(origin_config(settings))
+
+
+def airflow_client(settings: Settings) -> AirflowClient:
+    """Airflow's REST API as the configured user (the CLI's re-runs, the re-ladder batch's triggers)."""
+    from feed_api.airflow_client import AirflowClient  # httpx: only the shells that talk to Airflow pay it
+
+    return AirflowClient(settings.airflow_url, settings.airflow_user, settings.airflow_password)

@@ -443,7 +443,8 @@ def release(settings: Settings, video_id: str, run_id: str, source: dict, parts:
 
 
 def run_inline(settings: Settings, video_id: str, run_id: str, codecs: list[str] | None = None) -> str:
-    """The whole pipeline in this process, step by step (the re-ladder batch's per-video work).
+    """The whole pipeline in this process, step by step, without Airflow (``reelflow reprocess --inline``:
+    one video while Airflow is down, or to debug it in one process).
 
     The same step functions as the DAG's tasks, run one after the other; a rejection is an outcome
     (returned as ``"rejected: ..."``), an unexpected error marks the video as the DAG's callback would.

@@ -1,8 +1,8 @@
-"""Operations for content teams and operators: re-runs, failed videos, re-ladder batches, superseded
-publications, and a snapshot of the pipeline for ``reelflow status`` and the API's ``/metrics``.
+"""Operations for content teams and operators: re-runs, failed videos, superseded publications, and a
+snapshot of the pipeline for ``reelflow status`` and the API's ``/metrics``.
 
 Library functions over the catalog, the origin and Airflow's REST API; the CLI and the DAGs are thin
-shells over them.
+shells over them. Re-ladder batches have a module of their own, :mod:`reelflow.reladder`.
 """
 
 from __future__ import annotations
@@ -12,20 +12,20 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from catalog import videos as repo
 from catalog.db import session_scope
-from catalog.models import Rendition, Video, VideoState
+from catalog.models import Video, VideoState
 from catalog.pipeline_stats import PipelineSnapshot, pipeline_snapshot  # noqa: F401 - re-exported
 from feed_api.airflow_client import AirflowClient
+from feed_api.pipeline import INGEST_DAG
 from reelflow.clients import origin_store, sessions
 from reelflow.ingest import staging_bucket
 from reelflow.settings import Settings
 from reelflow.staging import STAGING_ROOT
 
 log = logging.getLogger("reelflow.operations")
-INGEST_DAG = "ingest_video"
 # Failures a plain retry can fix; the others are the creator's file (not_media, too_long, duplicate, ...).
 RETRYABLE = ("processing_error", "missing_upload")
 
@@ -76,80 +76,6 @@ def retry_failed(settings: Settings, client: AirflowClient, *, codes: tuple[str,
     """Re-trigger every failed video whose failure code is in ``codes``; [(video id, run id or "")]."""
     targets = [v for v in list_videos(settings, state="failed", limit=limit) if v.failure_code in codes]
     return [(v.id, "" if dry_run else trigger_reprocess(client, v.id, prefix="retry")) for v in targets]
-
-
-# -- re-ladder batches -------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class LadderFilter:
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    creator: str | None = None
-    missing_codec: str | None = None  # videos with no rendition of this codec (h264, hevc, av1)
-    batch: str | None = None  # skip videos this batch already re-processed (resume)
-
-    @classmethod
-    def from_params(cls, params: dict, batch: str | None) -> LadderFilter:
-        def when(v: object) -> datetime | None:
-            if not v:
-                return None
-            d = datetime.fromisoformat(str(v))
-            return d if d.tzinfo else d.replace(tzinfo=UTC)
-        return cls(when(params.get("created_after")), when(params.get("created_before")),
-                   params.get("creator") or None, params.get("missing_codec") or None, batch)
-
-
-def batch_run_id(batch: str, video_id: str) -> str:
-    """The pipeline run id a batch gives a video; its prefix marks the video as done by the batch."""
-    return f"reladder:{batch}:{video_id}"
-
-
-def matching_videos(settings: Settings, flt: LadderFilter) -> list[str]:
-    """Ready videos the filter selects, oldest first, leaving out those the batch already did."""
-    with session_scope(sessions(settings)) as s:
-        stmt = select(Video.id).where(Video.state == VideoState.READY, Video.deleted_at.is_(None))
-        if flt.created_after:
-            stmt = stmt.where(Video.created_at >= flt.created_after)
-        if flt.created_before:
-            stmt = stmt.where(Video.created_at < flt.created_before)
-        if flt.creator:
-            stmt = stmt.where(Video.creator_id == flt.creator)
-        if flt.missing_codec:
-            has = select(Rendition.video_id).where(Rendition.kind == "video",
-                                                   Rendition.name.like(f"{flt.missing_codec}-%"))
-            stmt = stmt.where(Video.id.not_in(has))
-        if flt.batch:
-            done = f"reladder:{flt.batch}:%"
-            stmt = stmt.where(func.coalesce(Video.pipeline_run_id, "").not_like(done))
-        return list(s.scalars(stmt.order_by(Video.created_at, Video.id)))
-
-
-def chunks(ids: list[str], size: int) -> list[list[str]]:
-    if size < 1:
-        raise ValueError("chunk_size must be at least 1")
-    return [ids[i:i + size] for i in range(0, len(ids), size)]
-
-
-def reladder_chunk(settings: Settings, batch: str, video_ids: list[str], codecs: list[str] | None) -> dict:
-    """Re-process each video of a chunk in this process; {video id: outcome}. A video that fails does
-    not stop the chunk: its outcome says why, and ``reelflow videos --state failed`` lists it."""
-    from reelflow.ingest import run_inline
-
-    outcomes: dict[str, str] = {}
-    for vid in video_ids:
-        with session_scope(sessions(settings)) as s:
-            v = repo.get_video(s, vid)
-            done = v.pipeline_run_id == batch_run_id(batch, vid) and v.state == VideoState.READY \
-                and v.failure_code is None
-        if done:  # a resumed chunk: this video was re-processed by the batch before it stopped
-            outcomes[vid] = "already done"
-            continue
-        try:
-            outcomes[vid] = run_inline(settings, vid, batch_run_id(batch, vid), codecs)
-        except Exception as exc:  # noqa: BLE001 - recorded per video; the batch goes on
-            log.exception("re-ladder of %s failed", vid)
-            outcomes[vid] = f"error: {type(exc).__name__}: {exc!s:.200}"
-    return outcomes
 
 
 # -- superseded publications -------------------------------------------------------------------------

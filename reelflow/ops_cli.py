@@ -23,9 +23,9 @@ def _catalog_guard(fn: Callable[..., int]) -> Callable[..., int]:
 
 
 def _airflow(settings: Settings):
-    from feed_api.airflow_client import AirflowClient
+    from reelflow.clients import airflow_client
 
-    return AirflowClient(settings.airflow_url, settings.airflow_user, settings.airflow_password)
+    return airflow_client(settings)
 
 
 def _codecs(text: str | None) -> list[str] | None:
@@ -49,6 +49,8 @@ def _reprocess(args: argparse.Namespace, settings: Settings | None = None, clien
     except VideoNotFound:
         print(f"error: no video {args.video_id}", file=sys.stderr)
         return 1
+    if args.inline:
+        return _reprocess_inline(settings, args.video_id, args.codecs)
     client = client or _airflow(settings)
     try:
         run_id = trigger_reprocess(client, args.video_id, args.codecs)
@@ -58,6 +60,21 @@ def _reprocess(args: argparse.Namespace, settings: Settings | None = None, clien
     note = " (its current publication keeps serving until the new one is ready)" if row.state == "ready" else ""
     print(f"video {args.video_id}: {row.state}{note}; Airflow run {run_id} of ingest_video")
     return 0
+
+
+def _reprocess_inline(settings: Settings, video_id: str, codecs: list[str] | None) -> int:
+    from datetime import UTC, datetime
+
+    from reelflow.ingest import run_inline
+
+    run_id = f"inline__{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    try:
+        outcome = run_inline(settings, video_id, run_id, codecs)
+    except Exception as exc:  # noqa: BLE001 - run_inline has marked the video; one line, not a traceback
+        print(f"error: video {video_id}: processing failed ({type(exc).__name__}: {exc!s:.300})", file=sys.stderr)
+        return 1
+    print(f"video {video_id}: {outcome} (run {run_id}, in this process)")
+    return 0 if outcome == "ready" else 1
 
 
 @_catalog_guard
@@ -200,6 +217,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "publication keeps serving until the new one is switched in")
     rp.add_argument("video_id")
     rp.add_argument("--codecs", type=_codecs, help="comma-separated: h264,hevc,av1 (default: the settings)")
+    rp.add_argument("--inline", action="store_true",
+                    help="run the pipeline in this process instead of Airflow (Airflow down; debugging one video)")
     rp.set_defaults(func=_reprocess)
 
     vd = sub.add_parser("videos", help="list videos (--state failed: with reasons)")

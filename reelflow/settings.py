@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     # A re-run's superseded publication is deleted from the origin this long after the switch: players that
     # loaded the old master keep fetching its segments for a while (videos are at most max_duration_s long).
     superseded_grace_s: int = Field(default=3600, ge=0)
+    # How often a re-ladder batch's chunk looks at its ingest runs and starts more (seconds); between looks
+    # it is deferred (no worker slot). Keep it well above the executor's few seconds of lag in reporting a
+    # finished task process: a task queued again before that report arrives is failed into a retry
+    # (apache/airflow#71172; the retry resumes, but costs its delay).
+    reladder_poke_s: float = Field(default=30.0, gt=0)
     # "pyav": in process (default). "ffmpeg": the ffmpeg binary via ffmpeg-python, full-GPU (CUDA decode,
     # scale_cuda, NVENC) when the codec's NVENC encoder opens on this host.
     transcode_engine: Literal["pyav", "ffmpeg"] = "pyav"

@@ -1,6 +1,7 @@
 """Operations through dag.test() on real PostgreSQL and S3: re-runs that keep a video playable, failed
-re-runs, retries, the re-ladder batch (dry run, chunks, resume), superseded-publication GC, the
-reprocess CLI against a stub of Airflow's REST API, and ``reelflow status``."""
+re-runs, retries, the re-ladder batch (dry run, ingest runs in a window, resume, a failed video),
+superseded-publication GC, the reprocess CLI against a stub of Airflow's REST API (and inline), and
+``reelflow status``."""
 
 from __future__ import annotations
 
@@ -167,40 +168,157 @@ def test_reprocess_cli_triggers_ingest_with_conf(published, settings, capsys):
     assert ops_cli._reprocess(ops_cli.parse(["reprocess", "0000000000000000"]), settings, stub.client) == 1
 
 
-def test_reladder_dry_run_counts_then_processes_in_chunks_and_resumes(dags, published, sessions, settings):
-    from reelflow import operations
+def _returned(run, task_id: str):
+    """What a task of a dag.test() run returned (its XCom)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
 
-    params = {"created_after": STARTED["at"].isoformat(), "chunk_size": 1, "codecs": ["h264"]}
-    expected = operations.matching_videos(settings, operations.LadderFilter.from_params(params, "b1"))
+    with create_session() as s:
+        row = s.scalars(XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id,
+                                           key="return_value")).one()
+        return XComModel.deserialize_value(row)
+
+
+class IngestRunsAirflow(StubAirflow):
+    """Airflow's REST API as the re-ladder batch uses it: runs triggered with chosen ids, listed by prefix.
+    Standing in for the scheduler, a listing first runs every queued ingest run to its end, in this process,
+    with the same steps as the DAG (``run_inline``); ``fail`` makes a video's run fail as a transcode would.
+    ``max_active`` is the most runs ever queued or running at once."""
+
+    def __init__(self, settings, fail: set[str] = frozenset()) -> None:
+        super().__init__()
+        self.settings, self.fail = settings, fail
+        self.runs: dict[str, dict] = {}  # run id -> {"state", "conf"}, in trigger order
+        self.max_active = 0
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        path = "/api/v2/dags/ingest_video/dagRuns"
+        if request.method == "POST" and request.url.path == path:
+            body = json.loads(request.content)
+            if body["dag_run_id"] in self.runs:
+                return httpx.Response(409, json={"detail": "exists"})
+            self.triggers.append(body)
+            self.runs[body["dag_run_id"]] = {"state": "queued", "conf": body["conf"]}
+            self.max_active = max(self.max_active, sum(r["state"] == "queued" for r in self.runs.values()))
+            return httpx.Response(200, json={"state": "queued"})
+        if request.method == "GET" and request.url.path == path and "run_id_prefix_pattern" in request.url.params:
+            self._schedule()
+            q = request.url.params
+            match = [(k, r["state"]) for k, r in self.runs.items() if k.startswith(q["run_id_prefix_pattern"])]
+            page = match[int(q["offset"]):int(q["offset"]) + int(q["limit"])]
+            return httpx.Response(200, json={"dag_runs": [{"dag_run_id": k, "state": st} for k, st in page],
+                                             "total_entries": len(match)})
+        return super().handle(request)
+
+    def _schedule(self) -> None:
+        from reelflow import ingest
+
+        for run_id, run in self.runs.items():
+            if run["state"] != "queued":
+                continue
+            vid = run["conf"]["video_id"]
+            if vid in self.fail:  # as the DAG: begin in validate, then a step fails and the callback marks it
+                ingest.begin(self.settings, vid, run_id)
+                ingest.mark_error(self.settings, vid, "processing failed in step 'transcode' (encoder crashed)")
+                run["state"] = "failed"
+            else:
+                ingest.run_inline(self.settings, vid, run_id, run["conf"].get("codecs"))
+                run["state"] = "success"
+
+
+def test_reladder_dry_run_counts_then_processes_through_ingest_runs_in_a_window_and_resumes(
+        dags, published, sessions, settings, monkeypatch):
+    from reelflow import clients, reladder
+
+    params = {"created_after": STARTED["at"].isoformat(), "chunk_size": 1, "codecs": ["h264"], "max_in_flight": 1}
+    expected = reladder.matching_videos(settings, reladder.LadderFilter.from_params(params, "b1"))
     assert sorted(expected) == sorted(published)
     before = {v: _video(sessions, v).pipeline_run_id for v in published}
+    airflow = IngestRunsAirflow(settings)
+    monkeypatch.setattr(clients, "airflow_client", lambda _settings: airflow.client)
 
     dry = dags["reladder"].test(run_conf={**params, "batch": "b1"})  # dry_run defaults to true
     assert dry.state == "success"
     states = {(ti.task_id, ti.map_index): ti.state for ti in dry.get_task_instances()}
     assert states[("count_matches", -1)] == "success" and states[("reladder_chunk", -1)] == "skipped"
     assert {v: _video(sessions, v).pipeline_run_id for v in published} == before  # nothing touched
+    assert airflow.triggers == []
 
     run = dags["reladder"].test(run_conf={**params, "batch": "b1", "dry_run": False})
     assert run.state == "success"
     chunk_states = [ti.state for ti in run.get_task_instances() if ti.task_id == "reladder_chunk"]
     assert chunk_states == ["success", "success"]  # one chunk per video
+    # One ingest_video run per video, with the batch's run id and the codecs; never two at once.
+    run_ids = sorted(t["dag_run_id"] for t in airflow.triggers)
+    assert run_ids == sorted(reladder.batch_run_id("b1", v) for v in published)
+    assert all(t["conf"] == {"video_id": t["dag_run_id"].rsplit(":", 1)[1], "codecs": ["h264"]}
+               for t in airflow.triggers)
+    assert airflow.max_active == 1
     for vid in published:
         v = _video(sessions, vid)
-        assert v.state == "ready" and v.pipeline_run_id == operations.batch_run_id("b1", vid)
+        assert v.state == "ready" and v.pipeline_run_id == reladder.batch_run_id("b1", vid)
         assert {r.name.split("-")[0] for r in v.renditions if r.kind == "video"} == {"h264"}
+    assert _returned(run, "summary") == {"done": 2, "failed": {}}
 
-    # Resuming the same batch finds nothing left; a chunk re-run after a stop skips what is done.
-    assert operations.matching_videos(settings, operations.LadderFilter.from_params(params, "b1")) == []
+    # Resuming the same batch finds nothing left; a chunk looked at again starts nothing twice.
+    assert reladder.matching_videos(settings, reladder.LadderFilter.from_params(params, "b1")) == []
     again = dags["reladder"].test(run_conf={**params, "batch": "b1", "dry_run": False})
     assert again.state == "success"
     assert {ti.state for ti in again.get_task_instances() if ti.task_id == "reladder_chunk"} == {"skipped"}
-    assert operations.reladder_chunk(settings, "b1", published[:1], None) == {published[0]: "already done"}
+    step = reladder.advance_chunk(settings, "b1", published, None, max_in_flight=1, client=airflow.client)
+    assert step.done and set(step.outcomes.values()) == {"ready"} and len(airflow.triggers) == 2
+    forgotten = IngestRunsAirflow(settings)  # Airflow's run records cleaned up: the catalog still knows
+    step = reladder.advance_chunk(settings, "b1", published, None, max_in_flight=1, client=forgotten.client)
+    assert step.outcomes == dict.fromkeys(published, reladder.ALREADY_DONE) and forgotten.triggers == []
+    # The run states are read page by page.
+    assert airflow.client.run_states("ingest_video", "reladder:b1:", page=1) == dict.fromkeys(
+        (reladder.batch_run_id("b1", v) for v in published), "success")
+
     # The missing-codec filter: neither has HEVC, both have H.264.
-    assert sorted(operations.matching_videos(settings, operations.LadderFilter(
+    assert sorted(reladder.matching_videos(settings, reladder.LadderFilter(
         created_after=STARTED["at"], missing_codec="hevc"))) == sorted(published)
-    assert operations.matching_videos(settings, operations.LadderFilter(created_after=STARTED["at"],
-                                                                        missing_codec="h264")) == []
+    assert reladder.matching_videos(settings, reladder.LadderFilter(created_after=STARTED["at"],
+                                                                     missing_codec="h264")) == []
+
+
+def test_a_reladder_batch_with_a_failed_video_ends_red_naming_it_and_the_video_keeps_serving(
+        dags, published, sessions, settings, monkeypatch):
+    from reelflow import clients, reladder
+
+    bad = published[0]
+    master_before = _video(sessions, bad).master_key
+    airflow = IngestRunsAirflow(settings, fail={bad})
+    monkeypatch.setattr(clients, "airflow_client", lambda _settings: airflow.client)
+    params = {"created_after": STARTED["at"].isoformat(), "chunk_size": 2, "codecs": ["h264"], "max_in_flight": 2,
+              "batch": "b2", "dry_run": False}
+    run = dags["reladder"].test(run_conf=params)
+    assert run.state == "failed"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["reladder_chunk"] == "success" and states["summary"] == "failed"
+    assert airflow.max_active == 2  # both in flight at once: the window allows two
+    v = _video(sessions, bad)
+    assert (v.state, v.master_key, v.failure_code) == ("ready", master_before, "processing_error")
+    good = _video(sessions, published[1])
+    assert good.pipeline_run_id == reladder.batch_run_id("b2", published[1]) and good.failure_code is None
+    step = reladder.advance_chunk(settings, "b2", published, None, max_in_flight=1, client=airflow.client)
+    assert step.outcomes[bad].startswith("failed: processing_error: re-run failed: processing failed in step")
+    assert step.outcomes[published[1]] == "ready"
+    # Clear the failure for the tests after this one (the old publication served all along).
+    assert dags["ingest"].test(run_conf={"video_id": bad, "codecs": ["h264"]}).state == "success"
+    assert _video(sessions, bad).failure_code is None
+
+
+def test_reprocess_inline_runs_the_pipeline_in_this_process(published, sessions, settings, capsys):
+    from reelflow import ops_cli
+
+    vid = published[1]
+    before = _video(sessions, vid).master_key
+    assert ops_cli._reprocess(ops_cli.parse(["reprocess", vid, "--inline", "--codecs", "h264"]), settings) == 0
+    out = capsys.readouterr().out
+    after = _video(sessions, vid)
+    assert f"video {vid}: ready (run inline__" in out and after.pipeline_run_id.startswith("inline__")
+    assert after.state == "ready" and after.master_key != before  # switched to the new publication
+    assert ops_cli._reprocess(ops_cli.parse(["reprocess", "0000000000000000", "--inline"]), settings) == 1
 
 
 def test_status_view(published, settings):
