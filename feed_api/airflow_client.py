@@ -81,13 +81,14 @@ class AirflowClient:
     def run_states(self, dag_id: str, run_id_prefix: str, *, page: int = 100) -> dict[str, str]:
         """{run id: state} of every run of ``dag_id`` whose id starts with ``run_id_prefix``."""
         states: dict[str, str] = {}
+        offset = 0
         while True:
-            params = {"run_id_prefix_pattern": run_id_prefix, "limit": page, "offset": len(states),
-                      "order_by": "id"}
+            params = {"run_id_prefix_pattern": run_id_prefix, "limit": page, "offset": offset, "order_by": "id"}
             data = self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns", params=params).json()
             runs = data.get("dag_runs", [])
             states.update({r["dag_run_id"]: r["state"] for r in runs})
-            if not runs or len(states) >= int(data.get("total_entries", 0)):
+            offset += len(runs)
+            if not runs or offset >= int(data.get("total_entries", 0)):
                 return {k: v for k, v in states.items() if k.startswith(run_id_prefix)}
 
     def run_state(self, dag_id: str, run_id: str) -> str:
