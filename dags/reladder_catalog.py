@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
-from airflow.sdk import BaseOperator, Param, dag, get_current_context, task
+from airflow.sdk import BaseOperator, Context, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
 CODECS = ["h264", "hevc", "av1"]
@@ -43,7 +43,7 @@ class ReladderChunk(BaseOperator):
         super().__init__(**kwargs)
         self.video_ids = video_ids
 
-    def execute(self, context, event: object = None) -> dict[str, str]:
+    def execute(self, context: Context, event: object = None) -> dict[str, str]:
         from reelflow import reladder
         from reelflow.settings import get_settings
 
