@@ -270,6 +270,10 @@ def test_reladder_dry_run_counts_then_processes_through_ingest_runs_in_a_window_
     forgotten = IngestRunsAirflow(settings)  # Airflow's run records cleaned up: the catalog still knows
     step = reladder.advance_chunk(settings, "b1", published, None, max_in_flight=1, client=forgotten.client)
     assert step.outcomes == dict.fromkeys(published, reladder.ALREADY_DONE) and forgotten.triggers == []
+    # A run id that exists already is not an error (two looks raced): the trigger says it started nothing.
+    assert airflow.client.trigger_run("ingest_video", "reladder:b1:x", {"video_id": "x"}) is True
+    assert airflow.client.trigger_run("ingest_video", "reladder:b1:x", {"video_id": "x"}) is False
+    del airflow.runs["reladder:b1:x"]
     # The run states are read page by page.
     assert airflow.client.run_states("ingest_video", "reladder:b1:", page=1) == dict.fromkeys(
         (reladder.batch_run_id("b1", v) for v in published), "success")
