@@ -6,6 +6,7 @@ superseded-publication GC, the reprocess CLI against a stub of Airflow's REST AP
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import re
 from datetime import UTC, datetime
@@ -310,6 +311,17 @@ def test_a_reladder_batch_with_a_failed_video_ends_red_naming_it_and_the_video_k
     # Clear the failure for the tests after this one (the old publication served all along).
     assert dags["ingest"].test(run_conf={"video_id": bad, "codecs": ["h264"]}).state == "success"
     assert _video(sessions, bad).failure_code is None
+
+
+@pytest.mark.parametrize(("conf", "refused"), [({"batch": "a/b"}, "batch"), ({"batch": "x:y"}, "batch"),
+                                               ({"max_in_flight": 0}, "max_in_flight")])
+def test_reladder_params_refuse_a_batch_name_airflow_cannot_take_and_an_empty_window(dags, conf, refused):
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    params = copy.deepcopy(dags["reladder"].params)
+    with pytest.raises(ParamValidationError, match=refused):
+        params.update(conf)
+        params.validate()
 
 
 def test_reprocess_inline_runs_the_pipeline_in_this_process(published, sessions, settings, capsys):
