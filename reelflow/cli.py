@@ -405,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_feed_commands(sub)  # token, user, counters, purge
     from reelflow.ops_cli import add_commands as add_ops_commands
 
-    add_ops_commands(sub)  # reprocess, videos, retry, gc, tier, status
+    add_ops_commands(sub)  # reprocess, videos, retry, reladder, gc, tier, status
     return p
 
 

@@ -1,4 +1,5 @@
-"""CLI commands for operations: ``reprocess``, ``videos``, ``retry``, ``gc`` and ``status``."""
+"""CLI commands for operations: ``reprocess``, ``videos``, ``retry``, ``reladder``, ``gc``, ``tier`` and
+``status``."""
 
 from __future__ import annotations
 
@@ -110,6 +111,60 @@ def _retry(args: argparse.Namespace, settings: Settings | None = None, client=No
         print(f"{vid}  {'would retry' if args.dry_run else run_id}")
     print(f"{len(done)} failed video(s) with {', '.join(codes)} {'to retry' if args.dry_run else 'retried'}")
     return 0
+
+
+@_catalog_guard
+def _reladder(args: argparse.Namespace, settings: Settings | None = None, client=None) -> int:
+    from feed_api.airflow_client import PipelineUnavailable
+    from reelflow import reladder
+
+    settings = settings or get_settings()
+    given = {"created_after": args.created_after, "created_before": args.created_before, "creator": args.creator,
+             "missing_codec": args.missing_codec, "codecs": args.codecs, "chunk_size": args.chunk_size,
+             "max_in_flight": args.max_in_flight, "batch": args.batch}
+    conf = {k: v for k, v in given.items() if v is not None}
+    ids = reladder.matching_videos(settings, reladder.LadderFilter.from_params(conf, args.batch))
+    done = f" (leaving out those batch {args.batch!r} already re-processed)" if args.batch else ""
+    print(f"{len(ids)} ready video(s) match{done}")
+    if not args.go:
+        print("dry run: nothing triggered; add --go to re-process them")
+        return 0
+    if not ids:
+        return 0
+    try:
+        run_id = (client or _airflow(settings)).trigger(reladder.RELADDER_DAG, {**conf, "dry_run": False},
+                                                         run_id_prefix="reladder")
+    except PipelineUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"Airflow run {run_id} of {reladder.RELADDER_DAG}: each video keeps serving until its new publication "
+          "is switched in; the run's grid shows the chunks")
+    return 0
+
+
+def _iso_time(text: str) -> str:
+    from datetime import datetime
+
+    try:
+        datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO date/time: {text!r} (e.g. 2026-11-01 or 2026-11-01T12:00)") \
+            from exc
+    return text
+
+
+def _batch_name(text: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9_.~+-]+", text):
+        raise argparse.ArgumentTypeError(f"batch names take letters, digits and _ . ~ + - only: {text!r}")
+    return text
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1: {text!r}")
+    return int(text)
 
 
 @_catalog_guard
@@ -231,6 +286,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     rt.add_argument("--code", action="append", help="failure code to retry (repeatable)")
     rt.add_argument("--dry-run", action="store_true", help="list what would be retried")
     rt.set_defaults(func=_retry)
+
+    rl = sub.add_parser("reladder", help="re-process many ready videos (DAG reladder_catalog): counts the "
+                        "matches; --go triggers the batch")
+    rl.add_argument("--created-after", type=_iso_time, help="ISO date/time, inclusive")
+    rl.add_argument("--created-before", type=_iso_time, help="ISO date/time, exclusive")
+    rl.add_argument("--creator", help="only this creator's videos (user id)")
+    rl.add_argument("--missing-codec", choices=["h264", "hevc", "av1"], help="only videos without this codec")
+    rl.add_argument("--codecs", type=_codecs, help="re-ladder with these (comma-separated; default: the settings)")
+    rl.add_argument("--chunk-size", type=_positive, help="videos per grid cell (default 10)")
+    rl.add_argument("--max-in-flight", type=_positive, help="the batch's ingest runs at once (default 4)")
+    rl.add_argument("--batch", type=_batch_name, help="resume key: skips videos this batch already did")
+    rl.add_argument("--go", action="store_true", help="trigger the batch (default: only count the matches)")
+    rl.set_defaults(func=_reladder)
 
     gc = sub.add_parser("gc", help="delete publications superseded by re-runs, after the grace period")
     gc.add_argument("--grace-s", type=float, help="default: REELFLOW_SUPERSEDED_GRACE_S")

@@ -33,6 +33,7 @@ from reelflow.settings import Settings
 if TYPE_CHECKING:
     from feed_api.airflow_client import AirflowClient
 
+RELADDER_DAG = "reladder_catalog"
 ACTIVE_RUN_STATES = ("queued", "running")  # Airflow DAG run states that hold a place in the window
 FINISHED_RUN_STATES = ("success", "failed")
 ALREADY_DONE = "already done"

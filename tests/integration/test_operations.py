@@ -39,6 +39,7 @@ class StubAirflow:
 
     def __init__(self) -> None:
         self.triggers: list[dict] = []
+        self.dags: list[str] = []  # the DAG of each trigger
         self.client = AirflowClient("http://airflow.test", "admin", "pw")
         self.client._http = httpx.Client(base_url="http://airflow.test", transport=httpx.MockTransport(self.handle))
 
@@ -46,8 +47,9 @@ class StubAirflow:
         if request.url.path == "/auth/token":
             return httpx.Response(201, json={"access_token": "t"})
         assert request.headers["authorization"] == "Bearer t"
-        if request.method == "POST" and request.url.path == "/api/v2/dags/ingest_video/dagRuns":
+        if request.method == "POST" and (m := re.fullmatch(r"/api/v2/dags/(\w+)/dagRuns", request.url.path)):
             self.triggers.append(json.loads(request.content))
+            self.dags.append(m.group(1))
             return httpx.Response(200, json={"state": "queued"})
         if request.method == "GET" and request.url.path == "/api/v2/dags/ingest_video/dagRuns":
             n = {"queued": 2, "running": 1}[request.url.params["state"]]
@@ -322,6 +324,29 @@ def test_reladder_params_refuse_a_batch_name_airflow_cannot_take_and_an_empty_wi
     with pytest.raises(ParamValidationError, match=refused):
         params.update(conf)
         params.validate()
+
+
+def test_reladder_cli_counts_then_triggers_the_batch_with_its_filter(published, settings, capsys):
+    from reelflow import ops_cli
+
+    after = STARTED["at"].isoformat()
+    stub = StubAirflow()
+    args = ops_cli.parse(["reladder", "--created-after", after, "--codecs", "h264", "--max-in-flight", "2"])
+    assert ops_cli._reladder(args, settings, stub.client) == 0
+    assert "2 ready video(s) match" in capsys.readouterr().out and stub.triggers == []  # counting only
+
+    go = ops_cli.parse(["reladder", "--created-after", after, "--codecs", "h264", "--batch", "cli1", "--go"])
+    assert ops_cli._reladder(go, settings, stub.client) == 0
+    (body,) = stub.triggers
+    assert stub.dags == ["reladder_catalog"] and body["dag_run_id"].startswith("reladder__")
+    assert body["conf"] == {"created_after": after, "codecs": ["h264"], "batch": "cli1", "dry_run": False}
+    assert f"Airflow run {body['dag_run_id']} of reladder_catalog" in capsys.readouterr().out
+
+    for bad in (["--created-after", "last tuesday"], ["--batch", "a/b"], ["--chunk-size", "0"],
+                ["--missing-codec", "vp9"]):
+        with pytest.raises(SystemExit):
+            ops_cli.parse(["reladder", *bad])
+    assert "not an ISO date/time: 'last tuesday'" in capsys.readouterr().err
 
 
 def test_reprocess_inline_runs_the_pipeline_in_this_process(published, sessions, settings, capsys):
