@@ -3,8 +3,9 @@
 A batch selects ready videos (:class:`LadderFilter`) and cuts them into chunks (one grid cell each). For
 every video it triggers one ``ingest_video`` run with the run id ``reladder:<batch>:<video>``, so each
 video gets what an upload gets: a task per codec, the GPU queue and staging between hosts. At most
-``max_in_flight`` of the batch's runs are queued or running at once: the batch shares ``ingest_video``
-(and its ``max_active_runs``) with creators' uploads, which must not wait behind a whole catalog.
+``max_in_flight`` of the batch's runs are queued or running at once, and none is started while other
+``ingest_video`` runs are queued: the batch shares the DAG (and its ``max_active_runs``) with creators'
+uploads, and only fills the capacity they leave idle.
 
 The run id is the idempotency key. Re-checking a chunk (a retry, a cleared task, a new batch run with the
 same ``batch``) finds the runs it already started instead of starting them again, and the catalog filter
@@ -135,13 +136,16 @@ def outcome(status: VideoStatus | None, run_id: str, run_state: str) -> str:
 
 
 def plan_chunk(batch: str, video_ids: Sequence[str], runs: Mapping[str, str],
-               catalog: Mapping[str, VideoStatus], *, max_in_flight: int) -> ChunkStep:
+               catalog: Mapping[str, VideoStatus], *, max_in_flight: int, others_queued: int = 0) -> ChunkStep:
     """Which of the chunk's videos to start now, given the states of the batch's runs so far (``runs``:
     run id -> Airflow state, every chunk's) and the catalog. Starts only while fewer than ``max_in_flight``
-    of the batch's runs are queued or running."""
+    of the batch's runs are queued or running, and none while other ``ingest_video`` runs (uploads, re-runs)
+    are queued: the batch fills idle capacity and never lines up ahead of a waiting upload."""
     if max_in_flight < 1:
         raise ValueError("max_in_flight must be at least 1")
     in_flight = sum(state in ACTIVE_RUN_STATES for state in runs.values())
+    if others_queued > 0:
+        in_flight = max_in_flight  # no room while others wait
     step = ChunkStep()
     for vid in video_ids:
         run_id, status = batch_run_id(batch, vid), catalog.get(vid)
@@ -174,7 +178,9 @@ def advance_chunk(settings: Settings, batch: str, video_ids: Sequence[str], code
     """Look at the chunk once: start the ingest runs there is room for, report the finished ones."""
     client = client or clients.airflow_client(settings)
     runs = client.run_states(INGEST_DAG, batch_run_prefix(batch))
-    step = plan_chunk(batch, video_ids, runs, catalog_status(settings, video_ids), max_in_flight=max_in_flight)
+    others_queued = client.count_runs(INGEST_DAG, ("queued",)) - sum(st == "queued" for st in runs.values())
+    step = plan_chunk(batch, video_ids, runs, catalog_status(settings, video_ids), max_in_flight=max_in_flight,
+                      others_queued=others_queued)
     conf: dict[str, object] = {"codecs": codecs} if codecs else {}
     for vid in step.start:
         # False: the run exists already (a concurrent look at the chunk started it); the next look sees it.

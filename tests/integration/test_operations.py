@@ -193,6 +193,7 @@ class IngestRunsAirflow(StubAirflow):
         self.settings, self.fail = settings, fail
         self.runs: dict[str, dict] = {}  # run id -> {"state", "conf"}, in trigger order
         self.max_active = 0
+        self.uploads_queued = 0  # other ingest_video runs waiting in the queue
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         path = "/api/v2/dags/ingest_video/dagRuns"
@@ -211,6 +212,10 @@ class IngestRunsAirflow(StubAirflow):
             page = match[int(q["offset"]):int(q["offset"]) + int(q["limit"])]
             return httpx.Response(200, json={"dag_runs": [{"dag_run_id": k, "state": st} for k, st in page],
                                              "total_entries": len(match)})
+        if request.method == "GET" and request.url.path == path:  # a count by state
+            st = request.url.params["state"]
+            n = sum(r["state"] == st for r in self.runs.values()) + (self.uploads_queued if st == "queued" else 0)
+            return httpx.Response(200, json={"dag_runs": [], "total_entries": n})
         return super().handle(request)
 
     def _schedule(self) -> None:
@@ -273,6 +278,14 @@ def test_reladder_dry_run_counts_then_processes_through_ingest_runs_in_a_window_
     forgotten = IngestRunsAirflow(settings)  # Airflow's run records cleaned up: the catalog still knows
     step = reladder.advance_chunk(settings, "b1", published, None, max_in_flight=1, client=forgotten.client)
     assert step.outcomes == dict.fromkeys(published, reladder.ALREADY_DONE) and forgotten.triggers == []
+    # While an upload waits in ingest_video's queue, the batch starts nothing: it only fills idle capacity.
+    waiting = IngestRunsAirflow(settings)
+    waiting.uploads_queued = 1
+    step = reladder.advance_chunk(settings, "b9", published, None, max_in_flight=2, client=waiting.client)
+    assert step.start == [] and waiting.triggers == [] and step.waiting == published
+    waiting.uploads_queued = 0
+    step = reladder.advance_chunk(settings, "b9", published, None, max_in_flight=2, client=waiting.client)
+    assert step.start == published and len(waiting.triggers) == 2
     # A run id that exists already is not an error (two looks raced): the trigger says it started nothing.
     assert airflow.client.trigger_run("ingest_video", "reladder:b1:x", {"video_id": "x"}) is True
     assert airflow.client.trigger_run("ingest_video", "reladder:b1:x", {"video_id": "x"}) is False

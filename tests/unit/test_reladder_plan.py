@@ -36,6 +36,13 @@ def test_starts_only_as_many_runs_as_the_window_has_room_for():
     assert plan_chunk(B, list("ab"), others, catalog, max_in_flight=2).start == []
 
 
+def test_nothing_starts_while_other_ingest_runs_wait_in_the_queue():
+    catalog = {v: ready() for v in "ab"}
+    step = plan_chunk(B, ["a", "b"], {}, catalog, max_in_flight=4, others_queued=1)
+    assert step.start == [] and step.waiting == ["a", "b"]  # an upload is waiting: it goes first
+    assert plan_chunk(B, ["a", "b"], {}, catalog, max_in_flight=4, others_queued=0).start == ["a", "b"]
+
+
 def test_a_second_look_waits_for_started_runs_and_reports_finished_ones():
     catalog = {"a": ready(rid("a")), "b": ready(rid("b"), failure_code="processing_error",
                                                     failure_reason="re-run failed: boom"), "c": ready()}
