@@ -4,12 +4,12 @@ Trigger it with ``dry_run`` on (the default) to see how many videos match, then 
 Every matching video is re-processed by an ``ingest_video`` run of its own, with the run id
 ``reladder:<batch>:<video>``: per-codec tasks, the GPU queue and staging, as for an upload. At most
 ``max_in_flight`` of the batch's runs are queued or running at once, and none is started while other
-``ingest_video`` runs are queued: the batch fills the capacity creators' uploads leave idle. The videos are cut into chunks of ``chunk_size``, one grid cell
-each: a task that starts its videos' runs when there is room and waits for them, deferred to the
-triggerer between looks (no worker slot held). Clearing a chunk, or triggering a new batch run with the
-same ``batch``, finds the runs already started instead of starting them again. Each video keeps serving
-its current publication until its new one is switched in; the run ends failed, naming them, if any
-video was not re-processed.
+``ingest_video`` runs are queued: the batch fills the capacity creators' uploads leave idle. The videos
+are cut into chunks of ``chunk_size``, one grid cell each: a task that starts its videos' runs when
+there is room and waits for them, deferred to the triggerer between looks (no worker slot held).
+Clearing a chunk, or triggering a new batch run with the same ``batch``, finds the runs already started
+instead of starting them again. Each video keeps serving its current publication until its new one is
+switched in; the run ends failed, naming them, if any video was not re-processed.
 """
 
 from __future__ import annotations
