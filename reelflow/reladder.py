@@ -18,6 +18,7 @@ new one is switched in.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -177,15 +178,24 @@ def advance_chunk(settings: Settings, batch: str, video_ids: Sequence[str], code
                   max_in_flight: int, client: AirflowClient | None = None) -> ChunkStep:
     """Look at the chunk once: start the ingest runs there is room for, report the finished ones."""
     client = client or clients.airflow_client(settings)
-    runs = client.run_states(INGEST_DAG, batch_run_prefix(batch))
-    others_queued = client.count_runs(INGEST_DAG, ("queued",)) - sum(st == "queued" for st in runs.values())
-    step = plan_chunk(batch, video_ids, runs, catalog_status(settings, video_ids), max_in_flight=max_in_flight,
-                      others_queued=others_queued)
     conf: dict[str, object] = {"codecs": codecs} if codecs else {}
-    for vid in step.start:
-        # False: the run exists already (a concurrent look at the chunk started it); the next look sees it.
-        client.trigger_run(INGEST_DAG, batch_run_id(batch, vid), {"video_id": vid, **conf})
+    # One look per batch at a time (a PostgreSQL advisory lock, held until the triggers are sent): chunks
+    # looking at once would each see the same free places and together overfill the window.
+    with session_scope(clients.sessions(settings)) as s:
+        s.execute(select(func.pg_advisory_xact_lock(_lock_key(batch))))
+        runs = client.run_states(INGEST_DAG, batch_run_prefix(batch))
+        others_queued = client.count_runs(INGEST_DAG, ("queued",)) - sum(st == "queued" for st in runs.values())
+        step = plan_chunk(batch, video_ids, runs, catalog_status(settings, video_ids),
+                          max_in_flight=max_in_flight, others_queued=others_queued)
+        for vid in step.start:
+            # False: the run exists already (a retried look started it before); the next look sees its state.
+            client.trigger_run(INGEST_DAG, batch_run_id(batch, vid), {"video_id": vid, **conf})
     return step
+
+
+def _lock_key(batch: str) -> int:
+    """A stable signed 64-bit advisory-lock key for the batch."""
+    return int.from_bytes(hashlib.blake2b(f"reladder:{batch}".encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def summarize(outcomes: Mapping[str, str]) -> tuple[int, dict[str, str]]:

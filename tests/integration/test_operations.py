@@ -9,6 +9,7 @@ import asyncio
 import copy
 import json
 import re
+import time
 from datetime import UTC, datetime
 
 import httpx
@@ -194,6 +195,8 @@ class IngestRunsAirflow(StubAirflow):
         self.runs: dict[str, dict] = {}  # run id -> {"state", "conf"}, in trigger order
         self.max_active = 0
         self.uploads_queued = 0  # other ingest_video runs waiting in the queue
+        self.auto_run = True  # False: runs stay queued (the scheduler is away)
+        self.listing_delay_s = 0.0  # a slow API: widens the window between a look's read and its triggers
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         path = "/api/v2/dags/ingest_video/dagRuns"
@@ -206,7 +209,9 @@ class IngestRunsAirflow(StubAirflow):
             self.max_active = max(self.max_active, sum(r["state"] == "queued" for r in self.runs.values()))
             return httpx.Response(200, json={"state": "queued"})
         if request.method == "GET" and request.url.path == path and "run_id_prefix_pattern" in request.url.params:
-            self._schedule()
+            time.sleep(self.listing_delay_s)
+            if self.auto_run:
+                self._schedule()
             q = request.url.params
             match = [(k, r["state"]) for k, r in self.runs.items() if k.startswith(q["run_id_prefix_pattern"])]
             page = match[int(q["offset"]):int(q["offset"]) + int(q["limit"])]
@@ -299,6 +304,27 @@ def test_reladder_dry_run_counts_then_processes_through_ingest_runs_in_a_window_
         created_after=STARTED["at"], missing_codec="hevc"))) == sorted(published)
     assert reladder.matching_videos(settings, reladder.LadderFilter(created_after=STARTED["at"],
                                                                      missing_codec="h264")) == []
+
+
+def test_chunks_looking_at_once_never_overfill_the_window(published, settings):
+    import threading
+
+    from reelflow import reladder
+
+    airflow = IngestRunsAirflow(settings)
+    airflow.auto_run, airflow.listing_delay_s = False, 0.5
+    start = threading.Barrier(len(published))
+
+    def look(video_id: str) -> None:  # one chunk per video, both looking at the same moment
+        start.wait()
+        reladder.advance_chunk(settings, "b-race", [video_id], None, max_in_flight=1, client=airflow.client)
+
+    threads = [threading.Thread(target=look, args=(v,)) for v in published]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(airflow.triggers) == 1 and airflow.max_active == 1  # the second look saw the first's run
 
 
 def test_a_reladder_batch_with_a_failed_video_ends_red_naming_it_and_the_video_keeps_serving(
