@@ -20,6 +20,8 @@ from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 from airflow.sdk import BaseOperator, Context, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
+from reelflow.reladder import BATCH_NAME_PATTERN
+
 CODECS = ["h264", "hevc", "av1"]
 
 
@@ -75,7 +77,7 @@ class ReladderChunk(BaseOperator):
                                description="the batch's ingest_video runs queued or running at once; keep it "
                                            "below ingest_video's max_active_runs (8) to leave room for uploads"),
         "dry_run": Param(True, type="boolean", description="only count the matches"),
-        "batch": Param("", type="string", pattern=r"^[A-Za-z0-9_.~+-]*$",
+        "batch": Param("", type="string", pattern=f"{BATCH_NAME_PATTERN}|^$",
                        description="resume key (letters, digits, _ . ~ + -); default: this run's id"),
     },
     doc_md=__doc__,

@@ -156,7 +156,9 @@ def _iso_time(text: str) -> str:
 def _batch_name(text: str) -> str:
     import re
 
-    if not re.fullmatch(r"[A-Za-z0-9_.~+-]+", text):
+    from reelflow.reladder import BATCH_NAME_PATTERN
+
+    if not re.fullmatch(BATCH_NAME_PATTERN, text):
         raise argparse.ArgumentTypeError(f"batch names take letters, digits and _ . ~ + - only: {text!r}")
     return text
 

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from catalog.db import session_scope
 from catalog.models import Rendition, Video, VideoState
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from feed_api.airflow_client import AirflowClient
 
 RELADDER_DAG = "reladder_catalog"
+# What a batch name may hold: it becomes part of Airflow run ids (no ":", the run id's own separator).
+BATCH_NAME_PATTERN = r"^[A-Za-z0-9_.~+-]+$"
 ACTIVE_RUN_STATES = ("queued", "running")  # Airflow DAG run states that hold a place in the window
 FINISHED_RUN_STATES = ("success", "failed")
 ALREADY_DONE = "already done"
@@ -167,11 +170,10 @@ def plan_chunk(batch: str, video_ids: Sequence[str], runs: Mapping[str, str],
     return step
 
 
-def catalog_status(settings: Settings, video_ids: Sequence[str]) -> dict[str, VideoStatus]:
-    with session_scope(clients.sessions(settings)) as s:
-        rows = s.scalars(select(Video).where(Video.id.in_(list(video_ids))))
-        return {v.id: VideoStatus(str(v.state), v.pipeline_run_id, v.failure_code, v.failure_reason,
-                                  v.deleted_at is not None) for v in rows}
+def catalog_status(session: Session, video_ids: Sequence[str]) -> dict[str, VideoStatus]:
+    rows = session.scalars(select(Video).where(Video.id.in_(list(video_ids))))
+    return {v.id: VideoStatus(str(v.state), v.pipeline_run_id, v.failure_code, v.failure_reason,
+                              v.deleted_at is not None) for v in rows}
 
 
 def advance_chunk(settings: Settings, batch: str, video_ids: Sequence[str], codecs: list[str] | None, *,
@@ -185,7 +187,7 @@ def advance_chunk(settings: Settings, batch: str, video_ids: Sequence[str], code
         s.execute(select(func.pg_advisory_xact_lock(_lock_key(batch))))
         runs = client.run_states(INGEST_DAG, batch_run_prefix(batch))
         others_queued = client.count_runs(INGEST_DAG, ("queued",)) - sum(st == "queued" for st in runs.values())
-        step = plan_chunk(batch, video_ids, runs, catalog_status(settings, video_ids),
+        step = plan_chunk(batch, video_ids, runs, catalog_status(s, video_ids),
                           max_in_flight=max_in_flight, others_queued=others_queued)
         for vid in step.start:
             # False: the run exists already (a retried look started it before); the next look sees its state.
