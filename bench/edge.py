@@ -49,7 +49,8 @@ def make_objects(count: int, seed: int = 7) -> dict[str, bytes]:
 # -- servers (each in its own process) -----------------------------------------------------------------
 
 def run_edge_worker(port: int, cert_dir: str, count: int, ready: mp.Event, reuse_port: bool) -> None:
-    from cdn_sim.server import build_app, serve_app
+    from cdn_sim.server import serve_app
+    from reelflow.edge import build_app
 
     objects = make_objects(count)
 

@@ -52,8 +52,8 @@ sys.path.insert(0, str(ROOT))
 from catalog.db import drop_database, ensure_database, make_engine, make_sessionmaker, session_scope  # noqa: E402
 from catalog.migrate import upgrade  # noqa: E402
 from catalog.models import User, Video, utcnow  # noqa: E402
+from config.settings import Settings  # noqa: E402
 from feed_api.tokens import TokenSigner  # noqa: E402
-from reelflow.settings import Settings  # noqa: E402
 
 BASELINE_KEY = "rfbench:baseline:page"
 NEXT_CURSOR = re.compile(rb'"next_cursor":"([^"]+)"')
@@ -166,12 +166,12 @@ def publish_models(work: Path, env: dict[str, str], users: list[str], db_url: st
     Adds the S3 settings to ``env``."""
     from sqlalchemy import select
 
-    from catalog import live
-    from delivery.origin import OriginConfig, OriginStore
+    from adapters import live_store as live
+    from adapters.model_registry import ModelRegistry
+    from adapters.s3 import OriginConfig, OriginStore
+    from recommend.blended_ranking import write_lineage
     from recommend.data import Interactions
-    from recommend.model_ranking import write_lineage
     from recommend.ranker import Ranker, RankerConfig, RankerFeatures, region_vocabulary
-    from recommend.registry import ModelRegistry
     from recommend.two_tower import TwoTower
     from reelflow.s3server import start_seaweed, wait_ready
 

@@ -16,13 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from config.settings import get_settings
+from jobs.ingest import ladder_config
 from media.package import package_hls
 from media.probe import probe
 from media.samples import make_clip, unique_pattern
-from reelflow.client import ReelflowClient
+from reelflow.creator_client import ReelflowClient
 from reelflow.demo import pipeline_timing
-from reelflow.ingest import ladder_config
-from reelflow.settings import get_settings
 from reelflow.stack import Stack
 
 

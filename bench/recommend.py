@@ -35,7 +35,7 @@ IMPORTS = {
     "numpy": (),
     "tensorflow": ("recommend.data", "recommend.two_tower", "recommend.ranker"),
     "faiss": ("recommend.ann",),
-    "refresh": ("recommend.refresh", "recommend.sources", "recommend.pools"),
+    "refresh": ("jobs.candidates", "recommend.sources", "recommend.pools"),
 }
 
 
@@ -121,7 +121,7 @@ def bench_train_synthetic(quick: bool) -> dict:
 def bench_ranker(quick: bool) -> dict:
     rss = Rss("tensorflow")
     from recommend.ranker import Ranker, RankerConfig, RankerFeatures
-    from recommend.ranker_lite import LiteScorer
+    from recommend.ranker_tflite import LiteScorer
 
     cfg = RankerConfig()
     ranker = Ranker(cfg)
@@ -205,15 +205,15 @@ def bench_ann(quick: bool, n: int, kind: str, k: int = 200) -> dict:
 
 
 def bench_refresh(quick: bool, n_users: int, n_videos: int, n_events: int, emb_dim: int = 128) -> dict:
-    """``recommend.refresh.compute_pools`` (the refresh's pure middle: sources + merger) on a synthetic snapshot
+    """``jobs.candidates.compute_pools`` (the refresh's pure middle: sources + merger) on a synthetic snapshot
     of the size the DAG test measured (1,000 users, 1,200 videos, 80 k events), with a two-tower-shaped
     ``VectorSource`` (65-d vectors, exact product). Loading from PostgreSQL and writing to Redis are not
     here: they need the services, and their memory is the snapshot's (held here too) plus driver buffers."""
     rss = Rss("refresh")
     from datetime import UTC, datetime
 
+    from jobs.candidates import RefreshConfig, Snapshot, compute_pools
     from recommend import pools
-    from recommend.refresh import RefreshConfig, Snapshot, compute_pools
     from recommend.sources import TrendEvent, VectorSource
 
     rng = np.random.default_rng(0)

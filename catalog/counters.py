@@ -1,4 +1,4 @@
-"""Video stat totals in PostgreSQL: what the live Redis counters (catalog.live) are flushed into, and what
+"""Video stat totals in PostgreSQL: what the live Redis counters (adapters.live_store) are flushed into, and what
 the API writes straight to while Redis is down."""
 
 from __future__ import annotations

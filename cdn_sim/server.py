@@ -1,7 +1,8 @@
-"""Run the edge: the tier chain over the S3 origin, served over HTTP/3 and HTTP/1.1 (plain and TLS).
+"""Serve a tier chain: build the CDN over any upstream ``Fetch`` and serve it over HTTP/3 and HTTP/1.1.
 
 One process holds the whole simulated CDN (every POP's edge tier, the regional tiers, the shield), so a
-flash crowd reaches the origin once and a purge reaches every tier. See :func:`run_edge` for workers.
+flash crowd reaches the origin once and a purge reaches every tier. The upstream is a plain async
+function; the S3 origin is wired in by ``reelflow.edge``.
 """
 
 from __future__ import annotations
@@ -16,12 +17,10 @@ from pathlib import Path
 from cdn_sim.cache import POLICIES, make_cache
 from cdn_sim.cdn import CDN, CacheFactory
 from cdn_sim.certs import ensure_certificate
-from cdn_sim.edge import DEFAULT_STATIC_DIR, EdgeApp
-from cdn_sim.origin_fetch import origin_fetcher
+from cdn_sim.edge import EdgeApp
 from cdn_sim.tier import Fetch, TierCache
 from cdn_sim.topology import Topology, default_topology
 from cdn_sim.transport import start_edge
-from delivery.origin import OriginConfig, OriginStore
 
 log = logging.getLogger("reelflow.edge")
 
@@ -42,19 +41,6 @@ def build_cdn(origin: Fetch, *, edge_bytes: int, regional_bytes: int | None = No
     return CDN(topology or default_topology(), origin, edge_bytes=edge_bytes,
                regional_bytes=regional_bytes or 2 * edge_bytes, shield_bytes=shield_bytes or 4 * edge_bytes,
                cache_factory=cache_factory(policy), max_stale_s=max_stale_s)
-
-
-def build_app(origin: OriginConfig | Fetch, buckets: tuple[str, ...], cache_bytes: int, *,
-              regional_cache_bytes: int | None = None, shield_cache_bytes: int | None = None,
-              default_region: str | None = None, static_dir: Path | None = DEFAULT_STATIC_DIR,
-              topology: Topology | None = None, policy: str = "lru",
-              cold_buckets: dict[str, str] | None = None, admin_token: str | None = None) -> EdgeApp:
-    """``cold_buckets``: hot bucket -> cold bucket read as a slower origin (storage tiering);
-    ``admin_token``: the bearer token ``/admin/...`` requires (none: loopback peers only)."""
-    fetch = origin_fetcher(OriginStore(origin), cold_buckets) if isinstance(origin, OriginConfig) else origin
-    cdn = build_cdn(fetch, edge_bytes=cache_bytes, regional_bytes=regional_cache_bytes,
-                    shield_bytes=shield_cache_bytes, topology=topology, policy=policy)
-    return EdgeApp(cdn, buckets, default_region=default_region, static_dir=static_dir, admin_token=admin_token)
 
 
 async def serve_app(app: EdgeApp, *, hosts: tuple[str, ...], port: int, cert_dir: Path,
@@ -81,21 +67,3 @@ async def serve_app(app: EdgeApp, *, hosts: tuple[str, ...], port: int, cert_dir
     finally:
         for server in servers:
             server.close()
-
-
-async def run_edge(origin: OriginConfig, *, buckets: tuple[str, ...], hosts: tuple[str, ...], port: int,
-                   cert_dir: Path, cache_bytes: int, regional_cache_bytes: int | None = None,
-                   shield_cache_bytes: int | None = None, default_region: str | None = None,
-                   static_dir: Path | None = DEFAULT_STATIC_DIR, policy: str = "lru",
-                   ready: asyncio.Event | None = None, cold_buckets: dict[str, str] | None = None,
-                   admin_token: str | None = None) -> None:
-    """The edge process: one event loop, one tier chain.
-
-    ``cache_bytes`` is each POP's edge tier. Several worker processes on one SO_REUSEPORT port were
-    measured with ``bench/edge.py`` on 2 cores and did not pay (see the README), and each would hold
-    its own copy of every tier, multiplying origin fetches and splitting purges, so there is one.
-    """
-    app = build_app(origin, buckets, cache_bytes, regional_cache_bytes=regional_cache_bytes,
-                    shield_cache_bytes=shield_cache_bytes, default_region=default_region, static_dir=static_dir,
-                    policy=policy, cold_buckets=cold_buckets, admin_token=admin_token)
-    await serve_app(app, hosts=hosts, port=port, cert_dir=cert_dir, ready=ready)

@@ -20,8 +20,8 @@ INTERACTIONS = Asset("reelflow://interactions/flushed")
 def flush_counters():
     @task(outlets=[INTERACTIONS])
     def flush() -> int:
-        from reelflow import recsys
-        from reelflow.settings import get_settings
+        from config.settings import get_settings
+        from jobs import recsys
 
         flushed = recsys.flush_counters(get_settings())
         if not flushed:

@@ -1,7 +1,7 @@
 """ingest_video: one uploaded video from the raw bucket to a published HLS package.
 
 Triggered by the feed API (conf ``{"video_id": ...}``) or by a person from the UI to re-process.
-Each task is a line or two over ``reelflow.ingest``; rejected uploads skip the rest of the run.
+Each task is a line or two over ``jobs.ingest``; rejected uploads skip the rest of the run.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ def _run_id() -> str:
 
 def _on_failure(context) -> None:
     """After the last retry: the video says it failed instead of hanging in ``processing``."""
-    from reelflow import ingest
-    from reelflow.settings import get_settings
+    from config.settings import get_settings
+    from jobs import ingest
 
     video_id = str(context["params"].get("video_id") or "").strip()
     if video_id:
@@ -62,8 +62,8 @@ def _on_embed_failure(context) -> None:
     doc_md=__doc__,
 )
 def ingest_video():
-    from reelflow import ingest
-    from reelflow.settings import get_settings
+    from config.settings import get_settings
+    from jobs import ingest
 
     # Begins the run (the video becomes processing, this run its owner), then validates: one task start
     # on the path to ready rather than two. Both are idempotent, so a retry repeats both.

@@ -1,9 +1,9 @@
 """publication_gc: delete publications that re-runs replaced, once their grace period is over.
 
 Players that loaded an old master keep fetching its segments for a while, so nothing is deleted
-before ``REELFLOW_SUPERSEDED_GRACE_S`` after the switch (see ``reelflow.operations.collect_superseded``).
+before ``REELFLOW_SUPERSEDED_GRACE_S`` after the switch (see ``jobs.operations.collect_superseded``).
 It also deletes ingest staging untouched for ``REELFLOW_STAGING_MAX_AGE_S`` (runs that died before
-their ``cleanup``; see ``reelflow.operations.collect_stale_staging``).
+their ``cleanup``; see ``jobs.operations.collect_stale_staging``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from airflow.sdk import dag, task
 def publication_gc():
     @task
     def collect() -> dict:
-        from reelflow.operations import collect_superseded
-        from reelflow.settings import get_settings
+        from config.settings import get_settings
+        from jobs.operations import collect_superseded
 
         report = collect_superseded(get_settings())
         return {"deleted": report.deleted, "kept_in_grace": report.kept_in_grace}
@@ -27,8 +27,8 @@ def publication_gc():
     @task
     def collect_staging() -> dict[str, int]:
         # Ingest staging (REELFLOW_STAGING=s3) left by runs whose cleanup never ran.
-        from reelflow.operations import collect_stale_staging
-        from reelflow.settings import get_settings
+        from config.settings import get_settings
+        from jobs.operations import collect_stale_staging
 
         return collect_stale_staging(get_settings())
 

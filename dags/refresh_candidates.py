@@ -3,7 +3,7 @@
 Runs every 15 minutes and whenever new videos are published or get their content embedding, new interactions
 are flushed, or a new model version is registered. Sources: two-tower (when a model is registered),
 content-similar to recent finishes and likes, following, regional trending, exploration; merged with quotas
-and filtered (``recommend.refresh``). Each run reads as of its own ``run_after`` time, so a re-run writes
+and filtered (``jobs.candidates``). Each run reads as of its own ``run_after`` time, so a re-run writes
 the same pools.
 """
 
@@ -36,8 +36,8 @@ MODELS = Asset("reelflow://models/registered")
     doc_md=__doc__,
 )
 def refresh_candidates():
-    from reelflow import recsys
-    from reelflow.settings import get_settings
+    from config.settings import get_settings
+    from jobs import recsys
 
     @task
     def models() -> dict:

@@ -20,7 +20,7 @@ from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 from airflow.sdk import BaseOperator, Context, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from reelflow.reladder import BATCH_NAME_PATTERN
+from jobs.reladder import BATCH_NAME_PATTERN
 
 CODECS = ["h264", "hevc", "av1"]
 
@@ -46,8 +46,8 @@ class ReladderChunk(BaseOperator):
         self.video_ids = video_ids
 
     def execute(self, context: Context, event: object = None) -> dict[str, str]:
-        from reelflow import reladder
-        from reelflow.settings import get_settings
+        from config.settings import get_settings
+        from jobs import reladder
 
         settings, params = get_settings(), context["params"]
         context["chunk_label"] = f"{self.video_ids[0]}… ({len(self.video_ids)})"
@@ -83,8 +83,8 @@ class ReladderChunk(BaseOperator):
     doc_md=__doc__,
 )
 def reladder_catalog():
-    from reelflow import reladder
-    from reelflow.settings import get_settings
+    from config.settings import get_settings
+    from jobs import reladder
 
     @task
     def count_matches() -> list[list[str]]:

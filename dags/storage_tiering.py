@@ -1,6 +1,6 @@
 """storage_tiering: daily, move the renditions of videos nobody watched for ``cold_after_days`` to the
 cold bucket. The edge reads the cold bucket as a slower origin and moves a video back to the hot bucket
-on its first request (cdn_sim.origin_fetch), so nothing here needs to restore.
+on its first request (adapters.origin_fetch), so nothing here needs to restore.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from airflow.sdk import Param, dag, get_current_context, task
 def storage_tiering():
     @task
     def move_cold() -> dict:
-        from reelflow import tiering
-        from reelflow.settings import get_settings
+        from config.settings import get_settings
+        from jobs import tiering
 
         params = get_current_context()["params"]
         settings = get_settings()

@@ -31,8 +31,8 @@ MODELS = Asset("reelflow://models/registered")
     doc_md=__doc__,
 )
 def train_models():
-    from reelflow import recsys
-    from reelflow.settings import get_settings
+    from config.settings import get_settings
+    from jobs import recsys
 
     @task(execution_timeout=timedelta(hours=2), outlets=[MODELS])
     def train_two_tower() -> dict:

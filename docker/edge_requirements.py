@@ -23,12 +23,13 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements.lock"
-OUR_PACKAGES = {"reelflow", "catalog", "media", "delivery", "cdn_sim", "recommend", "feed_api", "dags"}
+OUR_PACKAGES = {"reelflow", "catalog", "media", "delivery", "cdn_sim", "recommend", "feed_api", "dags", "adapters",
+                "config", "jobs"}
 
 # What the edge container runs: its entrypoint (reelflow.container), then `python -m reelflow.cli edge serve`,
 # which imports the server; the two cache policies and minio's CopySource are imported inside functions.
-EDGE_IMPORTS = ("reelflow.container", "reelflow.cli", "cdn_sim.server", "cdn_sim.edge", "cdn_sim.sieve",
-                "cdn_sim.s3fifo", "minio.commonconfig")
+EDGE_IMPORTS = ("reelflow.container", "reelflow.cli", "reelflow.edge", "cdn_sim.server", "cdn_sim.edge",
+                "cdn_sim.sieve", "cdn_sim.s3fifo", "minio.commonconfig")
 CLOSURE_PROBE = (
     "import importlib, json, sys\n"
     f"for name in {EDGE_IMPORTS!r}:\n"

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from catalog import counters, events, live
+from adapters import live_store as live
+from catalog import counters, events
 from catalog.db import session_scope
 from feed_api.cards import Card
 from feed_api.live import LiveUnavailable

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from importlib.metadata import version
 
 from fastapi import FastAPI
 from sqlalchemy.exc import IntegrityError
@@ -13,16 +14,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from catalog import live
+from adapters import live_store as live
 from catalog.db import session_scope
-from feed_api import auth, errors, feed, interactions, purge, social, users, videos
+from config.settings import Settings, get_settings
+from feed_api import auth, errors, feed, interactions, social, users, videos
 from feed_api.live import REDIS_ERRORS
 from feed_api.metrics import MetricsMiddleware, PipelineCollector
-from feed_api.pipeline import Pipeline
-from feed_api.purge import Purger
 from feed_api.services import Services
-from reelflow import __version__
-from reelflow.settings import Settings, get_settings
+from jobs import purge
+from jobs.pipeline import Pipeline
+from jobs.purge import Purger
 
 log = logging.getLogger("feed_api")
 HOUSEKEEPING_S = 30
@@ -75,7 +76,7 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
             await svc.live.aclose()
             svc.sessions.kw["bind"].dispose()
 
-    app = FastAPI(title="Reelflow API", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="Reelflow API", version=version("reelflow"), description=DESCRIPTION, lifespan=lifespan)
     app.state.services = svc
     errors.install(app)
 

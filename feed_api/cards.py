@@ -15,7 +15,8 @@ import msgspec
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from catalog import feeds, live
+from adapters import live_store as live
+from catalog import feeds
 from catalog.db import session_scope
 from catalog.models import Privacy, User
 from feed_api.live import LiveUnavailable

@@ -2,7 +2,7 @@
 
 For You: one Redis script call + pipeline (unseen pool head, profile, viewer filters, user vector) -> cards
 (one MGET, one catalog query for misses) -> ranking (the trained ranker blended with the light one, see
-``recommend.model_ranking``) -> diversity -> one pipeline (mark seen, live stats).
+``recommend.blended_ranking``) -> diversity -> one pipeline (mark seen, live stats).
 Fallbacks: no pool -> the simple builder; pool exhausted -> trending; Redis down -> trending from
 PostgreSQL (keyset, scores frozen as of the session start); no model, no user vector of the model's
 two-tower version, or a model error -> the light ranker; ranking failure -> pool order.
@@ -21,16 +21,20 @@ from datetime import UTC, datetime
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from catalog import feeds, live
+from adapters import live_store as live
+from catalog import feeds
 from catalog.db import session_scope
+from feed_api import simple_pool
 from feed_api.cards import Card, ViewerState, get_cards, public, servable, viewer_state
 from feed_api.cursor import Cursor, CursorError
 from feed_api.deps import rate_args, rate_limit, refuse_if_limited
 from feed_api.errors import ApiError
 from feed_api.live import LiveUnavailable
 from feed_api.services import Services
-from recommend import diversity, model_ranking, ranking, simple_pool
-from recommend.model_ranking import ModelBundle
+from recommend import blended_ranking as model_ranking
+from recommend import diversity
+from recommend import light_ranker as ranking
+from recommend.blended_ranking import ModelBundle
 
 log = logging.getLogger("feed_api.feed")
 FEED_TYPES = ("for_you", "following", "trending", "hashtag", "sound")

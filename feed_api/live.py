@@ -13,7 +13,7 @@ from typing import TypeVar
 import redis
 import redis.asyncio as aredis
 
-from catalog.live import GCRA, MARK_SEEN, POOL_UNSEEN, TAKE_COUNTERS, UPDATE_PROFILE, Keys
+from adapters.live_store import GCRA, MARK_SEEN, POOL_UNSEEN, TAKE_COUNTERS, UPDATE_PROFILE, Keys
 
 log = logging.getLogger("feed_api.live")
 T = TypeVar("T")

@@ -7,19 +7,19 @@ from dataclasses import dataclass, field
 from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.airflow_api import AirflowClient
+from adapters.model_registry import ModelRegistry
+from adapters.s3 import OriginStore
 from catalog.db import make_engine, make_sessionmaker
-from delivery.origin import OriginStore
-from feed_api.airflow_client import AirflowClient
+from config.clients import origin_store
+from config.settings import Settings
 from feed_api.cursor import CursorCodec
 from feed_api.live import Live
 from feed_api.metrics import Metrics
-from feed_api.model_ranker import ModelRanker
-from feed_api.pipeline import AirflowPipeline, Pipeline
-from feed_api.purge import EdgePurger, OriginTarget, Purger
+from feed_api.ranker_loader import ModelRanker
 from feed_api.tokens import TokenSigner
-from recommend.registry import ModelRegistry
-from reelflow.clients import origin_store
-from reelflow.settings import Settings
+from jobs.pipeline import AirflowPipeline, Pipeline
+from jobs.purge import EdgePurger, OriginTarget, Purger
 
 
 @dataclass

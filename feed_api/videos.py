@@ -7,14 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Path
 from sqlalchemy.orm import Session
 
+from adapters.airflow_api import PipelineUnavailable
 from catalog import events, social
 from catalog import users as users_repo
 from catalog import videos as repo
 from catalog.db import session_scope
 from catalog.models import Video
-from feed_api import purge
 from feed_api.activity import live_deltas
-from feed_api.airflow_client import PipelineUnavailable
 from feed_api.cards import drop_cards
 from feed_api.deps import MaybeUser, Svc, User
 from feed_api.errors import ApiError
@@ -31,6 +30,7 @@ from feed_api.schemas import (
     VideoOut,
 )
 from feed_api.services import Services
+from jobs import purge
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"])
 VideoId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="video id")]

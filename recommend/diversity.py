@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recommend.ranking import Candidate
+from recommend.light_ranker import Candidate
 
 
 @dataclass(frozen=True)

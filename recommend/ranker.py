@@ -204,7 +204,7 @@ class Ranker:
 
     def serving_graph(self) -> tuple[tf.types.experimental.ConcreteFunction, keras.Model]:
         """The combined score's concrete function and the network owning its variables: what a converter
-        (TFLite, ``recommend.ranker_lite``) needs, so there is one definition of the serving computation."""
+        (TFLite, ``recommend.ranker_tflite``) needs, so there is one definition of the serving computation."""
         return self._serve.get_concrete_function(), self._net
 
     def predict_heads(self, features: RankerFeatures) -> np.ndarray:

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from reelflow.settings import get_settings
+from config.settings import get_settings
 
 
 def frame_size(text: str) -> tuple[int, int]:
@@ -68,8 +68,8 @@ def _play(args: argparse.Namespace) -> int:
 
 
 def _edge(args: argparse.Namespace) -> int:
-    from cdn_sim.server import run_edge
-    from delivery.origin import OriginConfig
+    from adapters.s3 import OriginConfig
+    from reelflow.edge import run_edge
 
     s = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -86,7 +86,7 @@ def _edge(args: argparse.Namespace) -> int:
 def _upload(args: argparse.Namespace) -> int:
     import httpx
 
-    from reelflow.client import ApiClientError, ReelflowClient
+    from reelflow.creator_client import ApiClientError, ReelflowClient
 
     client = ReelflowClient(get_settings().api_url)
     try:
@@ -145,9 +145,9 @@ def _dedup_check(args: argparse.Namespace, fingerprints) -> int:
     from catalog.db import session_scope
     from catalog.fingerprints import published_fingerprints
     from catalog.migrate import upgrade
+    from config.clients import sessions
     from media.dedup_index import DedupIndex
     from media.fingerprint import Fingerprint
-    from reelflow.clients import sessions
 
     if len(args.paths) != 1:
         print("error: dedup check takes one file", file=sys.stderr)
@@ -181,12 +181,12 @@ def _dedup_check(args: argparse.Namespace, fingerprints) -> int:
 def _transcode(args: argparse.Namespace) -> int:
     import time
 
+    from jobs.ingest import ladder_config, limits
     from media.errors import MediaError
     from media.limits import check_limits
     from media.package import package_hls
     from media.probe import probe
     from media.scan import scan
-    from reelflow.ingest import ladder_config, limits
 
     settings = get_settings()
     codecs = args.codecs.split(",") if args.codecs else settings.codecs

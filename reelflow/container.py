@@ -15,7 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from reelflow.settings import REPO_ROOT, Settings, get_settings
+from config.settings import REPO_ROOT, Settings, get_settings
 
 ROLES = ("api", "edge", "airflow", "init")
 SECRET_WORDS = ("secret", "password", "key")
@@ -77,8 +77,8 @@ def init(settings: Settings) -> None:
 
     from catalog.db import ensure_database
     from catalog.migrate import upgrade
-    from reelflow.clients import origin_store
-    from reelflow.ingest import GPU_POOL
+    from config.clients import origin_store
+    from jobs.ingest import GPU_POOL
 
     for url in (settings.database_url, settings.airflow_database_url):
         ensure_database(url)

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from adapters.airflow_api import AirflowClient, PipelineUnavailable
+from config.settings import Settings
 from delivery.player import play_startup
-from feed_api.airflow_client import AirflowClient, PipelineUnavailable
-from feed_api.pipeline import INGEST_DAG
+from jobs.pipeline import INGEST_DAG
 from media.samples import make_clip, unique_pattern
-from reelflow.client import ReelflowClient
-from reelflow.settings import Settings
+from reelflow.creator_client import ReelflowClient
 from reelflow.stack import Stack, StackError
 
 # Steps that run side by side as parallel Airflow tasks: only the longest is on the critical path.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from reelflow.settings import get_settings
+from config.settings import get_settings
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -23,8 +23,8 @@ def _token(args: argparse.Namespace) -> int:
 def _user(args: argparse.Namespace) -> int:
     from catalog import users
     from catalog.db import session_scope
+    from config.clients import sessions
     from feed_api.tokens import TokenSigner
-    from reelflow.clients import sessions
 
     s = get_settings()
     try:
@@ -42,9 +42,9 @@ def _user(args: argparse.Namespace) -> int:
 def _counters(args: argparse.Namespace) -> int:
     import redis
 
+    from adapters.live_store import Keys, flush_counters
     from catalog.db import session_scope
-    from catalog.live import Keys, flush_counters
-    from reelflow.clients import sessions
+    from config.clients import sessions
 
     s = get_settings()
     r = redis.Redis.from_url(s.redis_url, decode_responses=True)
@@ -58,8 +58,8 @@ def _counters(args: argparse.Namespace) -> int:
 
 
 def _purge(args: argparse.Namespace) -> int:
-    from feed_api import purge
-    from reelflow.clients import origin_store, sessions
+    from config.clients import origin_store, sessions
+    from jobs import purge
 
     s = get_settings()
     if args.action == "list":

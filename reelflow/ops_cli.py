@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from reelflow.settings import Settings, get_settings
+from config.settings import Settings, get_settings
 
 
 def _catalog_guard(fn: Callable[..., int]) -> Callable[..., int]:
@@ -24,7 +24,7 @@ def _catalog_guard(fn: Callable[..., int]) -> Callable[..., int]:
 
 
 def _airflow(settings: Settings):
-    from reelflow.clients import airflow_client
+    from config.clients import airflow_client
 
     return airflow_client(settings)
 
@@ -40,9 +40,9 @@ def _codecs(text: str | None) -> list[str] | None:
 
 @_catalog_guard
 def _reprocess(args: argparse.Namespace, settings: Settings | None = None, client=None) -> int:
+    from adapters.airflow_api import PipelineUnavailable
     from catalog.videos import VideoNotFound
-    from feed_api.airflow_client import PipelineUnavailable
-    from reelflow.operations import get_video_row, trigger_reprocess
+    from jobs.operations import get_video_row, trigger_reprocess
 
     settings = settings or get_settings()
     try:
@@ -66,7 +66,7 @@ def _reprocess(args: argparse.Namespace, settings: Settings | None = None, clien
 def _reprocess_inline(settings: Settings, video_id: str, codecs: list[str] | None) -> int:
     from datetime import UTC, datetime
 
-    from reelflow.ingest import run_inline
+    from jobs.ingest import run_inline
 
     run_id = f"inline__{datetime.now(UTC):%Y%m%dT%H%M%S}"
     try:
@@ -80,7 +80,7 @@ def _reprocess_inline(settings: Settings, video_id: str, codecs: list[str] | Non
 
 @_catalog_guard
 def _videos(args: argparse.Namespace, settings: Settings | None = None) -> int:
-    from reelflow.operations import failures_by_code, list_videos
+    from jobs.operations import failures_by_code, list_videos
 
     rows = list_videos(settings or get_settings(), state=args.state, code=args.code, limit=args.limit)
     for r in rows:
@@ -96,8 +96,8 @@ def _videos(args: argparse.Namespace, settings: Settings | None = None) -> int:
 
 @_catalog_guard
 def _retry(args: argparse.Namespace, settings: Settings | None = None, client=None) -> int:
-    from feed_api.airflow_client import PipelineUnavailable
-    from reelflow.operations import RETRYABLE, retry_failed
+    from adapters.airflow_api import PipelineUnavailable
+    from jobs.operations import RETRYABLE, retry_failed
 
     settings = settings or get_settings()
     codes = tuple(args.code) if args.code else RETRYABLE
@@ -115,8 +115,8 @@ def _retry(args: argparse.Namespace, settings: Settings | None = None, client=No
 
 @_catalog_guard
 def _reladder(args: argparse.Namespace, settings: Settings | None = None, client=None) -> int:
-    from feed_api.airflow_client import PipelineUnavailable
-    from reelflow import reladder
+    from adapters.airflow_api import PipelineUnavailable
+    from jobs import reladder
 
     settings = settings or get_settings()
     given = {"created_after": args.created_after, "created_before": args.created_before, "creator": args.creator,
@@ -156,7 +156,7 @@ def _iso_time(text: str) -> str:
 def _batch_name(text: str) -> str:
     import re
 
-    from reelflow.reladder import BATCH_NAME_PATTERN
+    from jobs.reladder import BATCH_NAME_PATTERN
 
     if not re.fullmatch(BATCH_NAME_PATTERN, text):
         raise argparse.ArgumentTypeError(f"batch names take letters, digits and _ . ~ + - only: {text!r}")
@@ -171,7 +171,7 @@ def _positive(text: str) -> int:
 
 @_catalog_guard
 def _gc(args: argparse.Namespace) -> int:
-    from reelflow.operations import collect_superseded
+    from jobs.operations import collect_superseded
 
     report = collect_superseded(get_settings(), grace_s=args.grace_s)
     for prefix, n in report.deleted.items():
@@ -182,7 +182,7 @@ def _gc(args: argparse.Namespace) -> int:
 
 @_catalog_guard
 def _tier(args: argparse.Namespace) -> int:
-    from reelflow import tiering
+    from jobs import tiering
 
     settings = get_settings()
     if args.action == "candidates":
@@ -210,8 +210,8 @@ def _section(title: str, body: Callable[[], list[str]]) -> list[str]:
 def status_lines(settings: Settings, *, stack=None, client=None, edge_metrics: str | None = None) -> list[str]:
     """The whole system in one screen: services, queue depth, videos, failures, CDN hit ratios, purges."""
     from catalog.db import session_scope
-    from reelflow.clients import sessions
-    from reelflow.operations import INGEST_DAG, pipeline_snapshot
+    from config.clients import sessions
+    from jobs.operations import INGEST_DAG, pipeline_snapshot
 
     def services() -> list[str]:
         from reelflow.stack import Stack

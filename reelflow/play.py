@@ -17,7 +17,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from reelflow.settings import Settings
+from config.settings import Settings
 
 
 def _number(lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False):

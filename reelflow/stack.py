@@ -23,9 +23,9 @@ import redis
 
 from catalog.db import ensure_database
 from catalog.migrate import upgrade
-from reelflow.ingest import GPU_POOL
+from config.settings import REPO_ROOT, Settings
+from jobs.ingest import GPU_POOL
 from reelflow.s3server import pid_alive, port_in_use, s3_ready, start_seaweed, stop_process_group, wait_ready
-from reelflow.settings import REPO_ROOT, Settings
 
 VENV_BIN = Path(sys.executable).parent
 Log = Callable[[str], None]
@@ -203,7 +203,7 @@ class Stack:
             proc = start_seaweed(data, port, self.s.s3_access_key, self.s.s3_secret_key, self.log_dir / "s3.log")
             self._pid_file("s3").write_text(str(proc.pid))
             wait_ready(self.s.s3_endpoint, proc, timeout_s=60)
-        from reelflow.clients import origin_store
+        from config.clients import origin_store
 
         origin_store(self.s).ensure_buckets(self.s.raw_bucket, self.s.vod_bucket, self.s.cold_bucket)
 
@@ -251,8 +251,8 @@ class Stack:
         self._wait("airflow-dag-processor", self._dag_registered, 180)
 
     def _dag_registered(self) -> bool:
-        from feed_api.airflow_client import AirflowClient, PipelineUnavailable
-        from feed_api.pipeline import INGEST_DAG
+        from adapters.airflow_api import AirflowClient, PipelineUnavailable
+        from jobs.pipeline import INGEST_DAG
 
         client = AirflowClient(self.s.airflow_url, self.s.airflow_user, self.s.airflow_password)
         try:

@@ -48,12 +48,12 @@ TEST_ENV = {
 }
 os.environ.update(TEST_ENV)
 
+from adapters.s3 import OriginConfig, OriginStore  # noqa: E402
 from catalog.db import drop_database, ensure_database, make_engine, make_sessionmaker  # noqa: E402
 from catalog.migrate import upgrade  # noqa: E402
-from delivery.origin import OriginConfig, OriginStore  # noqa: E402
+from config.settings import Settings, get_settings  # noqa: E402
 from media.samples import make_clip, make_variant  # noqa: E402
 from reelflow.s3server import start_seaweed, stop_process_group, wait_ready  # noqa: E402
-from reelflow.settings import Settings, get_settings  # noqa: E402
 
 get_settings.cache_clear()
 
@@ -86,7 +86,7 @@ def catalog_url(settings: Settings) -> Iterator[str]:
     ensure_database(settings.database_url)
     upgrade(settings.database_url)
     yield settings.database_url
-    from reelflow.clients import forget_sessions
+    from config.clients import forget_sessions
 
     forget_sessions(settings)
     drop_database(settings.database_url)

@@ -9,7 +9,7 @@ from pathlib import Path
 import av
 import m3u8
 
-from delivery.origin import OriginStore
+from adapters.s3 import OriginStore
 
 
 @dataclass

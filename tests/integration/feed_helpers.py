@@ -12,7 +12,7 @@ from catalog import videos as repo
 from catalog.db import session_scope
 from catalog.models import Video, utcnow
 from feed_api.app import create_app
-from feed_api.purge import PurgeFailed
+from jobs.purge import PurgeFailed
 
 
 class RecordingPipeline:

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from feed_api.airflow_client import PipelineUnavailable
+from adapters.airflow_api import PipelineUnavailable
 from feed_api.app import create_app
 
 

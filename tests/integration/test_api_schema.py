@@ -10,8 +10,8 @@ from schemathesis.checks import not_a_server_error
 
 from catalog import users
 from catalog.db import session_scope
+from config.settings import Settings
 from feed_api.app import create_app
-from reelflow.settings import Settings
 from tests.integration.feed_helpers import FakePurger, RecordingPipeline, clear_live_keys, ready_video, word
 
 EXAMPLES_PER_OPERATION = 150

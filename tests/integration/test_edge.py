@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from cdn_sim.server import run_edge
+from adapters.s3 import OriginConfig
 from delivery.h3client import h3_connect
-from delivery.origin import OriginConfig
+from reelflow.edge import run_edge
 from tests.background import serving_in_thread
 from tests.conftest import free_port
 

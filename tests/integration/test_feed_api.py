@@ -7,10 +7,10 @@ import time
 import jwt
 import pytest
 
-from catalog import live
+from adapters import live_store as live
 from catalog.db import session_scope
 from catalog.models import PendingPurge, Video
-from feed_api.purge import process_pending
+from jobs.purge import process_pending
 from tests.integration.feed_helpers import (
     Person,
     all_pages,
@@ -465,7 +465,7 @@ def test_ranking_failure_falls_back_to_pool_order(api, sessions, monkeypatch):
     def broken(*a, **k):
         raise RuntimeError("model exploded")
 
-    monkeypatch.setattr("recommend.ranking.score", broken)
+    monkeypatch.setattr("recommend.light_ranker.score", broken)
     page = api.get("/v1/feed", params={"limit": 3}, headers=me.headers)
     assert page.status_code == 200 and len(page.json()["items"]) == 3
     assert 'reelflow_feed_fallbacks_total{reason="ranking_failed"}' in api.get("/metrics").text

@@ -1,5 +1,5 @@
 """The trained ranker in the feed API, on real services: a small synthetic world in PostgreSQL, a two-tower
-model and a ranker trained and published to the S3 registry through ``reelflow.recsys`` (what train_models
+model and a ranker trained and published to the S3 registry through ``jobs.recsys`` (what train_models
 runs), pools and user vectors written by the refresh, and For You pages ordered by the model; a new version
 switches without a restart, a broken one keeps the old serving, and without a usable user vector the light
 ranker serves.
@@ -15,14 +15,18 @@ import numpy as np
 import pytest
 import redis
 
-from catalog import live
+from adapters import live_store as live
 from catalog.db import drop_database, ensure_database, make_engine, make_sessionmaker, session_scope
 from catalog.migrate import upgrade
+from config import clients
 from feed_api import feed_service
 from feed_api.cards import get_cards
-from recommend import diversity, model_ranking, ranking, synthetic
+from jobs import recsys
+from jobs import synthetic_world as synthetic
+from recommend import blended_ranking as model_ranking
+from recommend import diversity
+from recommend import light_ranker as ranking
 from recommend.ranker import Ranker, RankerConfig
-from reelflow import clients, recsys
 from tests.integration.feed_helpers import make_client as _make_client
 from tests.integration.feed_helpers import ready_video
 

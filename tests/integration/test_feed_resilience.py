@@ -15,7 +15,7 @@ import redis
 
 from catalog.db import session_scope
 from catalog.models import Video
-from feed_api.purge import EdgePurger, PurgeFailed
+from jobs.purge import EdgePurger, PurgeFailed
 from tests.conftest import TMP, free_port
 from tests.integration.feed_helpers import Person, all_pages, make_client, ready_video, word
 

@@ -10,7 +10,7 @@ import pytest
 from catalog import videos as repo
 from catalog.db import session_scope
 from catalog.embeddings import get_embedding
-from delivery.publish import PLAYLIST_CACHE_CONTROL, SEGMENT_CACHE_CONTROL
+from jobs.publish import PLAYLIST_CACHE_CONTROL, SEGMENT_CACHE_CONTROL
 from media.embedding import DIMENSION
 from media.embedding import MODEL_NAME as EMBEDDING_MODEL
 from tests.hls_checks import check_package, download_prefix
@@ -123,7 +123,7 @@ def test_copies_of_a_published_video_are_rejected_naming_it(ingest_dag, sessions
 
 
 def test_link_policy_publishes_the_copy_and_links_it(ingest_dag, sessions, store, settings, clips, monkeypatch):
-    from reelflow.settings import get_settings
+    from config.settings import get_settings
 
     original = _published(ingest_dag, sessions, store, settings, clips["linked_original"])
     monkeypatch.setenv("REELFLOW_DEDUP_POLICY", "link")
@@ -157,8 +157,8 @@ def test_limits_reject_with_reason(ingest_dag, sessions, store, settings, clips,
 
 def test_a_failed_embedding_leaves_the_video_ready_and_the_run_red(ingest_dag, sessions, store, settings, tmp_path,
                                                                    monkeypatch):
+    from jobs import ingest
     from media.samples import make_clip, unique_pattern
-    from reelflow import ingest
 
     def broken_embed(*_args, **_kwargs):
         raise RuntimeError("embedding model unavailable")

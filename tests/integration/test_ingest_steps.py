@@ -4,8 +4,8 @@ import pytest
 
 from catalog import videos as repo
 from catalog.db import session_scope
+from jobs import ingest
 from media.samples import make_clip, unique_pattern
-from reelflow import ingest
 from tests.pipeline import get_video as _video
 
 

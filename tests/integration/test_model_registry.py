@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from recommend.registry import ModelRegistry
+from adapters.model_registry import ModelRegistry
 
 
 def _model_dir(tmp_path, name: str, weights: str):

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from feed_api.airflow_client import AirflowClient
+from adapters.airflow_api import AirflowClient
 from tests.pipeline import get_video as _video
 from tests.pipeline import load_dag_module
 from tests.pipeline import upload_raw as _upload
@@ -78,8 +78,8 @@ def published(dags, sessions, store, settings, tmp_path_factory) -> list[str]:
 
 def test_rerun_with_new_codecs_keeps_the_old_publication_serving_until_the_switch(
         dags, published, sessions, store, settings, monkeypatch):
-    from reelflow import ingest
-    from reelflow.operations import collect_superseded
+    from jobs import ingest
+    from jobs.operations import collect_superseded
 
     vid = published[0]
     old = _video(sessions, vid)
@@ -224,7 +224,7 @@ class IngestRunsAirflow(StubAirflow):
         return super().handle(request)
 
     def _schedule(self) -> None:
-        from reelflow import ingest
+        from jobs import ingest
 
         for run_id, run in self.runs.items():
             if run["state"] != "queued":
@@ -241,7 +241,8 @@ class IngestRunsAirflow(StubAirflow):
 
 def test_reladder_dry_run_counts_then_processes_through_ingest_runs_in_a_window_and_resumes(
         dags, published, sessions, settings, monkeypatch):
-    from reelflow import clients, reladder
+    from config import clients
+    from jobs import reladder
 
     params = {"created_after": STARTED["at"].isoformat(), "chunk_size": 1, "codecs": ["h264"], "max_in_flight": 1}
     expected = reladder.matching_videos(settings, reladder.LadderFilter.from_params(params, "b1"))
@@ -309,7 +310,7 @@ def test_reladder_dry_run_counts_then_processes_through_ingest_runs_in_a_window_
 def test_chunks_looking_at_once_never_overfill_the_window(published, settings):
     import threading
 
-    from reelflow import reladder
+    from jobs import reladder
 
     airflow = IngestRunsAirflow(settings)
     airflow.auto_run, airflow.listing_delay_s = False, 0.5
@@ -329,7 +330,8 @@ def test_chunks_looking_at_once_never_overfill_the_window(published, settings):
 
 def test_a_reladder_batch_with_a_failed_video_ends_red_naming_it_and_the_video_keeps_serving(
         dags, published, sessions, settings, monkeypatch):
-    from reelflow import clients, reladder
+    from config import clients
+    from jobs import reladder
 
     bad = published[0]
     master_before = _video(sessions, bad).master_key
@@ -445,7 +447,7 @@ def test_api_metrics_expose_the_pipeline(published, settings, store):
 
 
 def test_gpu_queue_is_a_setting_and_declares_the_gpu_codecs(dags, settings):
-    from reelflow import ingest
+    from jobs import ingest
 
     assert dags["ingest"].get_task("transcode_gpu").queue == settings.gpu_queue == "default"
     celery = settings.model_copy(update={"gpu_queue": "gpu"})
@@ -458,9 +460,9 @@ def test_unwatched_video_moves_to_cold_and_the_edge_serves_and_restores_it(publi
     import time
     from datetime import timedelta
 
-    from cdn_sim.server import build_app
-    from delivery.origin import OriginConfig
-    from reelflow import tiering
+    from adapters.s3 import OriginConfig
+    from jobs import tiering
+    from reelflow.edge import build_app
 
     for name, attr in (("storage_tiering", "STORAGE_TIERING"), ("publication_gc", "PUBLICATION_GC")):
         assert _load(name, attr).task_ids  # the lifecycle DAGs parse

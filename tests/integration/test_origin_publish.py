@@ -4,8 +4,8 @@ import httpx
 import pytest
 from minio.error import S3Error
 
-from delivery.origin import ObjectNotFound, OriginConfig, OriginStore
-from delivery.publish import PLAYLIST_CACHE_CONTROL, SEGMENT_CACHE_CONTROL, publish_package
+from adapters.s3 import ObjectNotFound, OriginConfig, OriginStore
+from jobs.publish import PLAYLIST_CACHE_CONTROL, SEGMENT_CACHE_CONTROL, publish_package
 
 
 def _package(root: Path) -> Path:

@@ -11,17 +11,17 @@ import asyncio
 
 import pytest
 
-from cdn_sim.server import run_edge
+from adapters.s3 import OriginConfig
 from delivery.feed import FeedConfig, FeedReport, play_feed
 from delivery.fetch import ConnectOptions
 from delivery.netem import LinkConfig, RelayStats, start_relay
-from delivery.origin import OriginConfig
 from delivery.player import PlaybackError, PlayerConfig, play_session, play_startup
-from delivery.publish import publish_package
+from jobs.publish import publish_package
 from media.ladder import LadderConfig
 from media.package import package_hls
 from media.probe import probe
 from media.samples import make_clip
+from reelflow.edge import run_edge
 from tests.background import serving_in_thread
 from tests.conftest import RUN_TAG, free_port
 

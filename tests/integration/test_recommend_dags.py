@@ -14,19 +14,22 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from catalog import live, social
+from adapters import live_store as live
+from adapters.model_registry import version_id
+from catalog import social
 from catalog import videos as repo
 from catalog.db import drop_database, ensure_database, make_engine, make_sessionmaker, session_scope
 from catalog.embeddings import get_embedding, save_embedding
 from catalog.feeds import cards
 from catalog.migrate import upgrade
 from catalog.models import InteractionEvent
+from config import clients
+from config.settings import get_settings
+from jobs import recsys
+from jobs import synthetic_world as synthetic
+from jobs.candidates import POOL_TTL_S
 from media.embedding import MODEL_NAME as EMBEDDING_MODEL
-from recommend import pools, synthetic
-from recommend.refresh import POOL_TTL_S
-from recommend.registry import version_id
-from reelflow import clients, recsys
-from reelflow.settings import get_settings
+from recommend import pools
 from tests.integration.feed_helpers import make_client
 from tests.pipeline import load_dag_module as _load_dag
 

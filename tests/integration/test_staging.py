@@ -15,10 +15,10 @@ import pytest
 
 from catalog import videos as repo
 from catalog.db import session_scope
+from jobs import ingest, staging
+from jobs.operations import collect_stale_staging
+from jobs.staging import Need, Staging, StagingError
 from media.samples import make_clip
-from reelflow import ingest, staging
-from reelflow.operations import collect_stale_staging
-from reelflow.staging import Need, Staging, StagingError
 from tests.hls_checks import check_package, download_prefix
 from tests.pipeline import load_dag_module, upload_raw
 
@@ -207,7 +207,7 @@ def test_ingest_dag_with_s3_staging_and_a_machine_per_task(settings, sessions, s
 
     from airflow.sdk import get_current_context
 
-    from reelflow.settings import get_settings
+    from config.settings import get_settings
 
     module = load_dag_module("ingest_video", "ingest_video_dag_staging")
     monkeypatch.setenv("REELFLOW_STAGING", "s3")

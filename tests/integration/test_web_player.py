@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from adapters.s3 import OriginConfig
 from cdn_sim.certs import ensure_certificate, spki_pin
-from cdn_sim.server import run_edge
-from delivery.origin import OriginConfig
-from delivery.publish import publish_package
+from jobs.publish import publish_package
 from media.ladder import LadderConfig
 from media.package import package_hls
 from media.probe import probe
 from media.samples import make_clip
+from reelflow.edge import run_edge
 from tests.background import serving_in_thread
 from tests.chromium import CHROMIUM, chromium_page
 from tests.conftest import free_port

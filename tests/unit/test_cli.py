@@ -23,7 +23,7 @@ def test_play_refuses_a_non_https_url(capsys):
 
 def test_upload_reports_an_unreachable_api(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("REELFLOW_API_PORT", "1")
-    from reelflow.settings import get_settings
+    from config.settings import get_settings
 
     get_settings.cache_clear()
     clip = tmp_path / "c.mp4"

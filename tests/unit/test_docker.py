@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 import yaml
 
-from reelflow.settings import Settings
+from config.settings import Settings
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 ENV_EXAMPLE = {k: v for k, v in (line.split("=", 1) for line in (DOCKER / "env.example").read_text().splitlines()

@@ -7,12 +7,12 @@ import time
 import numpy as np
 import pytest
 
-from catalog.live import parse_profile, trend_weight
+from adapters.live_store import parse_profile, trend_weight
 from feed_api.cursor import Cursor, CursorCodec, CursorError
+from feed_api.simple_pool import merge_sources
 from feed_api.tokens import TokenError, TokenSigner
 from recommend.diversity import Rules, assemble
-from recommend.ranking import Candidate, score
-from recommend.simple_pool import merge_sources
+from recommend.light_ranker import Candidate, score
 
 
 def cand(i: int, creator: str, *, sound: str | None = None, category: str | None = None, tags=(), age_h=1.0,

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from catalog import live
-from recommend import model_ranking, ranking
-from recommend.model_ranking import BadUserVector, ModelBundle
+from adapters import live_store as live
+from recommend import blended_ranking as model_ranking
+from recommend import light_ranker as ranking
+from recommend.blended_ranking import BadUserVector, ModelBundle
 from recommend.ranker import Ranker, RankerConfig, RankerFeatures, region_indices, region_vocabulary
 
 DIM = 8
@@ -132,7 +133,7 @@ def test_user_vectors_round_trip_through_their_redis_encoding():
 
 
 def test_tflite_scores_match_the_tf_function_at_every_batch_size(bundle):
-    from recommend.ranker_lite import BUCKETS, LiteScorer
+    from recommend.ranker_tflite import BUCKETS, LiteScorer
 
     lite = LiteScorer.build(bundle.ranker)
     assert lite is not None, "TFLite conversion is expected to work with TensorFlow 2.21"

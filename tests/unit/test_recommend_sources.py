@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from adapters.model_registry import version_id
 from recommend import pools, sources
-from recommend.registry import version_id
 from recommend.sources import TrendEvent
 
 
@@ -133,7 +133,7 @@ def test_version_id_is_deterministic():
 def test_training_window_params():
     from datetime import UTC, datetime, timedelta
 
-    from reelflow.recsys import window
+    from jobs.recsys import window
 
     run = datetime(2026, 11, 21, 6, tzinfo=UTC)
     assert window("", "", default_end=run) == (run - timedelta(days=14), run)

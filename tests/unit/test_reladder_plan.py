@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reelflow.reladder import (
+from jobs.reladder import (
     ALREADY_DONE,
     VideoStatus,
     batch_run_id,

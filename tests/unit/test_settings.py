@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from reelflow.settings import Settings
+from config.settings import Settings
 
 
 def test_environment_overrides_with_prefix(monkeypatch):

@@ -9,7 +9,7 @@ Key (type): what.
 
 - ``pool:{user}`` (ZSET): the candidate pool; member = video id, score = retrieval score, higher first.
   Written whole by :func:`write_pool` (DEL + ZADD + EXPIRE in one MULTI); the recommendation DAGs write
-  the same format. A missing pool is rebuilt by the simple builder (``recommend.simple_pool``).
+  the same format. A missing pool is rebuilt by the simple builder (``feed_api.simple_pool``).
 - ``pool:{user}:src`` (STRING): who wrote the pool (``simple`` or a DAG run id), for debugging.
 - ``uvec:{user}`` (STRING): the user's two-tower vector, ``{two-tower version}:{base64 of float32 LE}``,
   written beside the pool by the refresh (same TTL) with :func:`write_user_vectors`; the API ranks with the

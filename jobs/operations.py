@@ -2,7 +2,7 @@
 snapshot of the pipeline for ``reelflow status`` and the API's ``/metrics``.
 
 Library functions over the catalog, the origin and Airflow's REST API; the CLI and the DAGs are thin
-shells over them. Re-ladder batches have a module of their own, :mod:`reelflow.reladder`.
+shells over them. Re-ladder batches have a module of their own, :mod:`jobs.reladder`.
 """
 
 from __future__ import annotations
@@ -14,18 +14,18 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from adapters.airflow_api import AirflowClient
 from catalog import videos as repo
 from catalog.db import session_scope
 from catalog.models import Video, VideoState
 from catalog.pipeline_stats import PipelineSnapshot, pipeline_snapshot  # noqa: F401 - re-exported
-from feed_api.airflow_client import AirflowClient
-from feed_api.pipeline import INGEST_DAG
-from reelflow.clients import origin_store, sessions
-from reelflow.ingest import staging_bucket
-from reelflow.settings import Settings
-from reelflow.staging import STAGING_ROOT
+from config.clients import origin_store, sessions
+from config.settings import Settings
+from jobs.ingest import staging_bucket
+from jobs.pipeline import INGEST_DAG
+from jobs.staging import STAGING_ROOT
 
-log = logging.getLogger("reelflow.operations")
+log = logging.getLogger("jobs.operations")
 # Failures a plain retry can fix; the others are the creator's file (not_media, too_long, duplicate, ...).
 RETRYABLE = ("processing_error", "missing_upload")
 

@@ -1,5 +1,5 @@
 """Model versions in the S3 object store, with an atomic switch for the serving side
-(``feed_api.model_ranker`` reads the pointer and swaps what it serves).
+(``feed_api.ranker_loader`` reads the pointer and swaps what it serves).
 
 Layout in the ``models`` bucket (created when missing)::
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from delivery.origin import ObjectNotFound, OriginStore
+from adapters.s3 import ObjectNotFound, OriginStore
 
 MODELS_BUCKET = "models"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")

@@ -92,11 +92,11 @@ def ranker_examples(session: Session, start: datetime, end: datetime, two_tower_
 
     Features follow ``recommend.ranker``: the two-tower user vector (history strictly before the
     impression, so an example never sees its own label) and item vector, hour (UTC), region (row in the
-    region vocabulary, unknown -> "other"), and ``recommend.model_ranking.dense_features`` (the function
+    region vocabulary, unknown -> "other"), and ``recommend.blended_ranking.dense_features`` (the function
     serving uses too). Returns (features, completion, like, region vocabulary) or None.
     """
+    from recommend.blended_ranking import dense_features
     from recommend.data import PAD, Interactions, example_histories
-    from recommend.model_ranking import dense_features
     from recommend.ranker import RankerConfig, RankerFeatures, region_indices, region_vocabulary
     from recommend.two_tower import TwoTower
 

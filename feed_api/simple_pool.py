@@ -10,7 +10,8 @@ import numpy as np
 import redis
 from sqlalchemy.orm import Session
 
-from catalog import feeds, live
+from adapters import live_store as live
+from catalog import feeds
 
 SOURCE_WEIGHTS = {"trending": 1.0, "interest": 1.2, "following": 1.1}
 

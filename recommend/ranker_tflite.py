@@ -23,7 +23,7 @@ import numpy as np
 if TYPE_CHECKING:
     from recommend.ranker import Ranker, RankerFeatures
 
-log = logging.getLogger("recommend.ranker_lite")
+log = logging.getLogger("recommend.ranker_tflite")
 BUCKETS = (32, 64, 128, 256, 512)
 INPUTS = ("user", "item", "hour", "region", "dense_x")  # the serving signature's argument names
 # A wrong conversion (input order, an op's semantics) moves scores by 1e-2 or more; summation order moves

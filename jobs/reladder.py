@@ -29,12 +29,12 @@ from sqlalchemy.orm import Session
 
 from catalog.db import session_scope
 from catalog.models import Rendition, Video, VideoState
-from feed_api.pipeline import INGEST_DAG
-from reelflow import clients
-from reelflow.settings import Settings
+from config import clients
+from config.settings import Settings
+from jobs.pipeline import INGEST_DAG
 
 if TYPE_CHECKING:
-    from feed_api.airflow_client import AirflowClient
+    from adapters.airflow_api import AirflowClient
 
 RELADDER_DAG = "reladder_catalog"
 # What a batch name may hold: it becomes part of Airflow run ids (no ":", the run id's own separator).

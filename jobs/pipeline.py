@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from feed_api.airflow_client import AirflowClient
+from adapters.airflow_api import AirflowClient
 
 INGEST_DAG = "ingest_video"
 

@@ -11,7 +11,7 @@ model decide most of the order: the light score spans about 3.3, but its retriev
 too (at most 1.0) and the affinity terms are 0 for a viewer without recent activity.
 
 Importing this module does not import TensorFlow: the bundle is loaded (in the API, by a background thread)
-through :meth:`ModelBundle.load`, which does. Pages are scored through TFLite (``recommend.ranker_lite``):
+through :meth:`ModelBundle.load`, which does. Pages are scored through TFLite (``recommend.ranker_tflite``):
 the ranker's ``tf.function`` costs ~0.75 ms for 30 candidates, TFLite ~0.04 ms.
 """
 
@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from recommend import ranking
-from recommend.ranking import Candidate
+from recommend import light_ranker as ranking
+from recommend.light_ranker import Candidate
 
 if TYPE_CHECKING:
     from recommend.ranker import Ranker
-    from recommend.ranker_lite import LiteScorer
+    from recommend.ranker_tflite import LiteScorer
 
 MODEL_WEIGHT = 1.5
 LINEAGE = "lineage.json"  # in a ranker's saved files: the two-tower version its features come from
@@ -43,7 +43,7 @@ class BadUserVector(ValueError):
 
 def dense_features(user: np.ndarray, item: np.ndarray, age_h: np.ndarray, views: np.ndarray,
                    likes: np.ndarray) -> np.ndarray:
-    """The ranker's dense inputs, shared by training (``recommend.training.ranker_examples``) and serving so
+    """The ranker's dense inputs, shared by training (``jobs.training.ranker_examples``) and serving so
     the two cannot drift: [user . item, log1p(age in hours), log1p(views), log1p(likes)], (n, 4) float32."""
     return np.stack([np.einsum("ij,ij->i", user, item), np.log1p(np.maximum(age_h, 0.0)),
                      np.log1p(np.maximum(views, 0)), np.log1p(np.maximum(likes, 0))], axis=1).astype(np.float32)
@@ -71,7 +71,7 @@ class ModelBundle:
         region vocabulary. Converts the ranker to TFLite (checked against its ``tf.function``, which stays
         the fallback) and scores once, so no page pays for tracing or conversion."""
         from recommend.ranker import Ranker
-        from recommend.ranker_lite import LiteScorer
+        from recommend.ranker_tflite import LiteScorer
         from recommend.two_tower import TwoTower
 
         ranker = Ranker.load(ranker_dir)

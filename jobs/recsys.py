@@ -10,15 +10,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from catalog import live
+from adapters import live_store as live
+from adapters.model_registry import ModelRegistry, version_id
 from catalog.db import session_scope
-from recommend import model_ranking, refresh, training
-from recommend.registry import ModelRegistry, version_id
+from config.clients import origin_store, redis_client, sessions
+from config.settings import Settings
+from jobs import candidates as refresh
+from jobs import training
+from recommend import blended_ranking as model_ranking
 from recommend.sources import CandidateSource, VectorSource
-from reelflow.clients import origin_store, redis_client, sessions
-from reelflow.settings import Settings
 
-log = logging.getLogger("reelflow.recsys")
+log = logging.getLogger("jobs.recsys")
 
 
 def registry(settings: Settings) -> ModelRegistry:

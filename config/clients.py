@@ -3,7 +3,7 @@ Airflow's REST API.
 
 One place for "settings in, client out", cached per URL so the tasks of one worker process share their
 connection pools. Light on purpose: the DAG tasks, CLIs and jobs import it without the media stack or
-TensorFlow (``reelflow.ingest`` pulls in the first, ``reelflow.recsys`` may pull in the second).
+TensorFlow (``jobs.ingest`` pulls in the first, ``jobs.recsys`` may pull in the second).
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.s3 import OriginConfig, OriginStore
 from catalog.db import make_engine, make_sessionmaker
-from delivery.origin import OriginConfig, OriginStore
-from reelflow.settings import Settings
+from config.settings import Settings
 
 if TYPE_CHECKING:
     import redis
 
-    from feed_api.airflow_client import AirflowClient
+    from adapters.airflow_api import AirflowClient
 
 
 @lru_cache(maxsize=4)
@@ -59,6 +59,6 @@ def origin_store(settings: Settings) -> OriginStore:
 
 def airflow_client(settings: Settings) -> AirflowClient:
     """Airflow's REST API as the configured user (the CLI's re-runs, the re-ladder batch's triggers)."""
-    from feed_api.airflow_client import AirflowClient  # httpx: only the shells that talk to Airflow pay it
+    from adapters.airflow_api import AirflowClient  # httpx: only the shells that talk to Airflow pay it
 
     return AirflowClient(settings.airflow_url, settings.airflow_user, settings.airflow_password)

@@ -6,7 +6,7 @@ meta), loads both (TensorFlow's import, ~5 s, happens here and only once a ranke
 the item vectors and swaps :attr:`ModelRanker.current` in one assignment: a page reads the reference once,
 so it ranks with the old bundle or the new one, never a ranker with another version's vectors. A failed
 load keeps the previous bundle serving and is retried only after ``retry_failed_s`` (a corrupt version
-would otherwise be downloaded and parsed on every check). Not ``recommend.registry.CurrentModel``: its
+would otherwise be downloaded and parsed on every check). Not ``adapters.model_registry.CurrentModel``: its
 ``get()`` loads on the caller's thread, which here would be a request, and the bundle needs the pointer's
 meta, which its loader does not see.
 """
@@ -19,12 +19,12 @@ import threading
 import time
 from pathlib import Path
 
+from adapters.model_registry import ModelRegistry, Pointer
 from feed_api.metrics import Metrics
-from recommend.model_ranking import ModelBundle, read_lineage
-from recommend.registry import ModelRegistry, Pointer
+from recommend.blended_ranking import ModelBundle, read_lineage
 
-log = logging.getLogger("feed_api.model_ranker")
-RANKER = "ranker"  # registry names, as reelflow.recsys / recommend.training publish them
+log = logging.getLogger("feed_api.ranker_loader")
+RANKER = "ranker"  # registry names, as jobs.recsys / jobs.training publish them
 TWO_TOWER = "two_tower"
 
 

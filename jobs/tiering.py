@@ -16,10 +16,10 @@ from sqlalchemy import exists, select
 
 from catalog.db import session_scope
 from catalog.models import InteractionEvent, Video, VideoState
-from reelflow.clients import origin_store, sessions
-from reelflow.settings import Settings
+from config.clients import origin_store, sessions
+from config.settings import Settings
 
-log = logging.getLogger("reelflow.tiering")
+log = logging.getLogger("jobs.tiering")
 
 
 def cold_candidates(settings: Settings, *, days: int | None = None, now: datetime | None = None,

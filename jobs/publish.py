@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from delivery.origin import OriginStore
+from adapters.s3 import OriginStore
 
 SEGMENT_CACHE_CONTROL = "public, max-age=31536000, immutable"
 PLAYLIST_CACHE_CONTROL = "public, max-age=60"

@@ -2,7 +2,7 @@
 
 No I/O and no HTTP here: the feed service gathers features (pool scores from Redis, stats from the
 catalog cards, the near-real-time profile) and calls :func:`score`. The trained ranker does not replace it:
-``recommend.model_ranking`` adds the model's opinion on top of this score, and this score alone is the
+``recommend.blended_ranking`` adds the model's opinion on top of this score, and this score alone is the
 fallback whenever the model cannot be used.
 """
 

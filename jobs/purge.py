@@ -17,12 +17,12 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.s3 import OriginStore
 from catalog.db import session_scope
 from catalog.models import PendingPurge, utcnow
 from catalog.videos import raw_key_for
-from delivery.origin import OriginStore
 
-log = logging.getLogger("feed_api.purge")
+log = logging.getLogger("jobs.purge")
 
 
 class PurgeFailed(RuntimeError):

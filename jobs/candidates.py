@@ -2,7 +2,7 @@
 user's pool from the sources, write the pools to Redis. The DAG ``refresh_candidates`` calls these.
 
 Split in three so the middle is pure: :func:`load_snapshot` (a handful of SQL queries), :func:`compute_pools`
-(sources + merger, no I/O), :func:`write_pools` (one MULTI per user through ``catalog.live.write_pool``).
+(sources + merger, no I/O), :func:`write_pools` (one MULTI per user through ``adapters.live_store.write_pool``).
 Everything is read as of a fixed time (the DAG run's), and exploration is seeded by it, so re-running a
 window writes the same pools; each pool is written whole, so a re-run never leaves a mix.
 """
@@ -21,7 +21,8 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog import embeddings, live
+from adapters import live_store as live
+from catalog import embeddings
 from catalog.models import Block, Follow, InteractionEvent, NotInterested, Privacy, User, Video, VideoState
 from recommend import pools, sources
 from recommend.sources import CandidateSource, Scored, TrendEvent, VectorSource

@@ -9,7 +9,7 @@ what its own machine lacks.
 
 Two halves: pure functions that say which files a step makes and needs (from the JSON the steps already
 pass each other through XCom), and :class:`Staging`, which moves a subset of the work dir to and from S3.
-Both are plain values over an :class:`OriginStore`; only ``reelflow.ingest`` reads the settings.
+Both are plain values over an :class:`OriginStore`; only ``jobs.ingest`` reads the settings.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from delivery.origin import OriginStore
+from adapters.s3 import OriginStore
 from media.iframes import IFRAMES_NAME
 from media.package import MASTER_NAME
 
-log = logging.getLogger("reelflow.staging")
+log = logging.getLogger("jobs.staging")
 
 STAGING_ROOT = "staging"  # key prefix; the staging bucket may be shared (by default it is the raw bucket)
 PACKAGE_DIR = "hls"  # the package's directory inside the work dir: what publish uploads

@@ -15,12 +15,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from adapters.s3 import ObjectNotFound, OriginStore
 from catalog import videos as repo
 from catalog.db import session_scope
 from catalog.embeddings import save_embedding
 from catalog.fingerprints import published_fingerprints, save_fingerprint
-from delivery.origin import ObjectNotFound, OriginStore
-from delivery.publish import publish_package
+from config.clients import origin_store, sessions
+from config.settings import Settings
+from jobs.publish import publish_package
+from jobs.staging import (
+    PACKAGE_DIR,
+    SAMPLES_FILE,
+    THUMBS_DIR,
+    Staging,
+    StagingError,
+    package_inputs,
+    package_outputs,
+    publish_inputs,
+    staging_prefix,
+    sweep_scratch,
+    transcode_outputs,
+)
 from media.dedup_index import DedupIndex
 from media.embedding import MODEL_NAME as EMBEDDING_MODEL
 from media.embedding import shared_encoder
@@ -35,23 +50,8 @@ from media.probe import SourceInfo, probe
 from media.scan import Samples, scan
 from media.thumbnails import write_thumbnails
 from media.transcode import EncodedRendition, encode_audio, encode_video, rungs_for
-from reelflow.clients import origin_store, sessions
-from reelflow.settings import Settings
-from reelflow.staging import (
-    PACKAGE_DIR,
-    SAMPLES_FILE,
-    THUMBS_DIR,
-    Staging,
-    StagingError,
-    package_inputs,
-    package_outputs,
-    publish_inputs,
-    staging_prefix,
-    sweep_scratch,
-    transcode_outputs,
-)
 
-log = logging.getLogger("reelflow.ingest")
+log = logging.getLogger("jobs.ingest")
 
 
 # The Airflow pool NVENC transcodes queue in (`reelflow stack up` creates it with settings.gpu_pool_slots).

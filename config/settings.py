@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     raw_bucket: str = "raw"
     vod_bucket: str = "vod"
-    # Storage tiering (reelflow/tiering.py): renditions unwatched for cold_after_days move here; the edge
+    # Storage tiering (jobs/tiering.py): renditions unwatched for cold_after_days move here; the edge
     # reads it as a slower origin and moves a video back on its first request.
     cold_bucket: str = "vod-cold"
     cold_after_days: int = Field(default=30, ge=1)
@@ -48,12 +48,12 @@ class Settings(BaseSettings):
     api_secret: str = "reelflow-dev-secret-change-me-in-production"
     token_ttl_s: int = 7 * 86400
     dev_auth: bool = True  # POST /v1/auth/dev-token issues a token for any user id (local development)
-    redis_prefix: str = "rf:"  # every live key (catalog/live.py) starts with it
+    redis_prefix: str = "rf:"  # every live key (adapters/live_store.py) starts with it
     rate_limit_per_s: float = 20.0  # per user, GCRA in Redis; fails open while Redis is down
     rate_limit_burst: int = 60
     feed_page_size: int = 10
     # For You ranking with the trained ranker (registry "ranker" + the two-tower version it names), blended
-    # with the light ranker (recommend.model_ranking); the light ranker alone when off, when no model is
+    # with the light ranker (recommend.blended_ranking); the light ranker alone when off, when no model is
     # loaded, or when the user has no vector of that two-tower version. Models load in a background thread
     # that re-reads the registry pointer every feed_ranker_check_s.
     feed_ranker: bool = True

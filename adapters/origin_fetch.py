@@ -6,8 +6,8 @@ import asyncio
 import logging
 import threading
 
+from adapters.s3 import ObjectNotFound, OriginStore
 from cdn_sim.tier import CachedObject, Fetch, NotFound
-from delivery.origin import ObjectNotFound, OriginStore
 
 log = logging.getLogger("reelflow.edge")
 

@@ -1,0 +1,47 @@
+"""The edge process: ``cdn_sim``'s tier chain over the S3 origin, served by ``cdn_sim.server``.
+
+The one place where the CDN core meets the object store; ``reelflow edge`` and the stack run it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from adapters.origin_fetch import origin_fetcher
+from adapters.s3 import OriginConfig, OriginStore
+from cdn_sim.edge import DEFAULT_STATIC_DIR, EdgeApp
+from cdn_sim.server import build_cdn, serve_app
+from cdn_sim.tier import Fetch
+from cdn_sim.topology import Topology
+
+
+def build_app(origin: OriginConfig | Fetch, buckets: tuple[str, ...], cache_bytes: int, *,
+              regional_cache_bytes: int | None = None, shield_cache_bytes: int | None = None,
+              default_region: str | None = None, static_dir: Path | None = DEFAULT_STATIC_DIR,
+              topology: Topology | None = None, policy: str = "lru",
+              cold_buckets: dict[str, str] | None = None, admin_token: str | None = None) -> EdgeApp:
+    """``cold_buckets``: hot bucket -> cold bucket read as a slower origin (storage tiering);
+    ``admin_token``: the bearer token ``/admin/...`` requires (none: loopback peers only)."""
+    fetch = origin_fetcher(OriginStore(origin), cold_buckets) if isinstance(origin, OriginConfig) else origin
+    cdn = build_cdn(fetch, edge_bytes=cache_bytes, regional_bytes=regional_cache_bytes,
+                    shield_bytes=shield_cache_bytes, topology=topology, policy=policy)
+    return EdgeApp(cdn, buckets, default_region=default_region, static_dir=static_dir, admin_token=admin_token)
+
+
+async def run_edge(origin: OriginConfig, *, buckets: tuple[str, ...], hosts: tuple[str, ...], port: int,
+                   cert_dir: Path, cache_bytes: int, regional_cache_bytes: int | None = None,
+                   shield_cache_bytes: int | None = None, default_region: str | None = None,
+                   static_dir: Path | None = DEFAULT_STATIC_DIR, policy: str = "lru",
+                   ready: asyncio.Event | None = None, cold_buckets: dict[str, str] | None = None,
+                   admin_token: str | None = None) -> None:
+    """The edge process: one event loop, one tier chain.
+
+    ``cache_bytes`` is each POP's edge tier. Several worker processes on one SO_REUSEPORT port were
+    measured with ``bench/edge.py`` on 2 cores and did not pay (see the README), and each would hold
+    its own copy of every tier, multiplying origin fetches and splitting purges, so there is one.
+    """
+    app = build_app(origin, buckets, cache_bytes, regional_cache_bytes=regional_cache_bytes,
+                    shield_cache_bytes=shield_cache_bytes, default_region=default_region, static_dir=static_dir,
+                    policy=policy, cold_buckets=cold_buckets, admin_token=admin_token)
+    await serve_app(app, hosts=hosts, port=port, cert_dir=cert_dir, ready=ready)
