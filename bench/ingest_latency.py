@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 from config.settings import get_settings
-from jobs.ingest import ladder_config
 from media.package import package_hls
 from media.probe import probe
 from media.samples import make_clip, unique_pattern
@@ -47,7 +46,7 @@ def main() -> None:
         clip = make_clip(work / f"clip{i}.mp4", width=w, height=h, seconds=args.seconds,
                          pattern=unique_pattern(seed + i))
         t = time.perf_counter()
-        package_hls(clip, work / "hls", probe(clip), ladder=ladder_config(settings), codecs=settings.codecs,
+        package_hls(clip, work / "hls", probe(clip), ladder=settings.ladder, codecs=settings.codecs,
                     max_short_side=settings.codec_max_short_side, preset=settings.x264_preset, crf=settings.x264_crf)
         baselines.append(time.perf_counter() - t)
         video = client.upload(clip, caption=f"bench {i}")

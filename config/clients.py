@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import redis
 
     from adapters.airflow_api import AirflowClient
+    from adapters.edge_admin import EdgePurger
 
 
 @lru_cache(maxsize=4)
@@ -62,3 +63,11 @@ def airflow_client(settings: Settings) -> AirflowClient:
     from adapters.airflow_api import AirflowClient  # httpx: only the shells that talk to Airflow pay it
 
     return AirflowClient(settings.airflow_url, settings.airflow_user, settings.airflow_password)
+
+
+def edge_purger(settings: Settings) -> EdgePurger:
+    """The edge's admin API (the API's deletes, ``reelflow purge``); default: the edge's own host and port."""
+    from adapters.edge_admin import EdgePurger  # httpx, as above
+
+    return EdgePurger(settings.edge_admin_url or f"http://{settings.edge_host}:{settings.edge_port}",
+                      token=settings.edge_admin_token)

@@ -9,6 +9,13 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from media.codecs import Codec, parse_codec, parse_codecs
+from media.ladder import LadderConfig
+from media.limits import Limits
+
+# The media core owns what an upload may be; settings only let an operator override its defaults.
+_LIMITS = Limits()
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -35,7 +42,7 @@ class Settings(BaseSettings):
     cold_bucket: str = "vod-cold"
     cold_after_days: int = Field(default=30, ge=1)
     presign_expiry_s: int = 3600
-    max_upload_bytes: int = 200 * 1024 * 1024
+    max_upload_bytes: int = _LIMITS.max_bytes
 
     airflow_url: str = "http://127.0.0.1:8080"
     airflow_user: str = "admin"
@@ -75,22 +82,22 @@ class Settings(BaseSettings):
     edge_cache_policy: Literal["lru", "sieve", "s3fifo"] = "s3fifo"
     edge_default_region: str = "eu"  # clients that send no x-client-region / ?region= hint
 
-    # Upload limits (media.limits.Limits); max_upload_bytes above is the size limit.
-    min_duration_s: float = 1.0
-    max_duration_s: float = 180.0
-    min_side: int = 144
-    max_side: int = 4096
-    min_fps: float = 5.0
-    max_fps: float = 240.0
-    max_decode_error_share: float = 0.02
+    # Upload limits (media.limits.Limits, see upload_limits); max_upload_bytes above is the size limit.
+    min_duration_s: float = _LIMITS.min_duration_s
+    max_duration_s: float = _LIMITS.max_duration_s
+    min_side: int = _LIMITS.min_side
+    max_side: int = _LIMITS.max_side
+    min_fps: float = _LIMITS.min_fps
+    max_fps: float = _LIMITS.max_fps
+    max_decode_error_share: float = _LIMITS.max_error_share
     # "reject": a near-copy of a published video fails as `duplicate`; "link": it is published, linked.
     dedup_policy: Literal["reject", "link"] = "reject"
 
     ladder_short_sides: list[int] = [360, 480, 720, 1080]
     # Codecs encoded for every video (h264, hevc, av1), each by its own Airflow task; on two cores the
     # default adds AV1 (SVT-AV1, fast) up to 720p beside the full H.264 ladder. HEVC is opt-in.
-    codecs: list[str] = ["h264", "av1"]
-    codec_max_short_side: dict[str, int] = {"hevc": 720, "av1": 720}
+    codecs: list[Codec] = [Codec.H264, Codec.AV1]
+    codec_max_short_side: dict[Codec, int] = {Codec.HEVC: 720, Codec.AV1: 720}
     allow_gpu_encoders: bool = True  # NVENC where it opens; software otherwise
     # Slots of the Airflow pool NVENC transcodes queue in: concurrent encode sessions the GPU allows.
     gpu_pool_slots: int = Field(default=2, ge=1)
@@ -99,7 +106,7 @@ class Settings(BaseSettings):
     gpu_queue: str = "default"
     # With a dedicated GPU queue the NVENC probe cannot run where the plan is made (a CPU worker), so the
     # codecs sent to the GPU queue are declared; the GPU worker still falls back to software if NVENC fails.
-    gpu_codecs: list[str] = ["h264", "hevc"]
+    gpu_codecs: list[Codec] = [Codec.H264, Codec.HEVC]
     # A re-run's superseded publication is deleted from the origin this long after the switch: players that
     # loaded the old master keep fetching its segments for a while (videos are at most max_duration_s long).
     superseded_grace_s: int = Field(default=3600, ge=0)
@@ -131,13 +138,15 @@ class Settings(BaseSettings):
             raise ValueError("ladder_short_sides must list rung short sides of at least 16 pixels")
         return sorted(set(v))
 
-    @field_validator("codecs")
+    @field_validator("codecs", "gpu_codecs", mode="before")
     @classmethod
-    def _codecs_known(cls, v: list[str]) -> list[str]:
-        unknown = sorted(set(v) - {"h264", "hevc", "av1"})
-        if unknown or not v:
-            raise ValueError(f"codecs must be a non-empty list of h264, hevc, av1 (got {v})")
-        return list(dict.fromkeys(v))
+    def _codecs_known(cls, v: object) -> list[Codec]:
+        return list(parse_codecs(v))  # type: ignore[arg-type]  # a str or a list; anything else is refused there
+
+    @field_validator("codec_max_short_side", mode="before")
+    @classmethod
+    def _codec_keys_known(cls, v: object) -> object:
+        return {parse_codec(k): side for k, side in v.items()} if isinstance(v, dict) else v
 
     @field_validator("edge_admin_token")
     @classmethod
@@ -152,6 +161,16 @@ class Settings(BaseSettings):
         if not 0.5 <= v <= 10:
             raise ValueError("segment_seconds must be between 0.5 and 10")
         return v
+
+    @property
+    def upload_limits(self) -> Limits:
+        return Limits(min_duration_s=self.min_duration_s, max_duration_s=self.max_duration_s,
+                      max_bytes=self.max_upload_bytes, min_side=self.min_side, max_side=self.max_side,
+                      min_fps=self.min_fps, max_fps=self.max_fps, max_error_share=self.max_decode_error_share)
+
+    @property
+    def ladder(self) -> LadderConfig:
+        return LadderConfig(short_sides=tuple(self.ladder_short_sides), segment_seconds=self.segment_seconds)
 
     @property
     def scratch_dir(self) -> Path:

@@ -1,7 +1,8 @@
 """ingest_video: one uploaded video from the raw bucket to a published HLS package.
 
 Triggered by the feed API (conf ``{"video_id": ...}``) or by a person from the UI to re-process.
-Each task is a line or two over ``jobs.ingest``; rejected uploads skip the rest of the run.
+Each task is a line or two over ``jobs.ingest``; rejected uploads skip the rest of the run. The steps
+take and return typed values; this file turns them into JSON for XCom and back, and nothing else does.
 """
 
 from __future__ import annotations
@@ -12,19 +13,26 @@ from datetime import timedelta
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from media.codecs import CODEC_NAMES
+
 PUBLISHED = Asset("reelflow://videos/published")
 EMBEDDED = Asset("reelflow://videos/embedded")
 
 
-def _video_id() -> str:
-    video_id = str(get_current_context()["params"].get("video_id") or "").strip()
+def _video_id(params) -> str:
+    video_id = str(params.get("video_id") or "").strip()
     if not video_id:
         raise AirflowFailException("conf must name the video: {\"video_id\": \"...\"}")
     return video_id
 
 
-def _run_id() -> str:
-    return get_current_context()["run_id"]
+def _run():
+    """This task's ingest run: the settings, the video of the conf and the DAG run's id, as one value."""
+    from config.settings import get_settings
+    from jobs.ingest import IngestRun
+
+    context = get_current_context()
+    return IngestRun(get_settings(), _video_id(context["params"]), context["run_id"])
 
 
 def _on_failure(context) -> None:
@@ -35,7 +43,7 @@ def _on_failure(context) -> None:
     video_id = str(context["params"].get("video_id") or "").strip()
     if video_id:
         task_id = context["task_instance"].task_id
-        ingest.mark_error(get_settings(), video_id,
+        ingest.mark_error(ingest.IngestRun(get_settings(), video_id, context["run_id"]),
                           f"processing failed in step {task_id!r} ({context.get('exception')!s:.200})")
 
 
@@ -54,8 +62,8 @@ def _on_embed_failure(context) -> None:
     tags=["ingest"],
     params={
         "video_id": Param("", type="string", description="catalog id of the uploaded video"),
-        "codecs": Param(None, type=["null", "array"], description="re-run with these codecs (h264, hevc, av1); "
-                                                                   "default: the settings"),
+        "codecs": Param(None, type=["null", "array"], items={"type": "string", "enum": list(CODEC_NAMES)},
+                        minItems=1, description="re-run with these codecs; default: the settings"),
     },
     default_args={"retries": 2, "retry_delay": timedelta(seconds=10), "retry_exponential_backoff": True,
                   "on_failure_callback": _on_failure},
@@ -69,68 +77,70 @@ def ingest_video():
     # on the path to ready rather than two. Both are idempotent, so a retry repeats both.
     @task(retries=3)
     def validate() -> dict:
-        settings, video_id, run_id = get_settings(), _video_id(), _run_id()
-        ingest.begin(settings, video_id, run_id)
+        run = _run()
+        ingest.begin(run)
         try:
-            return ingest.fetch_and_validate(settings, video_id, run_id)
+            return ingest.validate(run).to_json()
         except ingest.UploadRejected as exc:
             raise AirflowSkipException(str(exc)) from exc
 
-    def _codecs() -> tuple[list[str], list[str]]:
-        settings = get_settings()
-        return ingest.split_by_device(settings, ingest.codecs_for_run(
-            settings, get_current_context()["params"].get("codecs")))
-
-    # Returns the run's software codecs, which the transcode mapping expands over (one task less; a mapping
-    # cannot expand over one key of a task's dict, so the NVENC codecs keep a task of their own).
+    # Plans the encodes (each codec's encoder is chosen here, once for the run) and returns the software
+    # ones, which the transcode mapping expands over. A mapping cannot expand over one key of a task's
+    # dict, so the NVENC ones go to XCom under their own key, for nvenc_codecs to hand on.
     @task
-    def dedup(_source: dict) -> list[str]:
+    def dedup(_source: dict) -> list[dict]:
+        run = _run()
         try:
-            ingest.dedup(get_settings(), _video_id(), _run_id())
+            ingest.dedup(run)
         except ingest.UploadRejected as exc:
             raise AirflowSkipException(str(exc)) from exc
-        return _codecs()[0]
+        plan = ingest.plan_encodes(run.settings, ingest.codecs_for_run(
+            run.settings, get_current_context()["params"].get("codecs")))
+        get_current_context()["ti"].xcom_push(key="nvenc", value=[j.to_json() for j in plan.gpu])
+        return [j.to_json() for j in plan.cpu]
 
     @task
-    def nvenc_codecs() -> list[str]:
-        return _codecs()[1]
+    def nvenc_codecs() -> list[dict]:
+        return get_current_context()["ti"].xcom_pull(task_ids="dedup", key="nvenc") or []
 
-    def _transcode(source: dict, codec: str) -> list[dict]:
-        get_current_context()["codec"] = codec
+    def _transcode(source: dict, job: dict) -> list[dict]:
+        encode = ingest.EncodeJob.from_json(job)
+        get_current_context()["codec"] = encode.codec.value
         try:
-            return ingest.transcode(get_settings(), _video_id(), _run_id(), source, codec)
+            return ingest.renditions_to_json(ingest.transcode(_run(), ingest.Source.from_json(source), encode))
         except ingest.UploadRejected as exc:
             raise AirflowSkipException(str(exc)) from exc
 
     # One mapped task per codec, named after it in the UI; each decodes the source once for its rungs.
     @task(execution_timeout=timedelta(minutes=30), map_index_template="{{ codec }}")
-    def transcode(source: dict, codec: str) -> list[dict]:
-        return _transcode(source, codec)
+    def transcode(source: dict, job: dict) -> list[dict]:
+        return _transcode(source, job)
 
     # The same for codecs whose encoder is NVENC on this host (none on a CPU-only host: skipped). NVENC
     # sessions per GPU are few, so these queue in their own pool.
     @task(execution_timeout=timedelta(minutes=15), map_index_template="{{ codec }}", pool=ingest.GPU_POOL,
           queue=get_settings().gpu_queue)
-    def transcode_gpu(source: dict, codec: str) -> list[dict]:
-        return _transcode(source, codec)
+    def transcode_gpu(source: dict, job: dict) -> list[dict]:
+        return _transcode(source, job)
 
     @task(execution_timeout=timedelta(minutes=10))
     def transcode_audio(source: dict) -> list[dict]:
         try:
-            return ingest.transcode_audio(get_settings(), _video_id(), _run_id(), source)
+            return ingest.renditions_to_json(ingest.transcode_audio(_run(), ingest.Source.from_json(source)))
         except ingest.UploadRejected as exc:
             raise AirflowSkipException(str(exc)) from exc
 
     @task
     def thumbnails(source: dict) -> dict:
-        return ingest.thumbnails(get_settings(), _video_id(), _run_id(), source)
+        return ingest.thumbnails(_run(), ingest.Source.from_json(source)).to_json()
 
     # After "ready", off its path: the video is watchable without its content embedding, and on a short
     # clip TensorFlow's import alone (5-9 s of CPU) took longer than the whole ladder. The refresh DAG picks
     # the embedding up through its own asset; a failure leaves the video ready (the run shows red).
     @task(outlets=[EMBEDDED], on_failure_callback=_on_embed_failure)
     def embed() -> dict:
-        return ingest.embed(get_settings(), _video_id(), _run_id())
+        embedding = ingest.embed(_run())
+        return {"model": embedding.model, "dimension": embedding.dimension}
 
     # Package, upload and switch in one task: each is a fraction of a second, and a task costs a process
     # start and a scheduler round (~2 s each on the path to ready). Runs when either transcode mapping has
@@ -139,22 +149,22 @@ def ingest_video():
     @task(trigger_rule="none_failed_min_one_success", retries=4, outlets=[PUBLISHED])
     def publish(source: dict, video: list[list[dict]] | None, video_gpu: list[list[dict]] | None,
                 audio: list[dict], thumbs: dict) -> None:
+        parts = [ingest.renditions_from_json(part) for part in (*(video or []), *(video_gpu or []), audio)]
         try:
-            ingest.release(get_settings(), _video_id(), _run_id(), source,
-                           [*(video or []), *(video_gpu or []), audio], thumbs)
+            ingest.release(_run(), ingest.Source.from_json(source), parts, ingest.Thumbnails.from_json(thumbs))
         # A rejected video, or a newer run owns it (this run's prefix is left to the GC).
         except (ingest.UploadRejected, ingest.SupersededRun) as exc:
             raise AirflowSkipException(str(exc)) from exc
 
     @task(retries=0)
     def cleanup() -> None:
-        ingest.cleanup(get_settings(), _video_id(), _run_id())
+        ingest.cleanup(_run())
 
     source = validate()
     codecs = dedup(source)  # a duplicate skips everything below
     gpu_codecs = nvenc_codecs()
-    video = transcode.partial(source=source).expand(codec=codecs)
-    video_gpu = transcode_gpu.partial(source=source).expand(codec=gpu_codecs)
+    video = transcode.partial(source=source).expand(job=codecs)
+    video_gpu = transcode_gpu.partial(source=source).expand(job=gpu_codecs)
     audio, thumbs = transcode_audio(source), thumbnails(source)
     codecs >> [gpu_codecs, audio, thumbs]
     ready = publish(source, video, video_gpu, audio, thumbs)

@@ -21,8 +21,7 @@ from airflow.sdk import BaseOperator, Context, Param, dag, get_current_context, 
 from airflow.sdk.exceptions import AirflowFailException
 
 from jobs.reladder import BATCH_NAME_PATTERN
-
-CODECS = ["h264", "hevc", "av1"]
+from media.codecs import CODEC_NAMES
 
 
 def _batch() -> str:
@@ -69,9 +68,10 @@ class ReladderChunk(BaseOperator):
         "created_after": Param(None, type=["null", "string"], description="ISO date/time, inclusive"),
         "created_before": Param(None, type=["null", "string"], description="ISO date/time, exclusive"),
         "creator": Param(None, type=["null", "string"], description="only this creator's videos (user id)"),
-        "missing_codec": Param(None, type=["null", "string"], enum=[None, *CODECS],
+        "missing_codec": Param(None, type=["null", "string"], enum=[None, *CODEC_NAMES],
                                description="only videos without a rendition of this codec"),
-        "codecs": Param(None, type=["null", "array"], description="re-ladder with these codecs; default: settings"),
+        "codecs": Param(None, type=["null", "array"], items={"type": "string", "enum": list(CODEC_NAMES)},
+                        minItems=1, description="re-ladder with these codecs; default: settings"),
         "chunk_size": Param(10, type="integer", minimum=1, maximum=1000),
         "max_in_flight": Param(4, type="integer", minimum=1, maximum=64,
                                description="the batch's ingest_video runs queued or running at once; keep it "

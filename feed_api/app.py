@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from adapters import live_store as live
+from adapters.edge_admin import Purger
 from catalog.db import session_scope
 from config.settings import Settings, get_settings
 from feed_api import auth, errors, feed, interactions, social, users, videos
@@ -23,7 +24,6 @@ from feed_api.metrics import MetricsMiddleware, PipelineCollector
 from feed_api.services import Services
 from jobs import purge
 from jobs.pipeline import Pipeline
-from jobs.purge import Purger
 
 log = logging.getLogger("feed_api")
 HOUSEKEEPING_S = 30

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.airflow_api import AirflowClient
+from adapters.edge_admin import Purger
 from adapters.model_registry import ModelRegistry
 from adapters.s3 import OriginStore
 from catalog.db import make_engine, make_sessionmaker
-from config.clients import origin_store
+from config.clients import airflow_client, edge_purger, origin_store
 from config.settings import Settings
 from feed_api.cursor import CursorCodec
 from feed_api.live import Live
@@ -19,7 +19,7 @@ from feed_api.metrics import Metrics
 from feed_api.ranker_loader import ModelRanker
 from feed_api.tokens import TokenSigner
 from jobs.pipeline import AirflowPipeline, Pipeline
-from jobs.purge import EdgePurger, OriginTarget, Purger
+from jobs.purge import OriginTarget
 
 
 @dataclass
@@ -57,11 +57,9 @@ class Services:
                       purger: Purger | None = None) -> Services:
         store = origin_store(settings)
         if pipeline is None:
-            pipeline = AirflowPipeline(AirflowClient(settings.airflow_url, settings.airflow_user,
-                                                     settings.airflow_password))
+            pipeline = AirflowPipeline(airflow_client(settings))
         if purger is None:
-            purger = EdgePurger(settings.edge_admin_url or f"http://{settings.edge_host}:{settings.edge_port}",
-                                 token=settings.edge_admin_token)
+            purger = edge_purger(settings)
         svc = cls(
             sessions=make_sessionmaker(make_engine(settings.database_url, pool_size=8, max_overflow=8)),
             store=store, pipeline=pipeline, raw_bucket=settings.raw_bucket, vod_bucket=settings.vod_bucket,

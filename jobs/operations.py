@@ -24,6 +24,7 @@ from config.settings import Settings
 from jobs.ingest import staging_bucket
 from jobs.pipeline import INGEST_DAG
 from jobs.staging import STAGING_ROOT
+from media.codecs import parse_codecs
 
 log = logging.getLogger("jobs.operations")
 # Failures a plain retry can fix; the others are the creator's file (not_media, too_long, duplicate, ...).
@@ -66,8 +67,8 @@ def trigger_reprocess(client: AirflowClient, video_id: str, codecs: list[str] | 
                       *, prefix: str = "reprocess") -> str:
     """Trigger ``ingest_video`` for one video with conf; the run id (visible in the Airflow UI)."""
     conf: dict[str, object] = {"video_id": video_id}
-    if codecs:
-        conf["codecs"] = codecs
+    if codecs:  # refused here, by name, rather than by the run's first task
+        conf["codecs"] = [c.value for c in parse_codecs(codecs)]
     return client.trigger(INGEST_DAG, conf, run_id_prefix=prefix)
 
 

@@ -32,6 +32,7 @@ from catalog.models import Rendition, Video, VideoState
 from config import clients
 from config.settings import Settings
 from jobs.pipeline import INGEST_DAG
+from media.codecs import parse_codecs
 
 if TYPE_CHECKING:
     from adapters.airflow_api import AirflowClient
@@ -180,7 +181,7 @@ def advance_chunk(settings: Settings, batch: str, video_ids: Sequence[str], code
                   max_in_flight: int, client: AirflowClient | None = None) -> ChunkStep:
     """Look at the chunk once: start the ingest runs there is room for, report the finished ones."""
     client = client or clients.airflow_client(settings)
-    conf: dict[str, object] = {"codecs": codecs} if codecs else {}
+    conf: dict[str, object] = {"codecs": [c.value for c in parse_codecs(codecs)]} if codecs else {}
     # One look per batch at a time (a PostgreSQL advisory lock, held until the triggers are sent): chunks
     # looking at once would each see the same free places and together overfill the window.
     with session_scope(clients.sessions(settings)) as s:

@@ -7,9 +7,9 @@ checks that what a step needs is there, and names what is not. With Celery worke
 also uploads each step's outputs under ``staging/<video>/<publication>/`` and lets the next step fetch
 what its own machine lacks.
 
-Two halves: pure functions that say which files a step makes and needs (from the JSON the steps already
-pass each other through XCom), and :class:`Staging`, which moves a subset of the work dir to and from S3.
-Both are plain values over an :class:`OriginStore`; only ``jobs.ingest`` reads the settings.
+Two halves: pure functions that say which files a step makes and needs (from the renditions and
+thumbnails the steps hand each other), and :class:`Staging`, which moves a subset of the work dir to and
+from S3. Both are plain values over an :class:`OriginStore`; only ``jobs.ingest`` reads the settings.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 from adapters.s3 import OriginStore
 from media.iframes import IFRAMES_NAME
@@ -51,6 +52,24 @@ class Need:
 
 # -- which files a step makes and needs (pure) ------------------------------------------------------
 
+class Rendition(Protocol):
+    """A rendition as the steps pass it (an encoded rendition, or a package's summary of one)."""
+
+    @property
+    def kind(self) -> str: ...  # "video" | "audio"
+
+    @property
+    def playlist(self) -> str: ...  # relative to the package directory
+
+
+class ThumbnailFiles(Protocol):
+    @property
+    def poster(self) -> str: ...
+
+    @property
+    def sprite_vtt(self) -> str: ...
+
+
 def _check_relative(path: str) -> str:
     p = PurePosixPath(path)
     if p.is_absolute() or ".." in p.parts or not p.parts:
@@ -68,9 +87,9 @@ def rendition_dir(playlist: str) -> str:
     return f"{PACKAGE_DIR}/{parts[0]}"
 
 
-def transcode_outputs(renditions: Sequence[dict]) -> list[str]:
+def transcode_outputs(renditions: Sequence[Rendition]) -> list[str]:
     """What one transcode step (a codec, or audio) made: its top-level package directories."""
-    return sorted({rendition_dir(r["playlist"]) for r in renditions})
+    return sorted({rendition_dir(r.playlist) for r in renditions})
 
 
 def _outermost(parts: Iterable[str]) -> list[str]:
@@ -79,27 +98,27 @@ def _outermost(parts: Iterable[str]) -> list[str]:
     return [p for p in unique if not any(p.startswith(q.rstrip("/") + "/") for q in unique)]
 
 
-def package_inputs(parts: Sequence[Sequence[dict]]) -> list[Need]:
+def package_inputs(parts: Sequence[Sequence[Rendition]]) -> list[Need]:
     """The renditions ``package`` measures: every transcode step's directory, and each playlist in it."""
     needs: dict[str, list[str]] = {}
     for r in (r for part in parts for r in part):
-        needs.setdefault(rendition_dir(r["playlist"]), []).append(f"{PACKAGE_DIR}/{r['playlist']}")
+        needs.setdefault(rendition_dir(r.playlist), []).append(f"{PACKAGE_DIR}/{r.playlist}")
     return [Need(part, tuple(files)) for part, files in sorted(needs.items())]
 
 
-def package_outputs(renditions: Sequence[dict]) -> list[str]:
+def package_outputs(renditions: Sequence[Rendition]) -> list[str]:
     """What ``package`` writes beside the renditions: the master and one I-frame playlist per video rung."""
-    iframes = [f"{PACKAGE_DIR}/{PurePosixPath(r['playlist']).parent.as_posix()}/{IFRAMES_NAME}"
-               for r in renditions if r["kind"] == "video"]
+    iframes = [f"{PACKAGE_DIR}/{PurePosixPath(r.playlist).parent.as_posix()}/{IFRAMES_NAME}"
+               for r in renditions if r.kind == "video"]
     return [f"{PACKAGE_DIR}/{MASTER_NAME}", *iframes]
 
 
-def publish_inputs(package: dict, thumbs: dict | None) -> list[Need]:
+def publish_inputs(renditions: Sequence[Rendition], thumbs: ThumbnailFiles | None) -> list[Need]:
     """Everything ``publish`` uploads: the renditions, the package's playlists, and the thumbnails."""
-    needs = package_inputs([package["renditions"]])
-    needs += [Need(path, (path,)) for path in package_outputs(package["renditions"])]
+    needs = package_inputs([renditions])
+    needs += [Need(path, (path,)) for path in package_outputs(renditions)]
     if thumbs:
-        needs.append(Need(THUMBS_DIR, (f"{PACKAGE_DIR}/{thumbs['poster']}", f"{PACKAGE_DIR}/{thumbs['sprite_vtt']}")))
+        needs.append(Need(THUMBS_DIR, (f"{PACKAGE_DIR}/{thumbs.poster}", f"{PACKAGE_DIR}/{thumbs.sprite_vtt}")))
     return needs
 
 

@@ -1,6 +1,47 @@
-"""RFC 6381 codec strings read from the init segment the encoder actually produced."""
+"""The codec vocabulary: the video codecs Reelflow encodes, parsed in one place, and the RFC 6381 codec
+strings read from the init segment the encoder actually produced.
+
+Settings, the CLI, the DAGs' params and the encoders all take codec names through :func:`parse_codecs`,
+so "h265", "AV1 " or an empty list are refused the same way, with the same sentence, everywhere.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+
+class Codec(StrEnum):
+    """A video codec of the ladder. A ``str``: it is its own JSON, XCom and conf value."""
+
+    H264 = "h264"
+    HEVC = "hevc"
+    AV1 = "av1"
+
+
+CODEC_NAMES: tuple[str, ...] = tuple(c.value for c in Codec)
+
+
+class UnknownCodec(ValueError):
+    pass
+
+
+def parse_codec(name: str) -> Codec:
+    """One codec name (case and surrounding spaces forgiven), or :class:`UnknownCodec` naming the choices."""
+    try:
+        return Codec(str(name).strip().lower())
+    except ValueError:
+        raise UnknownCodec(f"unknown codec {name!r}; Reelflow encodes {', '.join(CODEC_NAMES)}") from None
+
+
+def parse_codecs(names: str | Iterable[str]) -> tuple[Codec, ...]:
+    """A non-empty list of codecs, as a comma-separated string or an iterable; order kept, repeats dropped."""
+    items = names.split(",") if isinstance(names, str) else list(names)
+    codecs = tuple(dict.fromkeys(parse_codec(n) for n in items if str(n).strip()))
+    if not codecs:
+        raise UnknownCodec(f"name at least one codec of {', '.join(CODEC_NAMES)}")
+    return codecs
+
 
 AAC_LC = "mp4a.40.2"
 

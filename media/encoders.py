@@ -14,16 +14,17 @@ from functools import cache
 
 import av
 
+from media.codecs import CODEC_NAMES, Codec, parse_codec
 from media.ladder import Rung
 
 # SVT-AV1 prints a banner and its whole configuration per encoder to stderr unless told not to.
 os.environ.setdefault("SVT_LOG", "1")
 
-CODECS = ("h264", "hevc", "av1")
-SOFTWARE = {"h264": "libx264", "hevc": "libx265", "av1": "libsvtav1"}
-NVENC = {"h264": "h264_nvenc", "hevc": "hevc_nvenc", "av1": "av1_nvenc"}
+CODECS = CODEC_NAMES
+SOFTWARE = {Codec.H264: "libx264", Codec.HEVC: "libx265", Codec.AV1: "libsvtav1"}
+NVENC = {Codec.H264: "h264_nvenc", Codec.HEVC: "hevc_nvenc", Codec.AV1: "av1_nvenc"}
 # Bit budget relative to H.264 for the same picture quality (HEVC and AV1 need about 60 %).
-BITRATE_SHARE = {"h264": 1.0, "hevc": 0.6, "av1": 0.6}
+BITRATE_SHARE = {Codec.H264: 1.0, Codec.HEVC: 0.6, Codec.AV1: 0.6}
 
 
 @cache
@@ -41,11 +42,16 @@ def encoder_opens(name: str) -> bool:
 
 
 def select_encoder(codec: str, *, allow_gpu: bool = True) -> str:
-    if codec not in SOFTWARE:
-        raise ValueError(f"unknown codec {codec!r}; Reelflow encodes {', '.join(CODECS)}")
+    """NVENC where it opens on this host (and ``allow_gpu``), else the software encoder. Raises
+    :class:`~media.codecs.UnknownCodec` (a ``ValueError``) for a name outside the vocabulary."""
+    codec = parse_codec(codec)
     if allow_gpu and encoder_opens(NVENC[codec]):
         return NVENC[codec]
     return SOFTWARE[codec]
+
+
+def is_gpu_encoder(encoder: str) -> bool:
+    return encoder in NVENC.values()
 
 
 def encoder_options(encoder: str, rung: Rung, gop: int, *, preset: str, crf: int) -> dict[str, str]:

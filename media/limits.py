@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from media.errors import MediaError
-from media.probe import SourceInfo
+
+if TYPE_CHECKING:  # probe imports PyAV; the limits are also read where nothing is decoded (settings, the edge)
+    from media.probe import SourceInfo
 
 # Pixel formats phones, cameras and editors actually produce; anything else (palettes, bayer, 1-bit,
 # exotic packings) is refused rather than risking a wrong-looking encode.

@@ -181,7 +181,7 @@ def _dedup_check(args: argparse.Namespace, fingerprints) -> int:
 def _transcode(args: argparse.Namespace) -> int:
     import time
 
-    from jobs.ingest import ladder_config, limits
+    from media.codecs import UnknownCodec, parse_codecs
     from media.errors import MediaError
     from media.limits import check_limits
     from media.package import package_hls
@@ -189,12 +189,10 @@ def _transcode(args: argparse.Namespace) -> int:
     from media.scan import scan
 
     settings = get_settings()
-    codecs = args.codecs.split(",") if args.codecs else settings.codecs
     try:
-        codecs = type(settings)(codecs=codecs).codecs
-    except ValueError as exc:
-        message = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
-        print(f"error: {message.removeprefix('Value error, ')}", file=sys.stderr)
+        codecs = parse_codecs(args.codecs) if args.codecs else tuple(settings.codecs)
+    except UnknownCodec as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.outdir)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "master.m3u8").exists())):
@@ -204,9 +202,9 @@ def _transcode(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         info = probe(args.src)
-        check_limits(info, limits(settings))
-        result = scan(args.src, info, limits(settings))
-        package = package_hls(args.src, args.outdir, info, ladder=ladder_config(settings), codecs=codecs,
+        check_limits(info, settings.upload_limits)
+        result = scan(args.src, info, settings.upload_limits)
+        package = package_hls(args.src, args.outdir, info, ladder=settings.ladder, codecs=codecs,
                               max_short_side=settings.codec_max_short_side, preset=settings.x264_preset,
                               crf=settings.x264_crf)
     except MediaError as exc:

@@ -58,7 +58,7 @@ def _counters(args: argparse.Namespace) -> int:
 
 
 def _purge(args: argparse.Namespace) -> int:
-    from config.clients import origin_store, sessions
+    from config.clients import edge_purger, origin_store, sessions
     from jobs import purge
 
     s = get_settings()
@@ -68,8 +68,7 @@ def _purge(args: argparse.Namespace) -> int:
                   f"{row.last_error or ''}")
         return 0
     store = origin_store(s)
-    purger = purge.EdgePurger(s.edge_admin_url or f"http://{s.edge_host}:{s.edge_port}",
-                              token=s.edge_admin_token)
+    purger = edge_purger(s)
     origin = purge.OriginTarget(store, s.raw_bucket, s.vod_bucket)
     done = failed = 0
     for row in purge.pending(sessions(s)):  # every pending one now, whatever its back-off says

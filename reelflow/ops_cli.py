@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 
 from config.settings import Settings, get_settings
+from media.codecs import CODEC_NAMES, UnknownCodec, parse_codecs
 
 
 def _catalog_guard(fn: Callable[..., int]) -> Callable[..., int]:
@@ -33,9 +34,9 @@ def _codecs(text: str | None) -> list[str] | None:
     if not text:
         return None
     try:
-        return Settings(codecs=text.split(",")).codecs
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError("codecs must be a comma-separated list of h264, hevc, av1") from exc
+        return [c.value for c in parse_codecs(text)]
+    except UnknownCodec as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 @_catalog_guard
@@ -294,7 +295,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     rl.add_argument("--created-after", type=_iso_time, help="ISO date/time, inclusive")
     rl.add_argument("--created-before", type=_iso_time, help="ISO date/time, exclusive")
     rl.add_argument("--creator", help="only this creator's videos (user id)")
-    rl.add_argument("--missing-codec", choices=["h264", "hevc", "av1"], help="only videos without this codec")
+    rl.add_argument("--missing-codec", choices=CODEC_NAMES, help="only videos without this codec")
     rl.add_argument("--codecs", type=_codecs, help="re-ladder with these (comma-separated; default: the settings)")
     rl.add_argument("--chunk-size", type=_positive, help="videos per grid cell (default 10)")
     rl.add_argument("--max-in-flight", type=_positive, help="the batch's ingest runs at once (default 4)")

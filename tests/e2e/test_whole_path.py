@@ -80,7 +80,7 @@ def test_upload_to_http3_playback_with_hostile_uploads(stack: Stack, clips):
     assert ready["poster_url"].endswith("/thumbs/poster_720.jpg")
     assert ready["thumbnails_vtt_url"].endswith("/thumbs/sprite.vtt")
 
-    from jobs.ingest import origin_store
+    from config.clients import origin_store
 
     store = origin_store(cfg)
     for video in bad.values():
@@ -264,7 +264,7 @@ def test_reprocess_with_new_codecs_keeps_the_video_playable_through_the_switch(s
     # the switch succeeded, and the origin still holds the old publication (deleted only after the grace).
     assert len(poller.held) >= 3 and all(p.publication == old_pub for p in poller.held)
     assert poller.held[-1].at > switched_at + 5
-    from jobs.ingest import origin_store
+    from config.clients import origin_store
 
     store = origin_store(cfg)
     old_keys = store.list_keys(cfg.vod_bucket, f"v/{video['id']}/{old_pub}/")

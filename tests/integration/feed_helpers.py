@@ -8,11 +8,11 @@ from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
+from adapters.edge_admin import PurgeFailed
 from catalog import videos as repo
 from catalog.db import session_scope
 from catalog.models import Video, utcnow
 from feed_api.app import create_app
-from jobs.purge import PurgeFailed
 
 
 class RecordingPipeline:

@@ -24,11 +24,12 @@ from aioquic.h3.connection import H3_ALPN, H3Connection
 from aioquic.h3.events import DataReceived, HeadersReceived
 from aioquic.quic.configuration import QuicConfiguration
 
+from adapters.edge_admin import EdgePurger, PurgeFailed
 from adapters.origin_fetch import origin_fetcher
 from adapters.s3 import OriginConfig, OriginStore
 from cdn_sim.server import serve_app
 from delivery.h3client import h3_connect
-from jobs.purge import EdgePurger, OriginTarget, PurgeFailed
+from jobs.purge import OriginTarget
 from reelflow.edge import build_app, run_edge
 from tests.background import serving_in_thread
 from tests.conftest import free_port

@@ -13,9 +13,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 import redis
 
+from adapters.edge_admin import EdgePurger, PurgeFailed
 from catalog.db import session_scope
 from catalog.models import Video
-from jobs.purge import EdgePurger, PurgeFailed
 from tests.conftest import TMP, free_port
 from tests.integration.feed_helpers import Person, all_pages, make_client, ready_video, word
 

@@ -5,8 +5,14 @@ import pytest
 from catalog import videos as repo
 from catalog.db import session_scope
 from jobs import ingest
+from jobs.ingest import IngestRun
+from media.codecs import Codec
 from media.samples import make_clip, unique_pattern
+from media.transcode import EncodedRendition
 from tests.pipeline import get_video as _video
+
+H264_360P = EncodedRendition(name="h264-360p", kind="video", codec="h264", encoder="libx264",
+                             playlist="h264/360p/index.m3u8", codecs="avc1.64001E")
 
 
 @pytest.fixture()
@@ -26,26 +32,26 @@ def test_upload_over_the_size_limit_is_rejected_before_download(settings, sessio
     vid = uploaded()
     small = settings.model_copy(update={"max_upload_bytes": 1000})
     with pytest.raises(ingest.UploadRejected, match="too_large"):
-        ingest.fetch_and_validate(small, vid, "steps")
+        ingest.validate(IngestRun(small, vid, "steps"))
     video = _video(sessions, vid)
     assert (video.state, video.failure_code) == ("failed", "too_large")
-    assert not (ingest.work_dir(small, vid, "steps") / "source").exists()
+    assert not (IngestRun(small, vid, "steps").work_dir / "source").exists()
 
 
 def test_unexpected_failure_marks_processing_videos_only(settings, sessions, uploaded):
     vid = uploaded()
-    ingest.mark_error(settings, vid, "processing failed in step 'publish' (S3 down)")
+    ingest.mark_error(IngestRun(settings, vid, "steps"), "processing failed in step 'publish' (S3 down)")
     video = _video(sessions, vid)
     assert (video.state, video.failure_code) == ("failed", "processing_error")
     assert "publish" in video.failure_reason
-    ingest.mark_error(settings, vid, "again")  # already failed: left as it is
+    ingest.mark_error(IngestRun(settings, vid, "steps"), "again")  # already failed: left as it is
     assert _video(sessions, vid).failure_reason == video.failure_reason
 
 
 def test_publish_refuses_without_a_finished_package(settings, store, uploaded):
     vid = uploaded()
     with pytest.raises(FileNotFoundError, match="transcode and package steps must run first"):
-        ingest.publish(settings, vid, "never-transcoded", {"renditions": []})
+        ingest.publish(IngestRun(settings, vid, "never-transcoded"), ingest.Package(0, 2.0, ()))
     assert store.list_keys(settings.vod_bucket, f"v/{vid}/") == []
 
 
@@ -54,18 +60,20 @@ def test_steps_in_sequence_without_airflow(settings, sessions, store, uploaded, 
     clips["steps"] = make_clip(tmp_path / "steps.mp4", width=360, height=640, seconds=3.0, audio=False,
                                pattern="cellauto:seed=9")
     vid = uploaded("steps")
-    source = ingest.fetch_and_validate(settings, vid, "seq")
-    assert ingest.dedup(settings, vid, "seq")["duplicate_of"] is None
-    parts = [ingest.transcode(settings, vid, "seq", source, "h264"),
-             ingest.transcode_audio(settings, vid, "seq", source)]
-    package = ingest.package(settings, vid, "seq", source, parts)
-    assert [r["name"] for r in package["renditions"]] == ["h264-240p", "h264-360p"]  # no audio track, no audio
-    publication = ingest.publish(settings, vid, "seq", package)
-    ingest.mark_ready(settings, vid, publication)
-    ingest.cleanup(settings, vid, "seq")
+    run = IngestRun(settings, vid, "seq")
+    ingest.begin(run)  # the run owns the video, as the DAG's first task makes it
+    source = ingest.validate(run)
+    assert ingest.dedup(run).duplicate_of is None
+    parts = [ingest.transcode(run, source, ingest.EncodeJob(Codec.H264, "libx264")),
+             ingest.transcode_audio(run, source)]
+    package = ingest.package(run, source, parts)
+    assert [r.name for r in package.renditions] == ["h264-240p", "h264-360p"]  # no audio track, no audio
+    publication = ingest.publish(run, package)
+    ingest.mark_ready(run, publication)
+    ingest.cleanup(run)
     video = _video(sessions, vid)
     assert video.state == "ready" and store.stat_size(settings.vod_bucket, video.master_key)
-    assert not ingest.work_dir(settings, vid, "seq").exists()
+    assert not run.work_dir.exists()
 
 
 def test_ffmpeg_engine_through_the_pipeline_steps(settings, sessions, store, uploaded, clips, tmp_path):
@@ -73,13 +81,16 @@ def test_ffmpeg_engine_through_the_pipeline_steps(settings, sessions, store, upl
     clips["ffmpeg_engine"] = make_clip(tmp_path / "ff.mp4", width=480, height=270, seconds=3.0,
                                        pattern="life:seed=21:mold=10")
     vid = uploaded("ffmpeg_engine")
-    source = ingest.fetch_and_validate(engine, vid, "ff")
-    ingest.dedup(engine, vid, "ff")
+    run = IngestRun(engine, vid, "ff")
+    ingest.begin(run)
+    source = ingest.validate(run)
+    ingest.dedup(run)
     # Each codec goes through the binary when it has the encoder, else through PyAV (never a failed video).
-    parts = [ingest.transcode(engine, vid, "ff", source, codec) for codec in ("h264", "av1")]
-    parts.append(ingest.transcode_audio(engine, vid, "ff", source))
-    package = ingest.package(engine, vid, "ff", source, parts)
-    ingest.mark_ready(engine, vid, ingest.publish(engine, vid, "ff", package))
+    plan = ingest.plan_encodes(engine, (Codec.H264, Codec.AV1))
+    parts = [ingest.transcode(run, source, job) for job in plan.cpu]
+    parts.append(ingest.transcode_audio(run, source))
+    package = ingest.package(run, source, parts)
+    ingest.mark_ready(run, ingest.publish(run, package))
     video = _video(sessions, vid)
     assert video.state == "ready"
     assert {r.name for r in video.renditions} == {"h264-240p", "av1-240p", "audio"}
@@ -91,12 +102,12 @@ def test_package_refuses_a_video_a_parallel_step_rejected(settings, sessions, up
     with session_scope(sessions) as s:
         repo.mark_failed(s, vid, code="corrupt", reason="the video stream breaks off at 2.1 s")
     with pytest.raises(ingest.UploadRejected, match="breaks off"):
-        ingest.package(settings, vid, "steps", {}, [[{"name": "h264-360p"}]])
-    assert not (ingest.work_dir(settings, vid, "steps") / "hls" / "master.m3u8").exists()
+        ingest.package(IngestRun(settings, vid, "steps"), None, [(H264_360P,)])
+    assert not (IngestRun(settings, vid, "steps").work_dir / "hls" / "master.m3u8").exists()
 
 
 def test_split_by_device_sends_nvenc_codecs_to_the_gpu_pool(settings, monkeypatch):
-    monkeypatch.setattr(ingest, "select_encoder",
+    monkeypatch.setattr(ingest.steps, "select_encoder",
                         lambda codec, allow_gpu: "h264_nvenc" if codec == "h264" and allow_gpu else f"sw-{codec}")
     assert ingest.split_by_device(settings, ["h264", "av1"]) == (["av1"], ["h264"])
     cpu_only = settings.model_copy(update={"allow_gpu_encoders": False})
@@ -105,18 +116,19 @@ def test_split_by_device_sends_nvenc_codecs_to_the_gpu_pool(settings, monkeypatc
 
 def test_an_older_overlapping_run_cannot_win_the_switch(settings, sessions, uploaded):
     vid = uploaded()
-    ingest.begin(settings, vid, "run-a")
-    ingest.begin(settings, vid, "run-b")  # a content team re-ran the video while run-a was still going
-    older = {"prefix": f"v/{vid}/a", "master_key": f"v/{vid}/a/master.m3u8", "renditions": []}
-    newer = {"prefix": f"v/{vid}/b", "master_key": f"v/{vid}/b/master.m3u8", "renditions": []}
+    run_a, run_b = IngestRun(settings, vid, "run-a"), IngestRun(settings, vid, "run-b")
+    ingest.begin(run_a)
+    ingest.begin(run_b)  # a content team re-ran the video while run-a was still going
+    older = ingest.Publication(prefix=f"v/{vid}/a", master_key=f"v/{vid}/a/master.m3u8", renditions=())
+    newer = ingest.Publication(prefix=f"v/{vid}/b", master_key=f"v/{vid}/b/master.m3u8", renditions=())
     with pytest.raises(ingest.SupersededRun, match="superseded by run run-b"):
-        ingest.mark_ready(settings, vid, older, "run-a")
+        ingest.mark_ready(run_a, older)
     assert _video(sessions, vid).master_key is None  # nothing switched
-    ingest.mark_ready(settings, vid, newer, "run-b")
+    ingest.mark_ready(run_b, newer)
     with pytest.raises(ingest.SupersededRun):  # run-a finishing even later still cannot switch it back
-        ingest.mark_ready(settings, vid, older, "run-a")
+        ingest.mark_ready(run_a, older)
     video = _video(sessions, vid)
-    assert (video.state, video.master_key) == ("ready", newer["master_key"])
+    assert (video.state, video.master_key) == ("ready", newer.master_key)
 
 
 def test_inline_pipeline_publishes_even_when_the_embedding_fails(settings, sessions, uploaded, clips, tmp_path,
@@ -130,10 +142,10 @@ def test_inline_pipeline_publishes_even_when_the_embedding_fails(settings, sessi
     def broken_embed(*_args, **_kwargs):
         raise RuntimeError("embedding model unavailable")
 
-    monkeypatch.setattr(ingest, "embed", broken_embed)
+    monkeypatch.setattr(ingest.steps, "embed", broken_embed)
     assert ingest.run_inline(settings, vid, "inline-steps", codecs=["h264"]) == "ready"
     video = _video(sessions, vid)
     assert (video.state, video.failure_code) == ("ready", None)
     assert {r.encoder for r in video.renditions if r.kind == "video"} == {"libx264"}
     assert "no content embedding for video" in caplog.text
-    assert not ingest.work_dir(settings, vid, "inline-steps").exists()  # cleaned up all the same
+    assert not IngestRun(settings, vid, "inline-steps").work_dir.exists()  # cleaned up all the same

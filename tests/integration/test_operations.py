@@ -89,22 +89,22 @@ def test_rerun_with_new_codecs_keeps_the_old_publication_serving_until_the_switc
     seen: dict[str, object] = {}
     real_publish, real_mark_ready = ingest.publish, ingest.mark_ready
 
-    def publish(settings_, video_id, run_id, package, thumbs=None):
+    def publish(run, package, thumbs=None):
         # Mid-run: the catalog still points at the old publication and the video stays listed as ready.
-        v = _video(sessions, video_id)
+        v = _video(sessions, run.video_id)
         seen["during"] = (v.state, v.master_key)
-        return real_publish(settings_, video_id, run_id, package, thumbs)
+        return real_publish(run, package, thumbs)
 
-    def mark_ready(settings_, video_id, publication, run_id=None):
+    def mark_ready(run, publication):
         # Just before the switch: the old master and every old segment are still fetchable, the new one is there.
-        v = _video(sessions, video_id)
+        v = _video(sessions, run.video_id)
         seen["before_switch"] = (v.state, v.master_key)
         seen["old_fetchable"] = all(store.stat_size(settings.vod_bucket, k) for k in [old_master, *old_segments])
-        seen["new_there"] = store.stat_size(settings.vod_bucket, publication["master_key"]) is not None
-        real_mark_ready(settings_, video_id, publication, run_id)
+        seen["new_there"] = store.stat_size(settings.vod_bucket, publication.master_key) is not None
+        real_mark_ready(run, publication)
 
-    monkeypatch.setattr(ingest, "publish", publish)
-    monkeypatch.setattr(ingest, "mark_ready", mark_ready)
+    monkeypatch.setattr(ingest.steps, "publish", publish)
+    monkeypatch.setattr(ingest.steps, "mark_ready", mark_ready)
     run = dags["ingest"].test(run_conf={"video_id": vid, "codecs": ["h264", "av1"]})
     assert run.state == "success"
     assert seen["during"] == ("ready", old_master)
@@ -231,8 +231,9 @@ class IngestRunsAirflow(StubAirflow):
                 continue
             vid = run["conf"]["video_id"]
             if vid in self.fail:  # as the DAG: begin in validate, then a step fails and the callback marks it
-                ingest.begin(self.settings, vid, run_id)
-                ingest.mark_error(self.settings, vid, "processing failed in step 'transcode' (encoder crashed)")
+                ingest.begin(ingest.IngestRun(self.settings, vid, run_id))
+                ingest.mark_error(ingest.IngestRun(self.settings, vid, run_id),
+                                  "processing failed in step 'transcode' (encoder crashed)")
                 run["state"] = "failed"
             else:
                 ingest.run_inline(self.settings, vid, run_id, run["conf"].get("codecs"))

@@ -10,14 +10,17 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from catalog import videos as repo
 from catalog.db import session_scope
 from jobs import ingest, staging
+from jobs.ingest import IngestRun
 from jobs.operations import collect_stale_staging
 from jobs.staging import Need, Staging, StagingError
+from media.codecs import Codec
 from media.samples import make_clip
 from tests.hls_checks import check_package, download_prefix
 from tests.pipeline import load_dag_module, upload_raw
@@ -34,9 +37,9 @@ def _staged(store, settings, vid: str, run_id: str) -> list[str]:
 
 # -- which files each step makes and needs (no services) ---------------------------------------------
 
-H264 = [{"name": "h264-240p", "kind": "video", "playlist": "h264/240p/index.m3u8"},
-        {"name": "h264-360p", "kind": "video", "playlist": "h264/360p/index.m3u8"}]
-AUDIO = [{"name": "audio", "kind": "audio", "playlist": "audio/index.m3u8"}]
+H264 = [SimpleNamespace(name="h264-240p", kind="video", playlist="h264/240p/index.m3u8"),
+        SimpleNamespace(name="h264-360p", kind="video", playlist="h264/360p/index.m3u8")]
+AUDIO = [SimpleNamespace(name="audio", kind="audio", playlist="audio/index.m3u8")]
 
 
 def test_each_step_declares_what_it_makes_and_needs():
@@ -47,8 +50,8 @@ def test_each_step_declares_what_it_makes_and_needs():
         Need("hls/h264", ("hls/h264/240p/index.m3u8", "hls/h264/360p/index.m3u8"))]
     assert staging.package_outputs(H264 + AUDIO) == [
         "hls/master.m3u8", "hls/h264/240p/iframes.m3u8", "hls/h264/360p/iframes.m3u8"]
-    needs = staging.publish_inputs({"renditions": H264 + AUDIO},
-                                   {"poster": "thumbs/poster.jpg", "sprite_vtt": "thumbs/sprite.vtt"})
+    needs = staging.publish_inputs(H264 + AUDIO,
+                                   SimpleNamespace(poster="thumbs/poster.jpg", sprite_vtt="thumbs/sprite.vtt"))
     assert [n.part for n in needs] == ["hls/audio", "hls/h264", "hls/master.m3u8", "hls/h264/240p/iframes.m3u8",
                                        "hls/h264/360p/iframes.m3u8", "hls/thumbs"]
     assert needs[-1].files == ("hls/thumbs/poster.jpg", "hls/thumbs/sprite.vtt")
@@ -124,28 +127,28 @@ def test_steps_on_different_machines_publish_a_playable_package(settings, sessio
     # link: a near-copy found among other tests' videos must not turn this test into a rejection.
     base = settings.model_copy(update={"staging": "s3", "codecs": ["h264"], "dedup_policy": "link"})
 
-    def on(machine: str):
-        return base.model_copy(update={"work_dir": tmp_path / machine})
+    def on(machine: str) -> IngestRun:
+        return IngestRun(base.model_copy(update={"work_dir": tmp_path / machine}), vid, run_id)
 
-    source = ingest.fetch_and_validate(on("validate"), vid, run_id)
+    source = ingest.validate(on("validate"))
     assert _staged(store, settings, vid, run_id) == ["samples.npz"]
 
     # From here on a full scan would mean the samples were not found in staging: make it fail loudly.
     def no_scan(*_a, **_k):
         raise AssertionError("a later step re-scanned the upload instead of reading the staged samples")
 
-    monkeypatch.setattr(ingest, "scan", no_scan)
-    ingest.dedup(on("dedup"), vid, run_id)
-    video_parts = ingest.transcode(on("cpu"), vid, run_id, source, "h264")
-    audio_part = ingest.transcode_audio(on("audio"), vid, run_id, source)
-    thumbs = ingest.thumbnails(on("thumbs"), vid, run_id, source)
+    monkeypatch.setattr(ingest.steps, "scan", no_scan)
+    ingest.dedup(on("dedup"))
+    video_parts = ingest.transcode(on("cpu"), source, ingest.EncodeJob(Codec.H264, "libx264"))
+    audio_part = ingest.transcode_audio(on("audio"), source)
+    thumbs = ingest.thumbnails(on("thumbs"), source)
     assert not (tmp_path / "cpu" / vid).joinpath(ingest.publication_id(run_id), "hls", "audio").exists()
-    package = ingest.package(on("package"), vid, run_id, source, [video_parts, audio_part])
+    package = ingest.package(on("package"), source, [video_parts, audio_part])
     staged = _staged(store, settings, vid, run_id)
     assert {"hls/master.m3u8", "hls/h264/240p/iframes.m3u8", "hls/audio/index.m3u8", "hls/thumbs/sprite.vtt",
             "hls/h264/360p/index.m3u8"} <= set(staged)
-    publication = ingest.publish(on("publish"), vid, run_id, package, thumbs)
-    ingest.mark_ready(base, vid, publication, run_id)
+    publication = ingest.publish(on("publish"), package, thumbs)
+    ingest.mark_ready(IngestRun(base, vid, run_id), publication)
 
     video = repo_video(sessions, vid)
     assert video.state == "ready", video.failure_reason
@@ -153,12 +156,12 @@ def test_steps_on_different_machines_publish_a_playable_package(settings, sessio
     root = tmp_path / "published"
     keys = download_prefix(store, settings.vod_bucket, video.publish_prefix, root)
     check_package(root, expect_audio=True)
-    assert f"{video.publish_prefix}/{thumbs['poster']}" in keys and video.poster_key in keys
+    assert f"{video.publish_prefix}/{thumbs.poster}" in keys and video.poster_key in keys
 
     # The teardown on yet another machine removes the staged copy and its own dir.
-    ingest.cleanup(on("publish"), vid, run_id)
+    ingest.cleanup(on("publish"))
     assert _staged(store, settings, vid, run_id) == []
-    assert not ingest.work_dir(on("publish"), vid, run_id).exists()
+    assert not on("publish").work_dir.exists()
 
 
 def repo_video(sessions, vid: str):
@@ -171,22 +174,23 @@ def test_local_staging_names_the_rendition_package_cannot_find(settings, session
     clip = make_clip(tmp_path / "local.mp4", width=640, height=360, seconds=2.0, audio=False,
                      pattern="life:seed=91:mold=3")
     vid = _upload(sessions, store, settings, clip, run_id)
-    local = settings.model_copy(update={"staging": "local", "codecs": ["h264"], "dedup_policy": "link",
-                                        "work_dir": tmp_path / "host"})
-    source = ingest.fetch_and_validate(local, vid, run_id)
-    parts = [ingest.transcode(local, vid, run_id, source, "h264")]
+    local_settings = settings.model_copy(update={"staging": "local", "codecs": ["h264"], "dedup_policy": "link",
+                                                 "work_dir": tmp_path / "host"})
+    local = IngestRun(local_settings, vid, run_id)
+    source = ingest.validate(local)
+    parts = [ingest.transcode(local, source, ingest.EncodeJob(Codec.H264, "libx264"))]
     assert _staged(store, settings, vid, run_id) == []  # local staging uploads nothing
-    hls = ingest.work_dir(local, vid, run_id) / "hls" / "h264"
+    hls = local.work_dir / "hls" / "h264"
     (hls / "240p" / "seg_00000.m4s").unlink()
     with pytest.raises(StagingError, match=rf"package of video {vid} cannot find 1 input file\(s\) in "
                                            r".*: hls/h264/240p/seg_00000\.m4s; the steps that make them"):
-        ingest.package(local, vid, run_id, source, parts)
+        ingest.package(local, source, parts)
     # On another machine (its own work dir) nothing is there: every playlist is named.
-    elsewhere = local.model_copy(update={"work_dir": tmp_path / "other-host"})
+    elsewhere = IngestRun(local_settings.model_copy(update={"work_dir": tmp_path / "other-host"}), vid, run_id)
     with pytest.raises(StagingError, match="hls/h264/240p/index.m3u8, hls/h264/360p/index.m3u8"):
-        ingest.package(elsewhere, vid, run_id, source, parts)
-    assert not (ingest.work_dir(local, vid, run_id) / "hls" / "master.m3u8").exists()
-    ingest.cleanup(local, vid, run_id)
+        ingest.package(elsewhere, source, parts)
+    assert not (local.work_dir / "hls" / "master.m3u8").exists()
+    ingest.cleanup(local)
 
 
 def test_gc_removes_staging_of_runs_that_died_only_once_it_is_old(settings, store, tmp_path):
@@ -214,12 +218,12 @@ def test_ingest_dag_with_s3_staging_and_a_machine_per_task(settings, sessions, s
     monkeypatch.setenv("REELFLOW_DEDUP_POLICY", "link")
     monkeypatch.setenv("REELFLOW_WORK_DIR", str(tmp_path / "scratch"))
     get_settings.cache_clear()
-    real_work_dir = ingest.work_dir
+    real_work_dir = IngestRun.work_dir
 
-    def machine_per_task(s, video_id: str, run_id: str) -> Path:  # every task on a host of its own
-        return real_work_dir(s, video_id, run_id) / get_current_context()["task_instance"].task_id
+    def machine_per_task(run: IngestRun) -> Path:  # every task on a host of its own
+        return real_work_dir.fget(run) / get_current_context()["task_instance"].task_id
 
-    monkeypatch.setattr(ingest, "work_dir", machine_per_task)
+    monkeypatch.setattr(IngestRun, "work_dir", property(machine_per_task))
     try:
         clip = make_clip(tmp_path / "dag.mp4", width=640, height=360, seconds=2.0, audio=True,
                          pattern="life:seed=123:mold=7")
@@ -246,10 +250,11 @@ def test_cleanup_with_s3_down_removes_the_local_dir_and_does_not_raise(settings,
     # Raising would run the failure callback, which would mark a just-published video failed.
     down = settings.model_copy(update={"staging": "s3", "s3_endpoint": f"http://127.0.0.1:{_closed_port()}",
                                        "work_dir": tmp_path})
-    local = ingest.work_dir(down, "vid0000000000000", "run-s3-down")
+    run = IngestRun(down, "vid0000000000000", "run-s3-down")
+    local = run.work_dir
     local.mkdir(parents=True)
     (local / "samples.npz").write_bytes(b"x")
-    ingest.cleanup(down, "vid0000000000000", "run-s3-down")
+    ingest.cleanup(run)
     assert not local.exists()
     assert "publication_gc will" in caplog.text
 

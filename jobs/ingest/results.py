@@ -1,0 +1,121 @@
+"""What each ingest step hands the next, as typed values.
+
+Steps return these; the DAG file turns them into JSON for XCom (``to_json``) and back (``from_json``) at
+its edge, so nothing in between handles dicts. The JSON is also what the catalog and the UI show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from catalog.videos import RenditionRecord
+from media.codecs import Codec
+from media.package import RenditionSummary
+from media.probe import SourceInfo
+from media.transcode import EncodedRendition
+
+
+@dataclass(frozen=True)
+class ScanStats:
+    frames: int
+    decode_errors: int
+    variable_frame_rate: bool
+    samples: int
+
+
+@dataclass(frozen=True)
+class Source:
+    """The probed upload and what its one full decode found."""
+
+    info: SourceInfo
+    scan: ScanStats
+
+    def to_json(self) -> dict:
+        return {**self.info.as_dict(), "scan": asdict(self.scan)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Source:
+        return cls(SourceInfo.from_dict(data), ScanStats(**data["scan"]))
+
+
+@dataclass(frozen=True)
+class Dedup:
+    frames: int
+    duplicate_of: str | None  # the published original, under the "link" policy
+
+
+@dataclass(frozen=True)
+class EncodeJob:
+    """One codec of the run and the encoder chosen for it, once, where the run's plan was made."""
+
+    codec: Codec
+    encoder: str
+
+    def to_json(self) -> dict:
+        return {"codec": self.codec.value, "encoder": self.encoder}
+
+    @classmethod
+    def from_json(cls, data: dict) -> EncodeJob:
+        return cls(Codec(data["codec"]), data["encoder"])
+
+
+@dataclass(frozen=True)
+class EncodePlan:
+    """The run's codecs split by where they encode: software (CPU pool) or NVENC (the GPU pool/queue)."""
+
+    cpu: tuple[EncodeJob, ...]
+    gpu: tuple[EncodeJob, ...]
+
+
+Renditions = tuple[EncodedRendition, ...]  # one transcode step's output (a codec's rungs, or the audio)
+
+
+def renditions_to_json(renditions: Renditions) -> list[dict]:
+    return [r.to_dict() for r in renditions]
+
+
+def renditions_from_json(data: list[dict] | None) -> Renditions:
+    return tuple(EncodedRendition.from_dict(r) for r in data or ())
+
+
+@dataclass(frozen=True)
+class Thumbnails:
+    poster: str  # relative to the package directory
+    sprite_vtt: str
+    poster_time_s: float
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> Thumbnails | None:
+        return None if data is None else cls(**data)
+
+
+@dataclass(frozen=True)
+class Package:
+    bytes: int
+    segment_seconds: float
+    renditions: tuple[RenditionSummary, ...]
+
+
+@dataclass(frozen=True)
+class Publication:
+    """A published package: what the catalog switches to."""
+
+    prefix: str
+    master_key: str
+    renditions: tuple[RenditionRecord, ...]
+    objects: int = 0
+    bytes: int = 0
+    poster_key: str | None = None
+    sprite_vtt_key: str | None = None
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "renditions": [asdict(r) for r in self.renditions]}
+
+
+@dataclass(frozen=True)
+class Embedding:
+    model: str
+    dimension: int

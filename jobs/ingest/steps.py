@@ -1,0 +1,335 @@
+"""The ingest pipeline's steps, each a function of an :class:`~jobs.ingest.run.IngestRun` over the libraries.
+
+DAG tasks call these in a line; tests and the CLI call them without Airflow. A step that finds the upload
+unusable marks the video ``failed`` with the reason and raises :class:`UploadRejected`, which the DAG
+turns into "skip the rest": a creator's bad file is an outcome, not an outage.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Iterable, Sequence
+
+from catalog import videos as repo
+from catalog.embeddings import save_embedding
+from catalog.fingerprints import published_fingerprints, save_fingerprint
+from config.settings import Settings
+from jobs.ingest.results import (
+    Dedup,
+    Embedding,
+    EncodeJob,
+    EncodePlan,
+    Package,
+    Publication,
+    Renditions,
+    ScanStats,
+    Source,
+    Thumbnails,
+)
+from jobs.ingest.run import IngestRun, SupersededRun, UploadRejected
+from jobs.publish import publish_package
+from jobs.staging import (
+    PACKAGE_DIR,
+    SAMPLES_FILE,
+    THUMBS_DIR,
+    StagingError,
+    package_inputs,
+    package_outputs,
+    publish_inputs,
+    transcode_outputs,
+)
+from media.codecs import Codec, parse_codecs
+from media.dedup_index import DedupIndex
+from media.embedding import MODEL_NAME as EMBEDDING_MODEL
+from media.embedding import shared_encoder
+from media.encoders import NVENC, SOFTWARE, encoder_opens, is_gpu_encoder, select_encoder
+from media.errors import MediaError
+from media.ffmpeg_engine import binary_encoders, encode_video_ffmpeg
+from media.fingerprint import Fingerprint, file_sha256, fingerprint_samples
+from media.limits import check_limits
+from media.package import finalize_package, plan_for
+from media.probe import probe
+from media.scan import Samples, scan
+from media.thumbnails import write_thumbnails
+from media.transcode import encode_audio, encode_video, rungs_for
+
+log = logging.getLogger("jobs.ingest")
+
+# The Airflow pool NVENC transcodes queue in (`reelflow stack up` creates it with settings.gpu_pool_slots).
+GPU_POOL = "gpu_encoders"
+
+
+def begin(run: IngestRun) -> None:
+    """Put the video in ``processing`` for this run.
+
+    A ready video (a content team's re-run) stays ``ready`` and keeps serving its current publication
+    until ``mark_ready`` switches the catalog to the new one; only the run id and step times change.
+    """
+    start = time.perf_counter()
+    with run.session() as s:
+        video = repo.get_video(s, run.video_id, for_update=True)
+        if video.deleted_at is not None:
+            raise repo.VideoDeleted(run.video_id)
+        if video.state == repo.VideoState.READY:
+            repo.set_pipeline_run(s, run.video_id, run.run_id)
+            video.step_seconds = {}
+            video.failure_code = video.failure_reason = None
+        elif video.state == repo.VideoState.PROCESSING:
+            repo.set_pipeline_run(s, run.video_id, run.run_id)
+            video.step_seconds = {}
+        else:
+            repo.start_processing(s, run.video_id, run_id=run.run_id)
+        repo.record_step_time(s, run.video_id, "begin", time.perf_counter() - start)
+
+
+def validate(run: IngestRun) -> Source:
+    """Download the raw upload to the work dir, probe it, check the limits and scan it once."""
+    with run.timed("validate"):
+        return _validate(run)
+
+
+def _validate(run: IngestRun) -> Source:
+    settings = run.settings
+    size = run.store.stat_size(settings.raw_bucket, run.raw_key())
+    if size is None:
+        raise run.reject("missing_upload", "no uploaded file was found for this video")
+    if size > settings.max_upload_bytes:
+        raise run.reject("too_large", f"the file is {size / 2**20:.0f} MiB; "
+                                      f"the limit is {settings.max_upload_bytes / 2**20:.0f} MiB")
+    source_path = run.work_dir / "source"
+    run.download_source(source_path)
+    try:
+        info = probe(source_path)
+        check_limits(info, settings.upload_limits)
+        # The one full decode: integrity, and the frame samples fingerprinting and thumbnails read.
+        result = scan(source_path, info, settings.upload_limits)
+    except MediaError as exc:
+        raise run.reject(exc.code, exc.message) from exc
+    result.samples.save(run.work_dir / SAMPLES_FILE)
+    run.staging.push([SAMPLES_FILE])  # dedup, thumbnails, embed read it
+    source = Source(info, ScanStats(frames=result.frames, decode_errors=result.errors,
+                                    variable_frame_rate=result.variable_frame_rate, samples=len(result.samples)))
+    with run.session() as s:
+        repo.record_source(s, run.video_id, source.to_json())
+    return source
+
+
+def _samples(run: IngestRun) -> Samples:
+    """The scan's samples; validate runs again here when neither this machine nor staging has them."""
+    path = run.samples_file()
+    if path is None:
+        validate(run)
+        path = run.work_dir / SAMPLES_FILE
+    return Samples.load(path)
+
+
+def dedup(run: IngestRun) -> Dedup:
+    """Fingerprint from the scan's samples, store it, and apply the policy to any published original."""
+    with run.timed("dedup"):
+        samples = _samples(run)
+        query = fingerprint_samples(samples, file_sha256(run.source_file()))
+        reference = query.reference()
+        with run.session() as s:
+            save_fingerprint(s, run.video_id, reference.sha256, reference.times, reference.hashes)
+            published = published_fingerprints(s)
+        index = DedupIndex()
+        for row in published:
+            if row.video_id != run.video_id:
+                index.add(row.video_id, Fingerprint(row.sha256, row.times, row.hashes))
+        hits = index.lookup(query, exclude=run.video_id)
+        if not hits:
+            return Dedup(frames=len(query), duplicate_of=None)
+        original = hits[0]
+        how = "an exact copy" if original.match.exact else (
+            f"a near-copy ({original.match.matched} of {original.match.considered} sampled frames match, "
+            f"median distance {original.match.distance:.0f} bits)")
+        if run.settings.dedup_policy == "reject":
+            raise run.reject("duplicate", f"this upload is {how} of video {original.video_id}")
+        with run.session() as s:
+            repo.get_video(s, run.video_id, for_update=True).duplicate_of = original.video_id
+        log.info("video %s is %s of %s; linked (policy: link)", run.video_id, how, original.video_id)
+        return Dedup(frames=len(query), duplicate_of=original.video_id)
+
+
+def codecs_for_run(settings: Settings, requested: Iterable[str] | None) -> tuple[Codec, ...]:
+    """The run's codecs: a re-run may ask for its own (``conf={"codecs": [...]}``), else the settings."""
+    return parse_codecs(requested) if requested else tuple(settings.codecs)
+
+
+def plan_encodes(settings: Settings, codecs: Sequence[Codec]) -> EncodePlan:
+    """The encoder of each codec, chosen once for the run, split by the Airflow pool it encodes in.
+
+    Opening the encoder decides (:func:`media.encoders.select_encoder`), so a GPU without NVENC (H100,
+    H200) or a driver that refuses a session sends that codec to the CPU.
+    """
+    jobs = [EncodeJob(c, _encoder(settings, c)) for c in codecs]
+    return EncodePlan(cpu=tuple(j for j in jobs if not is_gpu_encoder(j.encoder)),
+                      gpu=tuple(j for j in jobs if is_gpu_encoder(j.encoder)))
+
+
+def _encoder(settings: Settings, codec: Codec) -> str:
+    if settings.gpu_queue != "default" and settings.allow_gpu_encoders:
+        # Celery with a GPU queue: the plan is made on a CPU worker, so the GPU's codecs are declared.
+        return NVENC[codec] if codec in settings.gpu_codecs else SOFTWARE[codec]
+    return select_encoder(codec, allow_gpu=settings.allow_gpu_encoders)
+
+
+def split_by_device(settings: Settings, codecs: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(software codecs, NVENC codecs): the plan's two pools, by codec name."""
+    plan = plan_encodes(settings, parse_codecs(codecs))
+    return [j.codec.value for j in plan.cpu], [j.codec.value for j in plan.gpu]
+
+
+def transcode(run: IngestRun, source: Source, job: EncodeJob) -> Renditions:
+    """Encode one codec's rungs into the run's package directory with the plan's encoder."""
+    settings = run.settings
+    src = run.source_file()
+    plan = plan_for(source.info, settings.ladder)
+    rungs = rungs_for(plan, job.codec, settings.codec_max_short_side.get(job.codec))
+    encoder = job.encoder
+    if is_gpu_encoder(encoder) and not encoder_opens(encoder):
+        # A declared GPU codec on a worker where NVENC does not open after all: software, not a failed run.
+        encoder = SOFTWARE[job.codec]
+        log.warning("%s does not open on this worker; encoding %s with %s", job.encoder, job.codec, encoder)
+    with run.timed(f"transcode_{job.codec}"):
+        try:
+            use_binary = settings.transcode_engine == "ffmpeg" and encoder in binary_encoders()
+            if settings.transcode_engine == "ffmpeg" and not use_binary:
+                log.warning("the ffmpeg binary cannot encode %s with %s; using the PyAV engine", job.codec, encoder)
+            if use_binary:  # the binary applies the rotation itself
+                renditions = encode_video_ffmpeg(src, run.work_dir / PACKAGE_DIR, plan, job.codec, rungs=rungs,
+                                                 gpu=is_gpu_encoder(encoder), preset=settings.x264_preset,
+                                                 crf=settings.x264_crf)
+            else:
+                renditions = encode_video(src, run.work_dir / PACKAGE_DIR, plan, job.codec, rungs=rungs,
+                                          encoder=encoder, preset=settings.x264_preset, crf=settings.x264_crf,
+                                          rotation=source.info.rotation, declared_duration_s=source.info.duration_s)
+        except MediaError as exc:
+            raise run.reject(exc.code, exc.message) from exc
+        run.staging.push(transcode_outputs(renditions))  # package may run elsewhere
+    return tuple(renditions)
+
+
+def transcode_audio(run: IngestRun, source: Source) -> Renditions:
+    src = run.source_file()
+    with run.timed("transcode_audio"):
+        try:
+            renditions = encode_audio(src, run.work_dir / PACKAGE_DIR, plan_for(source.info, run.settings.ladder))
+        except MediaError as exc:
+            raise run.reject(exc.code, exc.message) from exc
+        run.staging.push(transcode_outputs(renditions))  # empty for a silent video: nothing to stage
+    return tuple(renditions)
+
+
+def thumbnails(run: IngestRun, source: Source) -> Thumbnails:
+    """Poster (two sizes, JPEG and WebP) and scrub sprite + WebVTT into the package's ``thumbs/``."""
+    src = run.source_file()
+    samples = _samples(run)
+    with run.timed("thumbnails"):
+        result = write_thumbnails(src, samples, run.work_dir / THUMBS_DIR, rotation=source.info.rotation)
+        run.staging.push([THUMBS_DIR])
+    return Thumbnails(poster=f"thumbs/{result.posters[0]}", sprite_vtt=f"thumbs/{result.vtt}",
+                      poster_time_s=result.poster_time_s)
+
+
+def embed(run: IngestRun) -> Embedding:
+    """The content embedding from the scan's samples, stored in the catalog for this video."""
+    samples = _samples(run)
+    with run.timed("embed"):
+        vector = shared_encoder().embed(samples.times, samples.images)
+        with run.session() as s:
+            save_embedding(s, run.video_id, EMBEDDING_MODEL, vector)
+    return Embedding(model=EMBEDDING_MODEL, dimension=int(vector.size))
+
+
+def package(run: IngestRun, source: Source, parts: Sequence[Renditions]) -> Package:
+    """Measure the renditions, write I-frame playlists and the master; what publish needs."""
+    with run.session() as s:
+        video = repo.get_video(s, run.video_id)
+        rerun_ok = video.state == repo.VideoState.READY and video.failure_code is None
+        if video.state != repo.VideoState.PROCESSING and not rerun_ok:  # a parallel step rejected it: publish nothing
+            raise UploadRejected(video.failure_reason or f"video {run.video_id} is {video.state}, not processing")
+    if not any(parts):
+        raise RuntimeError(f"no renditions reached package for video {run.video_id}")
+    with run.timed("package"):
+        # The transcodes may have run on other machines: fetch their renditions, or name what is missing.
+        run.staging.pull(package_inputs(parts), step=f"package of video {run.video_id}")
+        renditions = [r for part in parts for r in part]
+        result = finalize_package(run.work_dir / PACKAGE_DIR, plan_for(source.info, run.settings.ladder), renditions)
+        run.staging.push(package_outputs(renditions))  # the master and I-frame playlists
+    return Package(bytes=result.total_bytes, segment_seconds=result.plan.segment_seconds,
+                   renditions=tuple(result.summaries()))
+
+
+def publish(run: IngestRun, package: Package, thumbs: Thumbnails | None = None) -> Publication:
+    """Upload the package under ``v/<video>/<publication>/``, master last; what mark_ready needs."""
+    if not package.renditions:
+        raise StagingError(f"no finished package for video {run.video_id}: the transcode and package steps must "
+                           "run first")
+    # Package, thumbnails and the transcodes may have run on other machines; publish uploads all of them.
+    run.staging.pull(publish_inputs(package.renditions, thumbs), step=f"publish of video {run.video_id}")
+    prefix = run.prefix
+    with run.timed("publish"):
+        result = publish_package(run.store, run.work_dir / PACKAGE_DIR, run.settings.vod_bucket, prefix)
+    renditions = tuple(
+        repo.RenditionRecord(name=r.name, kind=r.kind, codecs=r.codecs, encoder=r.encoder, width=r.width,
+                             height=r.height, bandwidth=r.peak_bps, average_bandwidth=r.average_bps,
+                             playlist_key=f"{prefix}/{r.playlist}")
+        for r in package.renditions)
+    return Publication(prefix=result.prefix, master_key=result.master_key, renditions=renditions,
+                       objects=result.objects, bytes=result.bytes,
+                       poster_key=f"{prefix}/{thumbs.poster}" if thumbs else None,
+                       sprite_vtt_key=f"{prefix}/{thumbs.sprite_vtt}" if thumbs else None)
+
+
+def mark_ready(run: IngestRun, publication: Publication) -> None:
+    """Switch the catalog to ``publication``, only if this run still owns the video.
+
+    Two re-runs of one video may overlap; the one that began last owns it (``begin`` records its run id),
+    so an older run finishing later cannot switch the video back to its older publication.
+    """
+    start = time.perf_counter()
+    with run.session() as s:
+        owner = repo.get_video(s, run.video_id, for_update=True).pipeline_run_id
+        if owner not in (None, run.run_id):
+            raise SupersededRun(f"run {run.run_id} was superseded by run {owner}; video {run.video_id} keeps that one")
+        repo.mark_ready(s, run.video_id, publish_prefix=publication.prefix, master_key=publication.master_key,
+                        renditions=list(publication.renditions), poster_key=publication.poster_key,
+                        sprite_vtt_key=publication.sprite_vtt_key)
+        repo.record_step_time(s, run.video_id, "mark_ready", time.perf_counter() - start)
+
+
+def mark_error(run: IngestRun, message: str) -> None:
+    """An unexpected pipeline failure (after retries): the video says so instead of hanging in processing."""
+    with run.session() as s:
+        video = repo.get_video(s, run.video_id, for_update=True)
+        if video.state == repo.VideoState.PROCESSING:
+            repo.mark_failed(s, run.video_id, code="processing_error", reason=message)
+        elif video.state == repo.VideoState.READY:  # a failed re-run: the old publication keeps serving
+            video.failure_code, video.failure_reason = "processing_error", f"re-run failed: {message}"
+
+
+def cleanup(run: IngestRun) -> None:
+    """Remove this machine's work dir and the run's staged copy (other workers' dirs are left to them:
+    their next run of the same publication starts from what staging says, and scratch is per host)."""
+    shutil.rmtree(run.work_dir, ignore_errors=True)
+    try:
+        removed = run.staging.drop()
+    except Exception:  # noqa: BLE001 - S3 unreachable: publication_gc removes the staged copy later
+        # Raising would run the tasks' failure callback, which marks a video this run just published
+        # as failed; a leftover staging prefix is only storage until the GC's age limit.
+        log.warning("could not remove the staged files of video %s; publication_gc will", run.video_id,
+                    exc_info=True)
+        return
+    if removed:
+        log.info("removed %d staged files of video %s", removed, run.video_id)
+
+
+def release(run: IngestRun, source: Source, parts: Sequence[Renditions], thumbs: Thumbnails | None) -> Publication:
+    """Package, upload and switch the catalog: the steps after the encodes, which the DAG runs as one task
+    (each is a fraction of a second; a task start costs more). The publication it switched to."""
+    publication = publish(run, package(run, source, parts), thumbs)
+    mark_ready(run, publication)
+    return publication
