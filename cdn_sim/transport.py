@@ -1,7 +1,8 @@
 """The edge's transports: HTTP/3 over aioquic (UDP) and HTTP/1.1 over TCP, plain or TLS on one port.
 
-Each adapter only turns wire events into a :class:`~cdn_sim.http.Request` and a
-:class:`~cdn_sim.http.Response` back into frames; what to answer is the handler's business.
+Each adapter only turns wire events (aioquic's for HTTP/3, h11's for HTTP/1.1) into a
+:class:`~cdn_sim.http.Request` and a :class:`~cdn_sim.http.Response` back into frames; what to answer is the
+handler's business.
 
 The TCP listener tells plain HTTP from TLS by peeking at the first byte (0x16 opens a TLS handshake), so
 ``http://localhost:8443`` (health checks, curl) and ``https://localhost:8443`` (browsers, which honour
@@ -14,11 +15,11 @@ import asyncio
 import contextlib
 import http
 import logging
-import re
 import socket
 import ssl
 from pathlib import Path
 
+import h11
 from aioquic.asyncio import QuicConnectionProtocol
 from aioquic.asyncio.server import QuicServer
 from aioquic.h3.connection import H3_ALPN, H3Connection
@@ -32,7 +33,6 @@ log = logging.getLogger("reelflow.edge")
 
 MAX_HEAD = 16 * 1024  # request line + headers over HTTP/1.1
 IDLE_TIMEOUT_S = 60.0
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def _no_body(method: str, status: int) -> bool:
@@ -160,17 +160,19 @@ async def serve_h3(handler: Handler, host: str, port: int, cert: Path, key: Path
 
 
 # -- HTTP/1.1 over TCP, plain or TLS ---------------------------------------------------------------------
+# h11 parses and frames the messages and keeps the keep-alive state; this side turns its events into
+# Requests and adds the edge's own limits and refusals on top.
 
-def _head(status: int, headers: list[tuple[str, str]], alt_svc: str, close: bool) -> bytes:
+_READ_SIZE = MAX_HEAD  # bytes per socket read; also bounds the copies _Http1Conn makes of unparsed input
+_NO_HOST = "Missing mandatory Host: header"  # h11's message for a Host-less HTTP/1.1 request
+_NO_CHUNKED = "transfer-encoding is not supported; send content-length"
+
+
+def _reason(status: int) -> bytes:
     try:
-        reason = http.HTTPStatus(status).phrase
+        return http.HTTPStatus(status).phrase.encode()
     except ValueError:
-        reason = "Unknown"
-    lines = [f"HTTP/1.1 {status} {reason}", f"server: {SERVER_NAME}", f"alt-svc: {alt_svc}"]
-    lines += [f"{k}: {v}" for k, v in headers]
-    if close:
-        lines.append("connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        return b"Unknown"
 
 
 def _error(status: int, text: str) -> Response:
@@ -178,71 +180,162 @@ def _error(status: int, text: str) -> Response:
     return Response(status, [("content-type", "text/plain; charset=utf-8"), ("content-length", str(len(body)))], body)
 
 
+def _refusal(exc: h11.RemoteProtocolError) -> Response:
+    """The answer to a request h11 could not parse: its status hint is 400, 431 or 501."""
+    if exc.error_status_hint == 431:
+        return Response(431, [("content-length", "0")])
+    return _error(exc.error_status_hint, _NO_CHUNKED if exc.error_status_hint == 501 else "malformed request")
+
+
+class _Http1Conn:
+    """h11's server side of one connection, plus two things h11 leaves to its user.
+
+    h11 refuses an HTTP/1.1 request without Host (RFC 9112 §3.2); the edge has always served them (probes,
+    ``nc``), so such a head is parsed again with an empty Host, which the handler does not see. And h11's
+    ``max_incomplete_event_size`` bounds only a head still arriving: one that comes whole in a read may be
+    longer, so the head's exact size is checked against MAX_HEAD too. Both need the bytes received since the
+    current head began, which is all this class keeps besides the h11 connection.
+    """
+
+    def __init__(self) -> None:
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        self.eof = False
+        self._head = bytearray()  # input since the current request head began (it may run past the head)
+        self._host_added = False
+
+    def receive(self, data: bytes) -> None:
+        self.eof = self.eof or not data
+        if self.h11.their_state is h11.IDLE:
+            self._head += data
+        self.h11.receive_data(data)
+
+    def next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
+        try:
+            return self.h11.next_event()
+        except h11.RemoteProtocolError as exc:
+            if str(exc) != _NO_HOST:
+                raise
+        # h11 checks Host after everything else in the head, so the same bytes with a Host added parse.
+        head = bytes(self._head)
+        line_end = head.index(b"\n") + 1
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        self.h11.receive_data(head[:line_end] + b"host: \r\n" + head[line_end:])
+        if self.eof:
+            self.h11.receive_data(b"")
+        self._host_added = True
+        return self.h11.next_event()
+
+    def request_head(self, event: h11.Request) -> tuple[str, str, str, dict[str, str]] | Response:
+        """(method, target, version, headers) of the head h11 just parsed, or the refusal to send."""
+        if len(self._head) - len(self.h11.trailing_data[0]) > MAX_HEAD:
+            return Response(431, [("content-length", "0")])
+        version = event.http_version.decode()
+        if version not in ("1.1", "1.0"):
+            return _error(505, "only HTTP/1.0 and HTTP/1.1 are spoken here (HTTP/3 on UDP)")
+        target = event.target.decode("latin-1")
+        if len(target) > MAX_TARGET:
+            return _error(414, f"request target longer than {MAX_TARGET} bytes")
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in event.headers:  # names come lower-cased; repeats are joined, as over h3
+            if raw_name == b"host" and self._host_added:
+                continue
+            name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        if "transfer-encoding" in headers:
+            if "content-length" in headers:  # RFC 9112 §6.1: the classic request smuggling set-up
+                return _error(400, "content-length and transfer-encoding together")
+            return _error(501, _NO_CHUNKED)  # request bodies are small JSON: no need for chunked ones
+        if int(headers.get("content-length", "0")) > MAX_BODY:  # h11 has checked it is digits
+            return _error(413, "bad or too large content-length")
+        return event.method.decode("latin-1"), target, f"HTTP/{version}", headers
+
+    def start_next_cycle(self) -> None:
+        self.h11.start_next_cycle()
+        self._head = bytearray(self.h11.trailing_data[0])  # a pipelined request may have arrived already
+        self._host_added = False
+
+    def response(self, resp: Response, method: str, alt_svc: str, *, close: bool = False) -> bytes:
+        """``resp`` framed by h11; it adds ``connection: close`` itself where the client asked or is HTTP/1.0."""
+        headers = [("server", SERVER_NAME), ("alt-svc", alt_svc), *resp.headers]
+        body = b"" if _no_body(method, resp.status) else resp.body
+        if body and resp.header("content-length") is None:
+            headers.append(("content-length", str(len(body))))  # the whole body is at hand: no need to chunk it
+        if close:
+            headers.append(("connection", "close"))
+        out = self.h11.send(h11.Response(status_code=resp.status, reason=_reason(resp.status),
+                                         headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]))
+        if body:
+            out += self.h11.send(h11.Data(data=body))
+        return out + self.h11.send(h11.EndOfMessage())
+
+
 def parse_http1_head(head: bytes) -> tuple[str, str, str, dict[str, str]] | Response:
-    """(method, target, version, headers) of one request head, or the error response to send."""
+    """(method, target, version, headers) of one request head (without its blank line), or the error response
+    to send: the checks the TCP listener applies to every request."""
+    conn = _Http1Conn()
+    conn.receive(head + b"\r\n\r\n")
     try:
-        lines = head.decode("latin-1").split("\r\n")
-    except UnicodeDecodeError:  # latin-1 decodes anything; kept for clarity
-        return _error(400, "undecodable request")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]):
-        return _error(400, "malformed request line")
-    method, target, version = parts
-    if version not in ("HTTP/1.1", "HTTP/1.0"):
-        return _error(505, "only HTTP/1.0 and HTTP/1.1 are spoken here (HTTP/3 on UDP)")
-    if len(target) > MAX_TARGET:
-        return _error(414, f"request target longer than {MAX_TARGET} bytes")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, sep, value = line.partition(":")
-        if not sep or not _TOKEN.fullmatch(name):  # also refuses obsolete line folding
-            return _error(400, "malformed header line")
-        name, value = name.lower(), value.strip()
-        if name == "content-length" and name in headers and headers[name] != value:
-            return _error(400, "conflicting content-length")
-        headers[name] = f"{headers[name]}, {value}" if name in headers and name != "content-length" else value
-    return method, target, version, headers
+        event = conn.next_event()
+    except h11.RemoteProtocolError as exc:
+        return _refusal(exc)
+    return conn.request_head(event) if isinstance(event, h11.Request) else _error(400, "malformed request")
+
+
+async def _next_event(conn: _Http1Conn, reader: asyncio.StreamReader) -> h11.Event | type[h11.PAUSED]:
+    while True:
+        event = conn.next_event()
+        if event is not h11.NEED_DATA:
+            return event
+        conn.receive(await reader.read(_READ_SIZE))
+
+
+async def _read_request(conn: _Http1Conn, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str,
+                        protocol: str) -> Request | Response | None:
+    """The next request on the connection, the refusal to send instead, or None once the client is done."""
+    event = await _next_event(conn, reader)
+    if not isinstance(event, h11.Request):  # ConnectionClosed: the client closed between requests
+        return None
+    head = conn.request_head(event)
+    if isinstance(head, Response):
+        return head
+    method, target, _, headers = head
+    if conn.h11.they_are_waiting_for_100_continue and int(headers.get("content-length", "0")):
+        # curl waits a second for this otherwise
+        writer.write(conn.h11.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")))
+    body = bytearray()
+    while isinstance(event := await _next_event(conn, reader), h11.Data):
+        body += event.data
+    return Request(method, target, headers, bytes(body), peer, protocol)
 
 
 async def serve_http1(handler: Handler, alt_svc: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                       peer: str, protocol: str = "http/1.1") -> None:
-    """HTTP/1.1 with keep-alive: what browsers need to learn about h3, health checks and curl need."""
+    """HTTP/1.1 with keep-alive and pipelining: what browsers need to learn about h3, health checks and curl need."""
+    conn = _Http1Conn()
     try:
         while True:
             try:
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_TIMEOUT_S)
-            except asyncio.LimitOverrunError:
-                writer.write(_head(431, [("content-length", "0")], alt_svc, True))
+                async with asyncio.timeout(IDLE_TIMEOUT_S):  # the wait for a request and its arrival, body too
+                    request = await _read_request(conn, reader, writer, peer, protocol)
+            except h11.RemoteProtocolError as exc:
+                if not conn.eof:  # a client that hung up mid-request gets no answer, as before
+                    writer.write(conn.response(_refusal(exc), "", alt_svc, close=True))
                 break
-            parsed = parse_http1_head(head[:-4])
-            if isinstance(parsed, Response):
-                writer.write(_head(parsed.status, parsed.headers, alt_svc, True) + parsed.body)
+            if request is None:
                 break
-            method, target, version, headers = parsed
-            if "transfer-encoding" in headers:  # no chunked bodies: refusing them avoids request smuggling
-                resp = _error(501, "transfer-encoding is not supported; send content-length")
-                writer.write(_head(resp.status, resp.headers, alt_svc, True) + resp.body)
+            if isinstance(request, Response):
+                writer.write(conn.response(request, "", alt_svc, close=True))
                 break
-            length = headers.get("content-length", "0")
-            if not length.isdigit() or int(length) > MAX_BODY:
-                resp = _error(413 if length.isdigit() else 400, "bad or too large content-length")
-                writer.write(_head(resp.status, resp.headers, alt_svc, True) + resp.body)
-                break
-            if int(length) and headers.get("expect", "").lower() == "100-continue":
-                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl waits a second for this otherwise
-            body = await reader.readexactly(int(length)) if int(length) else b""
-            resp = await handler(Request(method, target, headers, body, peer, protocol))
-            close = headers.get("connection", "").lower() == "close" or version == "HTTP/1.0"
-            writer.write(_head(resp.status, resp.headers, alt_svc, close))
-            if resp.body and not _no_body(method, resp.status):
-                writer.write(resp.body)
+            resp = await handler(request)
+            writer.write(conn.response(resp, request.method, alt_svc))
             await writer.drain()
-            if close:
+            if conn.h11.our_state is not h11.DONE:  # MUST_CLOSE: the client said close, or speaks HTTP/1.0
                 break
-    except (asyncio.IncompleteReadError, TimeoutError, ConnectionError, ssl.SSLError):
+            conn.start_next_cycle()
+    except (TimeoutError, ConnectionError, ssl.SSLError):
         pass
+    except h11.LocalProtocolError as exc:  # a response h11 will not frame, e.g. a header value with a newline
+        log.warning("dropped an HTTP/1.1 connection from %s: %s", peer, exc)
     finally:
         with contextlib.suppress(Exception):
             await writer.drain()

@@ -14,6 +14,7 @@ import json
 import re
 import socket
 import ssl
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -386,6 +387,112 @@ def test_ipv6_loopback_is_served(edge):
 
     assert asyncio.run(main())[0] == 200
     assert Path(edge["cafile"]).exists()
+
+
+# -- HTTP/1.1 against hostile clients (h11 parses; cdn_sim.transport adds the edge's limits) --------------
+
+
+def http1_responses(raw: bytes) -> list[tuple[int, bytes]]:
+    """(status, body) of each response in ``raw``, in order; the edge frames every body by content-length."""
+    out = []
+    while raw:
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        status_line, *lines = head.split(b"\r\n")
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(b":") for line in lines)}
+        length = int(headers.get(b"content-length", b"0"))
+        out.append((int(status_line.split()[1]), rest[:length]))
+        raw = rest[length:]
+    return out
+
+
+@pytest.mark.parametrize("line", [b"GET /healthz HTTP/1.1 extra", b"GET  /healthz HTTP/1.1", b"GET /healthz",
+                                  b"GET\t/healthz HTTP/1.1", b"G{T /healthz HTTP/1.1", b"GET /heal\x7fthz HTTP/1.1",
+                                  b"GET /healthz HTTP/1.1\x00", b" GET /healthz HTTP/1.1"])
+def test_http1_malformed_request_line_gets_400_and_the_connection_closes(edge, line):
+    raw = asyncio.run(http1(edge["port"], line + b"\r\nhost: x\r\n\r\nGET /healthz HTTP/1.1\r\nhost: x\r\n\r\n"))
+    assert [status for status, _ in http1_responses(raw)] == [400], raw  # read to EOF: closed, nothing after
+
+
+def test_http1_oversized_header_block_gets_431(edge):
+    port = edge["port"]
+    pad = b"".join(b"x-pad-%03d: %s\r\n" % (i, b"v" * 40) for i in range(400))  # 22 KB of unremarkable headers
+    whole = asyncio.run(http1(port, b"GET /healthz HTTP/1.1\r\nhost: x\r\n" + pad + b"\r\n"))
+    assert http1_responses(whole) == [(431, b"")]
+    just_under = b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\nx-pad: " + b"v" * 16_000 + b"\r\n\r\n"
+    assert asyncio.run(http1(port, just_under)).startswith(b"HTTP/1.1 200 ")
+
+    async def never_ending():  # no blank line ever comes: refused once more than 16 KiB wait unparsed
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nhost: x\r\n" + b"x-pad: " + b"v" * 17_000 + b"\r\n")
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        return data
+
+    assert asyncio.run(never_ending()).startswith(b"HTTP/1.1 431 ")
+
+
+@pytest.mark.parametrize("header", [b"bad name: v", b"x(y): v", b"x-a : v", b": v", b"\xffname: v", b"no colon",
+                                    b"x\x00y: v", b"x-ok: v\x00w"])
+def test_http1_invalid_header_line_gets_400(edge, header):
+    raw = asyncio.run(http1(edge["port"], b"GET /healthz HTTP/1.1\r\nhost: x\r\n" + header + b"\r\n\r\n"))
+    assert [status for status, _ in http1_responses(raw)] == [400], header
+
+
+@pytest.mark.parametrize("framing,status", [
+    (b"content-length: %d\r\ntransfer-encoding: chunked", 400),  # CL.TE
+    (b"Transfer-Encoding: chunked\r\nContent-Length: %d", 400),  # TE.CL
+    (b"content-length: %d\r\ntransfer-encoding: xchunked", 501),  # obfuscated: an unknown coding, never parsed
+    (b"content-length: %d\r\ntransfer-encoding: chunked\r\ntransfer-encoding: identity", 501),
+])
+def test_http1_request_smuggling_is_refused_and_nothing_smuggled_is_served(edge, framing, status):
+    key = f"v/{RUN}smuggle/seg.m4s"
+    edge["store"].put_bytes("vod", key, b"s" * 100, content_type="video/iso.segment", cache_control=SEGMENT_CC)
+    smuggled = f"GET /vod/{key} HTTP/1.1\r\nhost: x\r\n\r\n".encode()
+    body = b"0\r\n\r\n" + smuggled  # a chunked reader ends at 0 and takes the GET for a second request
+    raw = asyncio.run(http1(edge["port"], b"POST /admin/pops/eu-1/down HTTP/1.1\r\nhost: x\r\n"
+                                          + framing % len(body) + b"\r\n\r\n" + body))
+    assert [s for s, _ in http1_responses(raw)] == [status], raw
+    assert f"vod/{key}" not in edge["origin"].calls
+    assert on_edge_loop(edge, lambda: edge["app"].cdn.status()["down"]) == []  # nor was the POST itself
+
+
+def test_http1_pipelined_gets_are_answered_in_order(edge):
+    first, second = f"v/{RUN}pipe/a.m4s", f"v/{RUN}pipe/b.m4s"
+    for key, fill in ((first, b"a"), (second, b"b")):
+        edge["store"].put_bytes("vod", key, fill * 3000, content_type="video/iso.segment", cache_control=SEGMENT_CC)
+    raw = asyncio.run(http1(edge["port"], (f"GET /vod/{first} HTTP/1.1\r\nhost: x\r\n\r\n"  # a miss: slower
+                                           "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n"  # instant
+                                           f"GET /vod/{second} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+                                           ).encode()))
+    assert http1_responses(raw) == [(200, b"a" * 3000), (200, b"ok\n"), (200, b"b" * 3000)]
+
+
+def test_http1_clients_hanging_up_mid_headers_do_not_stop_the_listener(edge):
+    port = edge["port"]
+    partial = b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-half: "
+
+    async def main():
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)  # sends FIN half-way through a header
+        writer.write(partial)
+        writer.write_eof()
+        half_closed = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        with socket.create_connection(("127.0.0.1", port)) as rude:  # and one that resets instead
+            rude.sendall(partial)
+            rude.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        _, silent = await asyncio.open_connection("127.0.0.1", port)  # and one that just stops, still connected
+        silent.write(partial)
+        await silent.drain()
+        try:
+            return half_closed, await http1(port, b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        finally:
+            silent.close()
+
+    half_closed, ok = asyncio.run(main())
+    assert half_closed == b""  # closed without an answer nobody could act on
+    assert http1_responses(ok) == [(200, b"ok\n")]
+    assert asyncio.run(http1(port, b"GET /healthz HTTP/1.1\r\nconnection: close\r\n\r\n")).startswith(b"HTTP/1.1 200")
 
 
 # -- the admin token -----------------------------------------------------------------------------------
