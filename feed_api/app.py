@@ -9,16 +9,13 @@ from collections.abc import AsyncIterator
 from importlib.metadata import version
 
 from fastapi import FastAPI
-from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from adapters import live_store as live
 from adapters.edge_admin import Purger
 from catalog.db import session_scope
 from config.settings import Settings, get_settings
-from feed_api import auth, errors, feed, interactions, social, users, videos
+from feed_api import auth, errors, feed, interactions, openapi, social, users, videos
 from feed_api.live import REDIS_ERRORS
 from feed_api.metrics import MetricsMiddleware, PipelineCollector
 from feed_api.services import Services
@@ -31,7 +28,13 @@ HOUSEKEEPING_S = 30
 DESCRIPTION = """Reelflow's API for phones and creators.
 
 Authenticate with `Authorization: Bearer <token>`: `POST /v1/users` signs up and returns a token;
-`POST /v1/auth/dev-token` issues one in development. Errors are `{"error": {"code", "message"}}`."""
+`POST /v1/auth/dev-token` issues one in development.
+
+Errors are RFC 9457 problem details (`application/problem+json`): `type` is `/problems/{code}` (relative to
+the API's origin), `title` is fixed per code, `status` repeats the HTTP status, `detail` says what went wrong,
+`instance` is the request path, and `code` is the stable machine code to branch on. A 422 adds `errors`,
+`[{"field", "problem"}]`. The `error` member (`{"code", "message"}`, plus `details` on request validation)
+is the v1 error body, kept for existing clients."""
 
 
 def _housekeeping_once(svc: Services) -> None:
@@ -79,12 +82,7 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
     app = FastAPI(title="Reelflow API", version=version("reelflow"), description=DESCRIPTION, lifespan=lifespan)
     app.state.services = svc
     errors.install(app)
-
-    @app.exception_handler(IntegrityError)
-    async def _conflict(_: Request, exc: IntegrityError) -> JSONResponse:
-        # A reference to something gone (e.g. a token for a user that no longer exists) or a raced insert.
-        return JSONResponse({"error": {"code": "conflict", "message": "the request conflicts with stored data"}},
-                            status_code=409)
+    openapi.install(app)
 
     for module in (auth, users, feed, videos, social, interactions):
         app.include_router(module.router)

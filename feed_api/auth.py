@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from catalog import users as repo
 from catalog.db import session_scope
 from feed_api.deps import Svc
-from feed_api.errors import ApiError, not_found
+from feed_api.errors import ApiError, invalid, not_found
 from feed_api.schemas import DevTokenRequest, TokenOut
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -23,7 +23,7 @@ def dev_token(body: DevTokenRequest, svc: Svc) -> TokenOut:
     if not svc.dev_auth:
         raise ApiError(404, "not_found", "development tokens are disabled (REELFLOW_DEV_AUTH=false)")
     if (body.user_id is None) == (body.handle is None):
-        raise ApiError(422, "invalid_request", "send exactly one of user_id and handle")
+        raise invalid("send exactly one of user_id and handle")
     with session_scope(svc.sessions) as s:
         if body.user_id:
             if repo.find_user(s, body.user_id) is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -85,3 +86,11 @@ async def optional_user(request: Request, svc: Svc,
 User = Annotated[str, Depends(current_user)]
 
 MaybeUser = Annotated[str | None, Depends(optional_user)]
+
+# What each dependency can answer besides the route's own errors, for the OpenAPI document (feed_api.openapi).
+# 503: the rate limiter's Redis call sheds the request when no connection comes free (LiveBusy).
+LIMIT_ERRORS = {429: "rate limited; retry after Retry-After", 503: "overloaded; retry after Retry-After"}
+DEPENDENCY_ERRORS: dict[Callable[..., object], dict[int, str]] = {
+    current_user: {401: "no or bad token", **LIMIT_ERRORS},
+    optional_user: {401: "bad token (calling without one is fine)", **LIMIT_ERRORS},
+}

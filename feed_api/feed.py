@@ -52,6 +52,7 @@ def _parameters() -> list[dict]:
     return out
 
 
+# Listed in full: this route reads the token itself, so feed_api.openapi finds no auth dependency to go by.
 ERRORS = {400: {"description": "tampered or foreign cursor"}, 401: {"description": "no or bad token"},
           422: {"description": "invalid parameters"}, 429: {"description": "rate limited"},
           503: {"description": "overloaded; retry after Retry-After"}}

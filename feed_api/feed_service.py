@@ -28,7 +28,7 @@ from feed_api import simple_pool
 from feed_api.cards import Card, ViewerState, get_cards, public, servable, viewer_state
 from feed_api.cursor import Cursor, CursorError
 from feed_api.deps import rate_args, rate_limit, refuse_if_limited
-from feed_api.errors import ApiError
+from feed_api.errors import ApiError, invalid
 from feed_api.live import LiveUnavailable
 from feed_api.services import Services
 from recommend import blended_ranking as model_ranking
@@ -54,9 +54,9 @@ class Request:
     def __init__(self, svc: Services, user: str, ftype: str, cursor: str | None, limit: int, tag: str | None,
                  sound_id: str | None, region: str | None) -> None:
         if ftype == "hashtag" and not tag:
-            raise ApiError(422, "invalid_request", "type=hashtag needs tag")
+            raise invalid("type=hashtag needs tag", "tag")
         if ftype == "sound" and not sound_id:
-            raise ApiError(422, "invalid_request", "type=sound needs sound_id")
+            raise invalid("type=sound needs sound_id", "sound_id")
         self.svc, self.user, self.type, self.limit = svc, user, ftype, limit
         self.tag = tag.lstrip("#").lower() if tag else None
         self.sound_id, self.region = sound_id, region

@@ -24,8 +24,7 @@ router = APIRouter(prefix="/v1", tags=["interactions"])
 QUICK_SKIP_MS = 2000  # a skip before this much watching is a negative signal; later ones are neutral
 
 
-@router.post("/interactions", status_code=202, response_model=InteractionResult,
-             responses={401: {"description": "no or bad token"}, 429: {"description": "rate limited"}})
+@router.post("/interactions", status_code=202, response_model=InteractionResult)
 def post_interactions(batch: InteractionBatch, user: User, svc: Svc) -> InteractionResult:
     now = time.time()
     at = datetime.fromtimestamp(now, UTC)

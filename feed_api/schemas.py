@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 HASHTAG = re.compile(r"^[\w]{1,64}$", re.UNICODE)
 HANDLE = r"^[A-Za-z0-9_][A-Za-z0-9_.]{1,29}$"  # stored lower case
@@ -283,3 +284,39 @@ class AnalyticsOut(BaseModel):
     completion_rate: float
     average_watch_ms: float
     hourly: list[HourOut]
+
+
+# ------------------------------------------------------------------------------------------- errors (RFC 9457)
+class FieldProblem(BaseModel):
+    field: str = Field(description="the offending parameter or body field, dotted (\"\" for the request as a whole)")
+    problem: str
+
+
+class LegacyError(BaseModel):
+    """The v1 error object, kept inside problem documents for existing clients."""
+
+    code: str
+    message: str
+    details: list[FieldProblem] | SkipJsonSchema[None] = Field(None, description="on 422 from request validation")
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem details document (`application/problem+json`). Clients should ignore members
+    they do not know: more extension members may come."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="URI reference naming the problem type: `/problems/{code}`, resolved against "
+                                  "the API's origin", json_schema_extra={"format": "uri-reference"})
+    title: str = Field(description="short summary of the problem type; the same for every occurrence of a code")
+    status: int = Field(ge=400, le=599, description="the HTTP status code of this answer")
+    detail: str = Field(description="what went wrong this time, as a sentence for people")
+    instance: str = Field(description="the request path", json_schema_extra={"format": "uri-reference"})
+    code: str = Field(description="stable machine-readable code; branch on this (or on `type`)")
+    error: LegacyError = Field(description="the v1 error object (`code`, `message`), kept for existing clients")
+
+
+class ValidationProblem(Problem):
+    """A 422: the request's parameters or body are invalid; `errors` says where."""
+
+    errors: list[FieldProblem] = Field(min_length=1)

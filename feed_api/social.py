@@ -17,7 +17,7 @@ from feed_api.activity import LiveUpdate, apply, live_deltas
 from feed_api.cards import build_card, forget_viewers
 from feed_api.cursor import CursorError
 from feed_api.deps import MaybeUser, Svc, User
-from feed_api.errors import ApiError
+from feed_api.errors import ApiError, invalid
 from feed_api.live import LiveUnavailable
 from feed_api.schemas import (
     CommentOut,
@@ -29,11 +29,9 @@ from feed_api.schemas import (
     NotInterestedOut,
     ShareOut,
 )
-from feed_api.videos import OWNER_ERRORS, VideoId, load_visible
+from feed_api.videos import VISIBLE_ERRORS, VideoId, load_visible
 
 router = APIRouter(prefix="/v1/videos", tags=["social"])
-VISIBLE_ERRORS = {**OWNER_ERRORS}
-VISIBLE_ERRORS.pop(403)
 
 
 def _region(s, user: str) -> str:
@@ -80,7 +78,8 @@ def unlike(video_id: VideoId, user: User, svc: Svc) -> LikeState:
     return _like(svc, video_id, user, False)
 
 
-@router.post("/{video_id}/comments", status_code=201, response_model=CommentOut, responses=VISIBLE_ERRORS)
+@router.post("/{video_id}/comments", status_code=201, response_model=CommentOut,
+             responses={404: {"description": "no such video (or not one you may see), or no such parent comment"}})
 def comment(video_id: VideoId, body: NewComment, user: User, svc: Svc) -> CommentOut:
     """Comment, or reply with ``parent_id`` (a comment on the same video)."""
     with session_scope(svc.sessions) as s:
@@ -100,7 +99,8 @@ def comment(video_id: VideoId, body: NewComment, user: User, svc: Svc) -> Commen
     return out
 
 
-@router.get("/{video_id}/comments", response_model=CommentPage, responses=VISIBLE_ERRORS)
+@router.get("/{video_id}/comments", response_model=CommentPage,
+            responses={**VISIBLE_ERRORS, 400: {"description": "tampered or foreign cursor"}})
 def comments(video_id: VideoId, user: MaybeUser, svc: Svc,
              parent_id: Annotated[int | None, Query(ge=1, le=2**62, description="replies to this comment")] = None,
              cursor: Annotated[str | None, Query(max_length=512)] = None,
@@ -140,7 +140,9 @@ def share(video_id: VideoId, user: User, svc: Svc, body: NewShare | None = None)
     return ShareOut(video_id=video_id, shares=_total(svc, video_id, "shares"))
 
 
-@router.post("/{video_id}/not_interested", response_model=NotInterestedOut, responses=VISIBLE_ERRORS)
+@router.post("/{video_id}/not_interested", response_model=NotInterestedOut,
+             responses={**VISIBLE_ERRORS, 409: {"description": "nothing to hide: your own video, or no hashtags"},
+                        422: {"description": "invalid body, or the video lacks that hashtag"}})
 def not_interested(video_id: VideoId, user: User, svc: Svc, body: NotInterestedIn | None = None) -> NotInterestedOut:
     """Keep this video's creator (default) or topic out of the user's feeds, from the next page on."""
     body = body or NotInterestedIn()
@@ -153,7 +155,7 @@ def not_interested(video_id: VideoId, user: User, svc: Svc, body: NotInterestedI
         else:
             tag = body.tag.lstrip("#").lower() if body.tag else None
             if tag and tag not in (video.tag_keys or []):
-                raise ApiError(422, "invalid_request", f"the video is not tagged {tag!r}")
+                raise invalid(f"the video is not tagged {tag!r}", "tag")
             values = [tag] if tag else list(video.tag_keys or [])
             if not values:
                 raise ApiError(409, "invalid_request", "this video has no hashtags to hide")

@@ -17,12 +17,14 @@ from feed_api.auth import token_for
 from feed_api.cards import forget_viewers, load_cards_sync, public, servable
 from feed_api.cursor import Cursor, CursorError
 from feed_api.deps import MaybeUser, Svc, User
-from feed_api.errors import ApiError, not_found
+from feed_api.errors import ApiError, invalid, not_found
 from feed_api.schemas import USER_ID_PATTERN, BlockState, FollowState, SignedUp, SignUp, UserOut, VideoList
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 UserId = Annotated[str, Path(pattern=USER_ID_PATTERN, description="user id")]
-ERRORS = {401: {"description": "no or bad token"}, 404: {"description": "no such user"}}
+# What the handlers raise; auth, rate-limit, validation and conflict answers are added by feed_api.openapi.
+ERRORS = {404: {"description": "no such user"}}
+TARGET_ERRORS = {**ERRORS, 422: {"description": "invalid user id, or yourself"}}
 
 
 def _user_out(s, user) -> UserOut:
@@ -55,7 +57,8 @@ def get_user(user_id: UserId, viewer: MaybeUser, svc: Svc) -> UserOut:
         return _user_out(s, user)
 
 
-@router.get("/{user_id}/videos", response_model=VideoList, responses=ERRORS)
+@router.get("/{user_id}/videos", response_model=VideoList,
+            responses={**ERRORS, 400: {"description": "tampered or foreign cursor"}})
 def user_videos(user_id: UserId, viewer: MaybeUser, svc: Svc,
                 cursor: Annotated[str | None, Query(max_length=1024)] = None,
                 limit: Annotated[int, Query(ge=1, le=50)] = 20) -> VideoList:
@@ -87,12 +90,13 @@ def user_videos(user_id: UserId, viewer: MaybeUser, svc: Svc,
 
 def _target(s, me: str, user_id: str) -> None:
     if user_id == me:
-        raise ApiError(422, "invalid_request", "you cannot do that to yourself")
+        raise invalid("you cannot do that to yourself", "user_id")
     if repo.find_user(s, user_id) is None:
         raise not_found("user", user_id)
 
 
-@router.post("/{user_id}/follow", response_model=FollowState, responses=ERRORS)
+@router.post("/{user_id}/follow", response_model=FollowState,
+             responses={**TARGET_ERRORS, 403: {"description": "either has blocked the other"}})
 def follow(user_id: UserId, user: User, svc: Svc) -> FollowState:
     """Follow (idempotent). Refused while either has blocked the other."""
     with session_scope(svc.sessions) as s:
@@ -104,7 +108,7 @@ def follow(user_id: UserId, user: User, svc: Svc) -> FollowState:
     return FollowState(user_id=user_id, following=True)
 
 
-@router.delete("/{user_id}/follow", response_model=FollowState, responses=ERRORS)
+@router.delete("/{user_id}/follow", response_model=FollowState, responses=TARGET_ERRORS)
 def unfollow(user_id: UserId, user: User, svc: Svc) -> FollowState:
     with session_scope(svc.sessions) as s:
         _target(s, user, user_id)
@@ -113,7 +117,7 @@ def unfollow(user_id: UserId, user: User, svc: Svc) -> FollowState:
     return FollowState(user_id=user_id, following=False)
 
 
-@router.post("/{user_id}/block", response_model=BlockState, responses=ERRORS)
+@router.post("/{user_id}/block", response_model=BlockState, responses=TARGET_ERRORS)
 def block(user_id: UserId, user: User, svc: Svc) -> BlockState:
     """Block (idempotent): neither sees the other's videos any more, and follows between them end."""
     with session_scope(svc.sessions) as s:
@@ -123,7 +127,7 @@ def block(user_id: UserId, user: User, svc: Svc) -> BlockState:
     return BlockState(user_id=user_id, blocked=True)
 
 
-@router.delete("/{user_id}/block", response_model=BlockState, responses=ERRORS)
+@router.delete("/{user_id}/block", response_model=BlockState, responses=TARGET_ERRORS)
 def unblock(user_id: UserId, user: User, svc: Svc) -> BlockState:
     with session_scope(svc.sessions) as s:
         _target(s, user, user_id)

@@ -34,8 +34,12 @@ from jobs import purge
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"])
 VideoId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="video id")]
-AUTH_ERRORS = {401: {"description": "no or bad token"}, 429: {"description": "rate limited"}}
-OWNER_ERRORS = {**AUTH_ERRORS, 403: {"description": "not your video"}, 404: {"description": "no such video"}}
+# What the handlers raise; auth, rate-limit, validation and conflict answers are added by feed_api.openapi.
+VISIBLE_ERRORS = {404: {"description": "no such video, or not one you may see"}}
+OWNER_ERRORS = {403: {"description": "not your video"}, 404: {"description": "no such video, or deleted"}}
+COMPLETE_ERRORS = {**OWNER_ERRORS, 409: {"description": "not uploading, or nothing uploaded yet"},
+                   413: {"description": "the file is over the upload limit"},
+                   503: {"description": "processing could not be started, or overloaded; retry later"}}
 
 
 def _out(video: Video, svc: Services, handle: str | None = None, deltas: dict | None = None) -> VideoOut:
@@ -84,7 +88,8 @@ def load_own(s: Session, video_id: str, user: str, *, for_update: bool = False) 
     return video
 
 
-@router.post("", status_code=201, response_model=CreatedVideo, responses=AUTH_ERRORS)
+@router.post("", status_code=201, response_model=CreatedVideo,
+             responses={401: {"description": "no or bad token, or its user does not exist"}})
 def create_video(body: CreateVideo, user: User, svc: Svc) -> CreatedVideo:
     """Register a video (creator = the token's user) and get a presigned PUT URL for its file."""
     with session_scope(svc.sessions) as s:
@@ -100,7 +105,7 @@ def create_video(body: CreateVideo, user: User, svc: Svc) -> CreatedVideo:
                                                        max_bytes=svc.max_upload_bytes))
 
 
-@router.post("/{video_id}/complete", status_code=202, response_model=VideoOut, responses=OWNER_ERRORS)
+@router.post("/{video_id}/complete", status_code=202, response_model=VideoOut, responses=COMPLETE_ERRORS)
 def complete_upload(video_id: VideoId, user: User, svc: Svc) -> VideoOut:
     """The client finished its PUT: start processing."""
     too_large: str | None = None
@@ -128,7 +133,7 @@ def complete_upload(video_id: VideoId, user: User, svc: Svc) -> VideoOut:
     return out
 
 
-@router.get("/{video_id}", response_model=VideoOut, responses={404: {"description": "no such video"}})
+@router.get("/{video_id}", response_model=VideoOut, responses=VISIBLE_ERRORS)
 def get_video(video_id: VideoId, user: MaybeUser, svc: Svc) -> VideoOut:
     """Anyone may see a ready public video; its creator sees it in every state."""
     with session_scope(svc.sessions) as s:

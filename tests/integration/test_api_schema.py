@@ -1,5 +1,6 @@
 """Property-based tests of the whole API against its own OpenAPI spec (schemathesis): whatever a client
-sends that the spec allows, or nearly allows, the API never answers 5xx. Bounded to stay near a minute."""
+sends that the spec allows, or nearly allows, the API never answers 5xx, and every answer (error problem
+documents included) has a documented status, media type, headers and body. Bounded to stay near a minute."""
 
 from __future__ import annotations
 
@@ -7,6 +8,12 @@ import hypothesis
 import pytest
 import schemathesis
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from catalog import users
 from catalog.db import session_scope
@@ -15,6 +22,9 @@ from feed_api.app import create_app
 from tests.integration.feed_helpers import FakePurger, RecordingPipeline, clear_live_keys, ready_video, word
 
 EXAMPLES_PER_OPERATION = 150
+CONFORMANCE_EXAMPLES = 40  # fewer: these answers are mostly the same 4xx shapes as above
+CONFORMANCE = [status_code_conformance, content_type_conformance, response_headers_conformance,
+               response_schema_conformance]
 
 # The schema is read at collection time (conftest has set the test environment by then); the data the
 # requests meet is made by the fixture below, once the per-run catalog exists.
@@ -53,3 +63,11 @@ def test_no_server_errors(case, app_under_test):
     # (bad tokens have their own tests).
     headers = {**(case.headers or {}), **app_under_test.state.fuzz_headers}
     case.call_and_validate(headers=headers, checks=[not_a_server_error])
+
+
+@schema.parametrize()
+@hypothesis.settings(max_examples=CONFORMANCE_EXAMPLES, deadline=None, derandomize=True,
+                     suppress_health_check=list(hypothesis.HealthCheck))
+def test_responses_match_the_spec(case, app_under_test):
+    headers = {**(case.headers or {}), **app_under_test.state.fuzz_headers}
+    case.call_and_validate(headers=headers, checks=CONFORMANCE)
