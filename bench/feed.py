@@ -166,7 +166,7 @@ def publish_models(work: Path, env: dict[str, str], users: list[str], db_url: st
     Adds the S3 settings to ``env``."""
     from sqlalchemy import select
 
-    from adapters import live_store as live
+    from adapters import live_store
     from adapters.model_registry import ModelRegistry
     from adapters.s3 import OriginConfig, OriginStore
     from recommend.blended_ranking import write_lineage
@@ -203,7 +203,7 @@ def publish_models(work: Path, env: dict[str, str], users: list[str], db_url: st
     reg.publish("ranker", work / "rk", "bench-rk", meta={"two_tower": "bench-tt"})
     vecs = tt.user_vectors(tt.user_index(users, strict=False), np.full((len(users), tt.config.history_len), -1))
     r = redis.Redis.from_url(env["REELFLOW_REDIS_URL"])
-    live.write_user_vectors(r, live.Keys(env["REELFLOW_REDIS_PREFIX"]), zip(users, vecs, strict=True),
+    live_store.write_user_vectors(r, live_store.Keys(env["REELFLOW_REDIS_PREFIX"]), zip(users, vecs, strict=True),
                             version="bench-tt", ttl_s=86400)
     print(f"published two-tower ({len(data.item_ids)} of {len(videos)} videos known) and ranker to S3 on :{port}; "
           f"{len(users)} user vectors in Redis", flush=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from adapters import live_store as live
+from adapters import live_store
 from catalog import counters, events
 from catalog.db import session_scope
 from feed_api.cards import Card
@@ -35,11 +35,11 @@ class LiveUpdate:
 
     def signal(self, card: Card, kind: str, at: float) -> None:
         """Profile and trending weights of one event on one video."""
-        w = live.PROFILE_WEIGHTS.get(kind, 0.0)
+        w = live_store.PROFILE_WEIGHTS.get(kind, 0.0)
         if w:
-            for name, v in live.profile_fields(card["_"]["tags"], card["_"]["creator"], w).items():
+            for name, v in live_store.profile_fields(card["_"]["tags"], card["_"]["creator"], w).items():
                 self.profile[name] += v
-        tw = live.trend_weight(kind, at)
+        tw = live_store.trend_weight(kind, at)
         if tw:
             self.trend[card["id"]] += tw
 
@@ -61,7 +61,7 @@ def apply(svc: Services, user: str, update: LiveUpdate) -> str:
             for vid, w in update.trend.items():
                 pipe.zincrby(keys.trend(region, now), w, vid)
         if update.profile:
-            svc.live.script(pipe, "profile", [keys.profile(user)], live.profile_args(now, update.profile))
+            svc.live.script(pipe, "profile", [keys.profile(user)], live_store.profile_args(now, update.profile))
         return pipe.execute()
 
     if not (counters_ or update.trend or update.profile):
@@ -86,7 +86,7 @@ def dedup_views(svc: Services, session: Session, user: str, video_ids: Iterable[
     def trip(r):
         pipe = r.pipeline(transaction=False)
         for vid in video_ids:
-            pipe.set(keys.view_dedup(user, vid, at), 1, nx=True, ex=live.VIEW_DEDUP_S)
+            pipe.set(keys.view_dedup(user, vid, at), 1, nx=True, ex=live_store.VIEW_DEDUP_S)
         return pipe.execute()
 
     try:

@@ -11,7 +11,7 @@ from importlib.metadata import version
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from adapters import live_store as live
+from adapters import live_store
 from adapters.edge_admin import Purger
 from catalog.db import session_scope
 from config.settings import Settings, get_settings
@@ -41,7 +41,7 @@ def _housekeeping_once(svc: Services) -> None:
     purge.process_pending(svc.sessions, svc.origin, svc.purger)
     if svc.live.up:  # counters wait in Redis while it is down; nothing to flush from here then
         try:
-            live.flush_counters(svc.live.sync, svc.live.keys, lambda: session_scope(svc.sessions))
+            live_store.flush_counters(svc.live.sync, svc.live.keys, lambda: session_scope(svc.sessions))
         except REDIS_ERRORS as exc:
             svc.live.failed(exc)
 

@@ -15,7 +15,7 @@ import msgspec
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from adapters import live_store as live
+from adapters import live_store
 from catalog import feeds
 from catalog.db import session_scope
 from catalog.models import Privacy, User
@@ -56,11 +56,11 @@ def _decode_cached(ids: Sequence[str], blobs: Sequence[str | None]) -> dict[str,
     return {vid: _decode(blob) for vid, blob in zip(ids, blobs, strict=True) if blob is not None}
 
 
-def _queue_store(pipe, keys: live.Keys, cards: Mapping[str, Card]) -> None:
+def _queue_store(pipe, keys: live_store.Keys, cards: Mapping[str, Card]) -> None:
     """Queue SETs with the card TTL: an entry whose delete was lost (Redis down at that moment) dies in
     ``CARD_TTL_S``."""
     for vid, card in cards.items():
-        pipe.set(keys.card(vid), live.dumps(card), ex=live.CARD_TTL_S)
+        pipe.set(keys.card(vid), live_store.dumps(card), ex=live_store.CARD_TTL_S)
 
 
 async def get_cards(svc: Services, ids: Sequence[str], cached: Sequence[str | None] | None = None) -> dict[str, Card]:
@@ -138,8 +138,9 @@ class ViewerState:
         return feeds.Viewer(self.user_id, self.blocked, self.hidden_creators, self.hidden_tags)
 
     def to_json(self) -> str:
-        return live.dumps({"region": self.region, "interests": list(self.interests), "blocked": sorted(self.blocked),
-                           "hidden_creators": sorted(self.hidden_creators), "hidden_tags": sorted(self.hidden_tags)})
+        return live_store.dumps({"region": self.region, "interests": list(self.interests),
+                                 "blocked": sorted(self.blocked), "hidden_creators": sorted(self.hidden_creators),
+                                 "hidden_tags": sorted(self.hidden_tags)})
 
     @classmethod
     def from_json(cls, user_id: str, blob: bytes | str) -> ViewerState:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from adapters import live_store as live
+from adapters import live_store
 from catalog import feeds
 from catalog.db import session_scope
 from feed_api import simple_pool
@@ -31,9 +31,7 @@ from feed_api.deps import rate_args, rate_limit, refuse_if_limited
 from feed_api.errors import ApiError, invalid
 from feed_api.live import LiveUnavailable
 from feed_api.services import Services
-from recommend import blended_ranking as model_ranking
-from recommend import diversity
-from recommend import light_ranker as ranking
+from recommend import blended_ranking, diversity, light_ranker
 from recommend.blended_ranking import ModelBundle
 
 log = logging.getLogger("feed_api.feed")
@@ -165,13 +163,13 @@ class Personal:
     region: str
 
 
-def candidates(eligible: list[tuple[str, float]], cards: dict[str, Card], now: float) -> list[ranking.Candidate]:
+def candidates(eligible: list[tuple[str, float]], cards: dict[str, Card], now: float) -> list[light_ranker.Candidate]:
     """The ranking's view of the eligible cards (pool score as retrieval, stats from the card)."""
     cands = []
     for vid, s in eligible:
         card = cards[vid]
         meta, stats = card["_"], card["stats"]
-        cands.append(ranking.Candidate(
+        cands.append(light_ranker.Candidate(
             vid, meta["creator"], tuple(meta["tags"]), card["sound_id"], card["category"],
             (now - meta["ready_ts"]) / 3600.0, s, stats["views"], stats["likes"], stats["comments"],
             stats["shares"], meta["completions"]))
@@ -186,8 +184,8 @@ def _rank(req: Request, eligible: list[tuple[str, float]], cards: dict[str, Card
     try:
         now = time.time()
         cands = candidates(eligible, cards, now)
-        tags, creators = live.parse_profile(profile)
-        scores = ranking.score(cands, tags, creators)
+        tags, creators = live_store.parse_profile(profile)
+        scores = light_ranker.score(cands, tags, creators)
         ranker = "light"
         if req.svc.model_ranker is not None:
             with_model = _model_scores(req, cands, scores, personal, now)
@@ -205,7 +203,7 @@ def _rank(req: Request, eligible: list[tuple[str, float]], cards: dict[str, Card
         return [v for v, _ in eligible[: req.limit]]
 
 
-def _model_scores(req: Request, cands: list[ranking.Candidate], light: np.ndarray, personal: Personal,
+def _model_scores(req: Request, cands: list[light_ranker.Candidate], light: np.ndarray, personal: Personal,
                   now: float) -> np.ndarray | None:
     """The trained ranker's blended scores, or None (the light scores serve) with the reason counted."""
     fallbacks, bundle = req.svc.metrics.fallbacks, personal.bundle
@@ -216,18 +214,18 @@ def _model_scores(req: Request, cands: list[ranking.Candidate], light: np.ndarra
         fallbacks.labels("ranker_no_user_vector").inc()  # a user the refresh has not seen (or expired)
         return None
     try:
-        version, vec = live.decode_user_vector(personal.user_vector)
+        version, vec = live_store.decode_user_vector(personal.user_vector)
         if version != bundle.two_tower_version:  # from another two-tower version: another vector space
             fallbacks.labels("ranker_stale_user_vector").inc()
             return None
-        vec = model_ranking.check_user_vector(vec, bundle.user_dim)
+        vec = blended_ranking.check_user_vector(vec, bundle.user_dim)
     except ValueError:  # BadUserVector included
         fallbacks.labels("ranker_bad_user_vector").inc()
         return None
     try:
-        model, known = model_ranking.model_scores(bundle, cands, vec, hour=time.gmtime(now).tm_hour,
+        model, known = blended_ranking.model_scores(bundle, cands, vec, hour=time.gmtime(now).tm_hour,
                                                   region=personal.region)
-        return model_ranking.blend(light, model, known, req.svc.model_ranker.weight)
+        return blended_ranking.blend(light, model, known, req.svc.model_ranker.weight)
     except Exception:
         log.exception("the trained ranker failed; serving the light ranker")
         fallbacks.labels("ranker_failed").inc()
@@ -242,7 +240,7 @@ async def _finish(req: Request, page_ids: list[str], cards: dict[str, Card], *, 
     if mark_seen:  # Redis errors propagate: the caller falls back to PostgreSQL
         flat = await svc.live.run(lambda r: svc.live.script(
             r, "mark_seen", [keys.seen(req.user, req.cursor.session)],
-            [live.SEEN_TTL_S, keys.counter(""), *page_ids]))
+            [live_store.SEEN_TTL_S, keys.counter(""), *page_ids]))
         deltas = {flat[i]: dict(zip(flat[i + 1][::2], flat[i + 1][1::2], strict=True)) for i in range(0, len(flat), 2)}
     else:
         deltas = {}
@@ -270,11 +268,12 @@ async def _snapshot(svc: Services, region: str) -> list[str]:
     async def read_live(r):
         pipe = r.pipeline(transaction=False)
         pipe.zrevrange(keys.trend(region, now), 0, SNAPSHOT_SIZE - 1, withscores=True)
-        pipe.zrevrange(keys.trend(region, now - live.TREND_PERIOD_S), 0, SNAPSHOT_SIZE - 1, withscores=True)
+        pipe.zrevrange(keys.trend(region, now - live_store.TREND_PERIOD_S), 0, SNAPSHOT_SIZE - 1, withscores=True)
         return await pipe.execute()
 
     current, previous = await svc.live.run(read_live)
-    scale = 2 ** -(live.TREND_PERIOD_S / live.TREND_HALF_LIFE_S)  # previous period's scores in today's units
+    # The previous period's scores in today's units.
+    scale = 2 ** -(live_store.TREND_PERIOD_S / live_store.TREND_HALF_LIFE_S)
     scores: dict[str, float] = {v: s * scale for v, s in previous}
     for v, s in current:
         scores[v] = scores.get(v, 0.0) + s
@@ -282,7 +281,7 @@ async def _snapshot(svc: Services, region: str) -> list[str]:
     catalog = await run_in_threadpool(_pg_trending_ids, svc, region, SNAPSHOT_SIZE)
     have = set(ids)
     ids += [v for v in catalog if v not in have]
-    await svc.live.run(lambda r: r.set(keys.trend_snapshot(region), ",".join(ids), ex=live.TREND_SNAPSHOT_TTL_S))
+    await svc.live.run(lambda r: r.set(keys.trend_snapshot(region), ",".join(ids), ex=live_store.TREND_SNAPSHOT_TTL_S))
     return ids
 
 

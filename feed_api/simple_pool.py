@@ -10,7 +10,7 @@ import numpy as np
 import redis
 from sqlalchemy.orm import Session
 
-from adapters import live_store as live
+from adapters import live_store
 from catalog import feeds
 
 SOURCE_WEIGHTS = {"trending": 1.0, "interest": 1.2, "following": 1.1}
@@ -31,11 +31,11 @@ def merge_sources(rows: Sequence[tuple[str, float, str]]) -> dict[str, float]:
     return merged
 
 
-def build_pool(session: Session, r: redis.Redis | None, keys: live.Keys, viewer: feeds.Viewer, *,
+def build_pool(session: Session, r: redis.Redis | None, keys: live_store.Keys, viewer: feeds.Viewer, *,
                interests: Sequence[str], region: str | None, now: datetime, size: int = 300) -> dict[str, float]:
     """Compute the pool and, when Redis is given, store it; the pool either way."""
     rows = feeds.candidates_for(session, viewer, interests=interests, region=region, as_of=now, limit=size)
     pool = merge_sources(rows)
     if r is not None and viewer.user_id:
-        live.write_pool(r, keys, viewer.user_id, pool.items(), source="simple", ttl_s=600)
+        live_store.write_pool(r, keys, viewer.user_id, pool.items(), source="simple", ttl_s=600)
     return pool

@@ -21,7 +21,7 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from adapters import live_store as live
+from adapters import live_store
 from catalog import embeddings
 from catalog.models import Block, Follow, InteractionEvent, NotInterested, Privacy, User, Video, VideoState
 from recommend import pools, sources
@@ -168,26 +168,26 @@ def compute_pools(snap: Snapshot, cfg: RefreshConfig,
     return out
 
 
-def write_pools(r: redis.Redis, keys: live.Keys, merged: Mapping[str, pools.MergeResult], *, source: str,
+def write_pools(r: redis.Redis, keys: live_store.Keys, merged: Mapping[str, pools.MergeResult], *, source: str,
                 ttl_s: int = POOL_TTL_S) -> int:
     written = 0
     for user, result in merged.items():
         if result.pool:  # an empty pool would hide the simple builder's fallback; leave those users to it
-            live.write_pool(r, keys, user, result.pool, source=source, ttl_s=ttl_s)
+            live_store.write_pool(r, keys, user, result.pool, source=source, ttl_s=ttl_s)
             written += 1
     return written
 
 
-def write_user_vectors(r: redis.Redis, keys: live.Keys, src: VectorSource, *, version: str,
+def write_user_vectors(r: redis.Redis, keys: live_store.Keys, src: VectorSource, *, version: str,
                        ttl_s: int = POOL_TTL_S) -> int:
     """Each user's two-tower vector beside their pool (same TTL), tagged with the model ``version``: the
     feed's trained ranker takes it as its user feature, and the vectors are already computed for retrieval
     here, while the API holds no user tower (nor the log it would need)."""
-    return live.write_user_vectors(r, keys, ((u, src.user_vectors[i]) for u, i in src.user_index.items()),
+    return live_store.write_user_vectors(r, keys, ((u, src.user_vectors[i]) for u, i in src.user_index.items()),
                                    version=version, ttl_s=ttl_s)
 
 
-def refresh(unit_of_work: Callable[[], AbstractContextManager[Session]], r: redis.Redis, keys: live.Keys,
+def refresh(unit_of_work: Callable[[], AbstractContextManager[Session]], r: redis.Redis, keys: live_store.Keys,
             cfg: RefreshConfig, *, source: str, extra: Callable[[Snapshot], Sequence[CandidateSource]] | None = None,
             ttl_s: int = POOL_TTL_S) -> RefreshStats:
     """Snapshot -> pools -> Redis, timed per stage. ``extra`` builds model-backed sources for the snapshot."""

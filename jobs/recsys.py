@@ -10,14 +10,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from adapters import live_store as live
+from adapters import live_store
 from adapters.model_registry import ModelRegistry, version_id
 from catalog.db import session_scope
 from config.clients import origin_store, redis_client, sessions
 from config.settings import Settings
-from jobs import candidates as refresh
-from jobs import training
-from recommend import blended_ranking as model_ranking
+from jobs import candidates, training
+from recommend import blended_ranking
 from recommend.sources import CandidateSource, VectorSource
 
 log = logging.getLogger("jobs.recsys")
@@ -28,7 +27,7 @@ def registry(settings: Settings) -> ModelRegistry:
 
 
 def flush_counters(settings: Settings) -> int:
-    return live.flush_counters(redis_client(settings), live.Keys(settings.redis_prefix),
+    return live_store.flush_counters(redis_client(settings), live_store.Keys(settings.redis_prefix),
                                lambda: session_scope(sessions(settings)))
 
 
@@ -40,12 +39,12 @@ def current_models(settings: Settings) -> dict[str, str | None]:
 
 def refresh_pools(settings: Settings, *, as_of: datetime, run_id: str, models: dict[str, str | None],
                   embedding_model: str, pool_size: int, window_days: float) -> dict:
-    cfg = refresh.RefreshConfig(as_of=as_of, embedding_model=embedding_model, pool_size=pool_size,
+    cfg = candidates.RefreshConfig(as_of=as_of, embedding_model=embedding_model, pool_size=pool_size,
                                 window_days=window_days)
 
     built: list[VectorSource] = []
 
-    def extra(snap: refresh.Snapshot) -> Sequence[CandidateSource]:
+    def extra(snap: candidates.Snapshot) -> Sequence[CandidateSource]:
         version = models.get(training.TWO_TOWER)
         if not version or not training.two_tower_available():
             return []  # no trained model yet: its quota goes to the other sources
@@ -53,10 +52,10 @@ def refresh_pools(settings: Settings, *, as_of: datetime, run_id: str, models: d
         built.append(training.two_tower_source(path, sorted(snap.users), snap.history))
         return built[-1:]
 
-    r, keys = redis_client(settings), live.Keys(settings.redis_prefix)
-    stats = refresh.refresh(lambda: session_scope(sessions(settings)), r, keys, cfg, source=run_id, extra=extra)
+    r, keys = redis_client(settings), live_store.Keys(settings.redis_prefix)
+    stats = candidates.refresh(lambda: session_scope(sessions(settings)), r, keys, cfg, source=run_id, extra=extra)
     # The feed's trained ranker needs the same user vectors retrieval used: written after the pools.
-    vectors = refresh.write_user_vectors(r, keys, built[-1], version=models[training.TWO_TOWER]) if built else 0
+    vectors = candidates.write_user_vectors(r, keys, built[-1], version=models[training.TWO_TOWER]) if built else 0
     result = {"users": stats.users, "pools": stats.pools, "mean_size": round(stats.mean_size, 1),
               "by_source": stats.by_source, "seconds": stats.seconds, "models": models, "user_vectors": vectors}
     log.info("refreshed candidate pools: %s", result)
@@ -102,7 +101,7 @@ def train_ranker(settings: Settings, *, start: datetime, end: datetime, epochs: 
                                "two_tower": two_tower})
     with tempfile.TemporaryDirectory(prefix="ranker-") as tmp:
         report = training.train_ranker(examples, Path(tmp), epochs=epochs)
-        model_ranking.write_lineage(Path(tmp), two_tower)
+        blended_ranking.write_lineage(Path(tmp), two_tower)
         pointer = reg.publish(training.RANKER, Path(tmp), version, meta={**report, "two_tower": two_tower})
     return {"version": pointer.version, **report}
 

@@ -179,7 +179,7 @@ class ContentEncoder:
         state = load_state_dict(weights_path())
         self._model = _build(state)
         self._centre = imagenet_mean_feature(state)
-        # One trace for every frame size: eager calls cost ~10x, Keras' predict() more (see ARCHITECTURE).
+        # One trace for every frame size: eager calls cost ~10x, Keras' predict() more (bench/recommend.py).
         self._features = tf.function(
             lambda x: self._model(x, training=False),
             input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],

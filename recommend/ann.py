@@ -2,7 +2,7 @@
 
 Exact search (``IndexFlatIP``) below ``exact_below`` items: at 64-d a brute-force scan of 50 k vectors is
 well under a millisecond per query batch and needs no tuning. Above it, IVF by default: at 1 M vectors it
-builds in ~20 s on 2 cores, where HNSW takes minutes (ARCHITECTURE.md); HNSW is there for smaller indexes
+builds in ~20 s on 2 cores, where HNSW takes minutes (docs/recommendations.md); HNSW is there for smaller indexes
 that want lower query latency.
 """
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from recommend import light_ranker as ranking
+from recommend import light_ranker
 from recommend.light_ranker import Candidate
 
 if TYPE_CHECKING:
@@ -147,16 +147,16 @@ def blend(light: np.ndarray, model: np.ndarray, known: np.ndarray, weight: float
     candidates (equal scores, equal values); unknown candidates (and a lone known one) at the median."""
     pct = np.full(len(light), UNKNOWN_PERCENTILE)
     if known.sum() > 1:
-        pct[known] = ranking.percentile(np.asarray(model, np.float64)[known])
+        pct[known] = light_ranker.percentile(np.asarray(model, np.float64)[known])
     return np.asarray(light, np.float64) + weight * pct
 
 
 def score(cands: Sequence[Candidate], tag_weights: Mapping[str, float], creator_weights: Mapping[str, float], *,
           bundle: ModelBundle, user_vec: np.ndarray, hour: int, region: str, weight: float = MODEL_WEIGHT,
-          light_weights: ranking.Weights | None = None) -> np.ndarray:
+          light_weights: light_ranker.Weights | None = None) -> np.ndarray:
     """The page's scores with the model: the light ranker's plus the model's percentile (see module doc)."""
     if not cands:
         return np.zeros(0)
-    light = ranking.score(cands, tag_weights, creator_weights, light_weights or ranking.Weights())
+    light = light_ranker.score(cands, tag_weights, creator_weights, light_weights or light_ranker.Weights())
     model, known = model_scores(bundle, cands, user_vec, hour=hour, region=region)
     return blend(light, model, known, weight)

@@ -108,7 +108,7 @@ def find_movielens_100k() -> Path | None:
 
 def load_movielens_100k(path: str | Path | None = None, *, min_rating: float = 0.0) -> Interactions:
     """MovieLens-100K as implicit feedback: every rating >= ``min_rating`` is a positive with weight 1
-    (the usual protocol; the popularity baseline in ARCHITECTURE.md was measured that way)."""
+    (the usual protocol; the popularity baseline in docs/recommendations.md was measured that way)."""
     p = Path(path) if path is not None else find_movielens_100k()
     if p is None or not p.is_file():
         raise FileNotFoundError(

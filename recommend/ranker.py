@@ -3,7 +3,7 @@
 Features per (user, candidate): the two-tower user and item vectors and their element-wise product (a cheap
 cross), hour of day and region (embeddings), and a few dense features (retrieval score, item age, live
 counts...; standardised with statistics from fit). Scoring 500 candidates goes through one ``tf.function``
-with a fixed signature: ~10x faster than an eager ``model(x)`` here (ARCHITECTURE.md, bench/recommend.py).
+with a fixed signature: ~10x faster than an eager ``model(x)`` here (bench/recommend.py).
 """
 
 from __future__ import annotations
