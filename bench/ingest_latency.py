@@ -37,7 +37,8 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="reelflow-bench-"))
     print(f"clips: {w}x{h}, {args.seconds:.0f} s, a new Mandelbrot zoom per run (a repeat would be a duplicate); "
-          f"ladder {settings.ladder_short_sides}, codecs {settings.codecs} (caps {settings.codec_max_short_side}), "
+          f"ladder {settings.ladder_short_sides}, codecs {', '.join(settings.codecs)} "
+          f"(caps {', '.join(f'{c} {side}p' for c, side in settings.codec_max_short_side.items())}), "
           f"x264 {settings.x264_preset}")
     client = ReelflowClient(settings.api_url)
     rows, baselines = [], []
