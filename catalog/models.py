@@ -101,6 +101,11 @@ class Video(Base):
     failure_code: Mapped[str | None] = mapped_column(String(64))
     failure_reason: Mapped[str | None] = mapped_column(Text)
     raw_key: Mapped[str] = mapped_column(Text)
+    # The upload as registered: the size the client declared (None from clients that declare none) and, for a
+    # multipart upload, S3's upload id and the part size its URLs were signed for.
+    upload_size: Mapped[int | None] = mapped_column(BigInteger)
+    upload_id: Mapped[str | None] = mapped_column(Text)
+    upload_part_size: Mapped[int | None] = mapped_column(BigInteger)
     source: Mapped[dict | None] = mapped_column(JSONB)
     # Seconds of library work per pipeline step in the latest run (orchestration overhead excluded).
     step_seconds: Mapped[dict] = mapped_column(JSONB, default=dict)

@@ -57,14 +57,20 @@ def raw_key_for(video_id: str) -> str:
     return f"uploads/{video_id}/source"
 
 
+def video_id_for_raw_key(key: str) -> str | None:
+    """The video whose upload lands at ``key``; None for any other key (staging, strays)."""
+    parts = key.split("/")
+    return parts[1] if len(parts) == 3 and parts[0] == "uploads" and parts[2] == "source" and parts[1] else None
+
+
 def create_video(session: Session, *, caption: str = "", hashtags: Iterable[str] = (),
                  creator_id: str | None = None, privacy: str = Privacy.PUBLIC, sound_id: str | None = None,
-                 category: str | None = None, region: str | None = None) -> Video:
+                 category: str | None = None, region: str | None = None, upload_size: int | None = None) -> Video:
     video_id = new_video_id()
     hashtags = list(hashtags)
     video = Video(id=video_id, caption=caption, hashtags=hashtags, tag_keys=[t.lower() for t in hashtags],
                   creator_id=creator_id, privacy=Privacy(privacy), sound_id=sound_id, category=category,
-                  region=region, state=VideoState.UPLOADING, raw_key=raw_key_for(video_id))
+                  region=region, state=VideoState.UPLOADING, raw_key=raw_key_for(video_id), upload_size=upload_size)
     session.add(video)
     session.flush()
     return video
@@ -100,6 +106,21 @@ def start_processing(session: Session, video_id: str, *, run_id: str | None = No
     video.step_seconds = {}
     video.failure_code = video.failure_reason = None
     return video
+
+
+def set_multipart(session: Session, video_id: str, *, upload_id: str, part_size: int) -> Video:
+    video = get_video(session, video_id, for_update=True)
+    video.upload_id, video.upload_part_size = upload_id, part_size
+    return video
+
+
+def waiting_for_upload(session: Session, video_id: str, upload_id: str) -> Video | None:
+    """The video, locked, if it still waits for the multipart upload ``upload_id``; None otherwise (gone,
+    deleted, completed, or registered with another upload)."""
+    video = session.scalars(select(Video).where(Video.id == video_id).with_for_update()).one_or_none()
+    if video is None or video.deleted_at is not None or video.state != VideoState.UPLOADING:
+        return None
+    return video if video.upload_id == upload_id else None
 
 
 def set_pipeline_run(session: Session, video_id: str, run_id: str) -> None:

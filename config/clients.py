@@ -1,5 +1,5 @@
-"""The service clients every shell builds from the settings: catalog sessions, the S3 origin, Redis,
-Airflow's REST API.
+"""The service clients every shell builds from the settings: catalog sessions, the S3 origin (and its multipart
+uploads), Redis, Airflow's REST API.
 
 One place for "settings in, client out", cached per URL so the tasks of one worker process share their
 connection pools. Light on purpose: the DAG tasks, CLIs and jobs import it without the media stack or
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from adapters.airflow_api import AirflowClient
     from adapters.edge_admin import EdgePurger
+    from adapters.s3_multipart import MultipartStore
 
 
 @lru_cache(maxsize=4)
@@ -56,6 +57,13 @@ def origin_config(settings: Settings) -> OriginConfig:
 
 def origin_store(settings: Settings) -> OriginStore:
     return OriginStore(origin_config(settings))
+
+
+def multipart_store(settings: Settings) -> MultipartStore:
+    """The origin's multipart uploads (presigned parts, list, complete, abort), over the same endpoint and keys."""
+    from adapters.s3_multipart import MultipartStore  # boto3: ~0.3 s that only the API and the lifecycle DAG pay
+
+    return MultipartStore(origin_config(settings))
 
 
 def airflow_client(settings: Settings) -> AirflowClient:

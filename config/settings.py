@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     cold_after_days: int = Field(default=30, ge=1)
     presign_expiry_s: int = 3600
     max_upload_bytes: int = _LIMITS.max_bytes
+    # Uploads declared larger than this go up in parts (S3 multipart, resumable); smaller ones in one PUT.
+    multipart_threshold_bytes: int = Field(default=16 * 2**20, ge=1)
+    # S3 wants every part but the last to be at least 5 MiB; more than 10,000 parts grows the part size.
+    multipart_part_bytes: int = Field(default=8 * 2**20, ge=5 * 2**20, le=5 * 2**30)
+    # upload_lifecycle aborts multipart uploads started longer ago than this; their videos fail as upload_abandoned.
+    upload_abandon_after_s: int = Field(default=24 * 3600, ge=3600)
 
     airflow_url: str = "http://127.0.0.1:8080"
     airflow_user: str = "admin"

@@ -42,6 +42,9 @@ TITLES: dict[str, str] = {
     "handle_taken": "Handle taken",
     "invalid_state": "Wrong video state",
     "upload_missing": "Upload missing",
+    "parts_missing": "Upload parts missing",
+    "size_mismatch": "Upload size mismatch",
+    "upload_gone": "Upload gone",
     "conflict": "Conflict with stored data",
     "too_large": "Upload too large",
     "rate_limited": "Too many requests",
@@ -54,10 +57,11 @@ TITLES: dict[str, str] = {
 
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None,
-                 fields: Sequence[FieldProblem] = ()) -> None:
+                 fields: Sequence[FieldProblem] = (), extra: Mapping[str, object] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers
         self.fields = list(fields)
+        self.extra = dict(extra or {})  # extension members, e.g. ``missing_parts``
 
 
 def not_found(kind: str, ident: str) -> ApiError:
@@ -78,11 +82,12 @@ def title(code: str) -> str:
 
 
 def problem(request: Request, status: int, code: str, detail: str, *, fields: Sequence[FieldProblem] = (),
-            details: Sequence[FieldProblem] | None = None, headers: Mapping[str, str] | None = None) -> JSONResponse:
+            details: Sequence[FieldProblem] | None = None, headers: Mapping[str, str] | None = None,
+            extra: Mapping[str, object] | None = None) -> JSONResponse:
     """The answer for one failure. ``details`` goes into the v1 ``error`` object only (request validation
     always sent it there); every 422 carries ``errors``, the whole request when no field was named."""
     fields = list(fields) or [FieldProblem(field="", problem=detail)]
-    values = dict(type=problem_type(code), title=title(code), status=status, detail=detail,
+    values = dict(**(extra or {}), type=problem_type(code), title=title(code), status=status, detail=detail,
                   instance=quote(request.url.path, safe=PATH_SAFE), code=code,
                   error=LegacyError(code=code, message=detail, details=list(details) if details is not None else None))
     doc = ValidationProblem(**values, errors=fields) if status == VALIDATION_STATUS else Problem(**values)
@@ -98,7 +103,8 @@ def field_problems(exc: RequestValidationError) -> list[FieldProblem]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return problem(request, exc.status, exc.code, exc.message, fields=exc.fields, headers=exc.headers)
+        return problem(request, exc.status, exc.code, exc.message, fields=exc.fields, headers=exc.headers,
+                       extra=exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

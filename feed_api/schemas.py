@@ -38,6 +38,9 @@ class CreateVideo(Strict):
     privacy: Literal["public", "followers", "private"] = "public"
     sound_id: str | None = Field(None, pattern=SOUND_ID, description="the sound (audio track) the video uses")
     category: str | None = Field(None, pattern=CATEGORY)
+    size_bytes: int | None = Field(None, ge=1, description="the file's exact size; over the upload limit is "
+                                   "refused (413) before anything is stored, above the multipart threshold the "
+                                   "upload goes in parts; without it, one unsigned-length PUT (older clients)")
 
     @field_validator("hashtags")
     @classmethod
@@ -45,11 +48,36 @@ class CreateVideo(Strict):
         return clean_tags(tags)
 
 
+class PartTarget(BaseModel):
+    part_number: int
+    size_bytes: int = Field(description="the body must be exactly this long: the URL is signed with it")
+    url: str
+
+
+class StoredPartOut(BaseModel):
+    part_number: int
+    size_bytes: int
+    etag: str
+
+
+class MultipartTarget(BaseModel):
+    upload_id: str
+    part_size: int = Field(description="every part but the last is this long; part n starts at (n-1)*part_size")
+    part_count: int
+    parts: list[PartTarget] = Field(description="the parts to PUT: all of them at registration, the missing "
+                                                "ones when resuming")
+    uploaded: list[StoredPartOut] = Field(default_factory=list, description="parts already stored")
+    assembled: bool = Field(False, description="the parts are already joined (an earlier complete could not "
+                                               "start processing): just complete again")
+
+
 class UploadTarget(BaseModel):
     method: str = "PUT"
-    url: str
+    url: str | None = Field(None, description="the single PUT; null for a multipart upload")
     expires_in_s: int
     max_bytes: int
+    size_bytes: int | None = Field(None, description="the declared size")
+    multipart: MultipartTarget | None = None
 
 
 class Failure(BaseModel):

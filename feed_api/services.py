@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters.edge_admin import Purger
 from adapters.model_registry import ModelRegistry
 from adapters.s3 import OriginStore
+from adapters.s3_multipart import MultipartStore
 from catalog.db import make_engine, make_sessionmaker
-from config.clients import airflow_client, edge_purger, origin_store
+from config.clients import airflow_client, edge_purger, multipart_store, origin_store
 from config.settings import Settings
 from feed_api.cursor import CursorCodec
 from feed_api.live import Live
@@ -31,6 +32,9 @@ class Services:
     vod_bucket: str
     presign_expiry_s: int
     max_upload_bytes: int
+    multipart: MultipartStore
+    multipart_threshold_bytes: int
+    multipart_part_bytes: int
     playback_base: str  # edge URL + bucket, without trailing slash
     live: Live
     purger: Purger
@@ -64,6 +68,8 @@ class Services:
             sessions=make_sessionmaker(make_engine(settings.database_url, pool_size=8, max_overflow=8)),
             store=store, pipeline=pipeline, raw_bucket=settings.raw_bucket, vod_bucket=settings.vod_bucket,
             presign_expiry_s=settings.presign_expiry_s, max_upload_bytes=settings.max_upload_bytes,
+            multipart=multipart_store(settings), multipart_threshold_bytes=settings.multipart_threshold_bytes,
+            multipart_part_bytes=settings.multipart_part_bytes,
             playback_base=f"{settings.edge_public_url.rstrip('/')}/{settings.vod_bucket}",
             live=Live(settings.redis_url, settings.redis_prefix), purger=purger,
             tokens=TokenSigner(settings.api_secret, settings.token_ttl_s), cursors=CursorCodec(settings.api_secret),

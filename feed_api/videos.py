@@ -8,6 +8,7 @@ from fastapi import APIRouter, BackgroundTasks, Path
 from sqlalchemy.orm import Session
 
 from adapters.airflow_api import PipelineUnavailable
+from adapters.s3_multipart import StoredPart, UploadNotFound
 from catalog import events, social
 from catalog import users as users_repo
 from catalog import videos as repo
@@ -24,20 +25,27 @@ from feed_api.schemas import (
     CreateVideo,
     Failure,
     HourOut,
+    MultipartTarget,
+    PartTarget,
     RenditionOut,
     Stats,
+    StoredPartOut,
     UploadTarget,
     VideoOut,
 )
 from feed_api.services import Services
-from jobs import purge
+from jobs import purge, uploads
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"])
 VideoId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="video id")]
 # What the handlers raise; auth, rate-limit, validation and conflict answers are added by feed_api.openapi.
 VISIBLE_ERRORS = {404: {"description": "no such video, or not one you may see"}}
 OWNER_ERRORS = {403: {"description": "not your video"}, 404: {"description": "no such video, or deleted"}}
-COMPLETE_ERRORS = {**OWNER_ERRORS, 409: {"description": "not uploading, or nothing uploaded yet"},
+CREATE_ERRORS = {401: {"description": "no or bad token, or its user does not exist"},
+                 413: {"description": "the declared size is over the upload limit; nothing was stored"}}
+RESUME_ERRORS = {**OWNER_ERRORS, 409: {"description": "not uploading, or its multipart upload was aborted"}}
+COMPLETE_ERRORS = {**OWNER_ERRORS, 409: {"description": "not uploading, nothing uploaded yet, parts missing, or "
+                                                        "not the declared size"},
                    413: {"description": "the file is over the upload limit"},
                    503: {"description": "processing could not be started, or overloaded; retry later"}}
 
@@ -88,38 +96,119 @@ def load_own(s: Session, video_id: str, user: str, *, for_update: bool = False) 
     return video
 
 
-@router.post("", status_code=201, response_model=CreatedVideo,
-             responses={401: {"description": "no or bad token, or its user does not exist"}})
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.0f} MiB"
+
+
+def _require_uploading(video: Video) -> None:
+    if video.state != repo.VideoState.UPLOADING:
+        raise ApiError(409, "invalid_state", f"video {video.id} is {video.state}; only an uploading video "
+                                             "can take its file")
+
+
+def _multipart(video: Video, parts: list[uploads.PartUrl], uploaded: list[StoredPart] | None = None, *,
+               assembled: bool = False) -> MultipartTarget:
+    size, part_size = video.upload_size or 0, video.upload_part_size or 1
+    return MultipartTarget(upload_id=video.upload_id or "", part_size=part_size,
+                           part_count=len(uploads.planned_sizes(size, part_size)),
+                           parts=[PartTarget(part_number=p.number, size_bytes=p.size, url=p.url) for p in parts],
+                           uploaded=[StoredPartOut(part_number=p.number, size_bytes=p.size, etag=p.etag)
+                                     for p in uploaded or []], assembled=assembled)
+
+
+def _single_put(svc: Services, video: Video) -> str:
+    # A declared size is signed into the URL, so S3 refuses any other body length before storing it.
+    if video.upload_size is not None:
+        return svc.multipart.presign_put(svc.raw_bucket, video.raw_key, video.upload_size, svc.presign_expiry_s)
+    return svc.store.presigned_put(svc.raw_bucket, video.raw_key, svc.presign_expiry_s)
+
+
+def _target(svc: Services, video: Video, multipart: MultipartTarget | None = None) -> UploadTarget:
+    return UploadTarget(url=None if multipart else _single_put(svc, video), expires_in_s=svc.presign_expiry_s,
+                        max_bytes=svc.max_upload_bytes, size_bytes=video.upload_size, multipart=multipart)
+
+
+@router.post("", status_code=201, response_model=CreatedVideo, responses=CREATE_ERRORS)
 def create_video(body: CreateVideo, user: User, svc: Svc) -> CreatedVideo:
-    """Register a video (creator = the token's user) and get a presigned PUT URL for its file."""
+    """Register a video (creator = the token's user) and get where its file goes: one presigned PUT, or, when the
+    declared size is above the multipart threshold, a multipart upload with a presigned URL per part."""
+    if body.size_bytes is not None and body.size_bytes > svc.max_upload_bytes:
+        raise ApiError(413, "too_large", f"the file is {_mib(body.size_bytes)}; the limit is "
+                                         f"{_mib(svc.max_upload_bytes)}")
     with session_scope(svc.sessions) as s:
         creator = users_repo.find_user(s, user)
         if creator is None:
             raise ApiError(401, "invalid_token", "the token's user does not exist")
         video = repo.create_video(s, caption=body.caption, hashtags=body.hashtags, creator_id=user,
                                   privacy=body.privacy, sound_id=body.sound_id, category=body.category,
-                                  region=creator.region)
-        url = svc.store.presigned_put(svc.raw_bucket, video.raw_key, svc.presign_expiry_s)
+                                  region=creator.region, upload_size=body.size_bytes)
+        multipart = None
+        if body.size_bytes is not None and body.size_bytes > svc.multipart_threshold_bytes:
+            # If this transaction fails after S3 created the upload, upload_lifecycle aborts the orphan.
+            started = uploads.start_multipart(svc.multipart, svc.raw_bucket, video.raw_key, size=body.size_bytes,
+                                              preferred_part_size=svc.multipart_part_bytes,
+                                              expires_s=svc.presign_expiry_s)
+            video = repo.set_multipart(s, video.id, upload_id=started.upload_id, part_size=started.part_size)
+            multipart = _multipart(video, started.parts)
+        target = _target(svc, video, multipart)
         out = _out(video, svc, creator.handle)
-    return CreatedVideo(video=out, upload=UploadTarget(url=url, expires_in_s=svc.presign_expiry_s,
-                                                       max_bytes=svc.max_upload_bytes))
+    return CreatedVideo(video=out, upload=target)
+
+
+@router.get("/{video_id}/upload", response_model=UploadTarget, responses=RESUME_ERRORS)
+def resume_upload(video_id: VideoId, user: User, svc: Svc) -> UploadTarget:
+    """Resume an upload (the creator only): for a multipart upload, the parts S3 already holds (ListParts) and
+    fresh URLs for the missing ones; for a single PUT, a fresh URL."""
+    with session_scope(svc.sessions) as s:
+        video = load_own(s, video_id, user)
+        _require_uploading(video)
+        if not video.upload_id:
+            return _target(svc, video)
+        try:
+            state = uploads.progress(svc.multipart, svc.raw_bucket, video.raw_key, video.upload_id,
+                                     size=video.upload_size or 0, part_size=video.upload_part_size or 1,
+                                     expires_s=svc.presign_expiry_s)
+        except UploadNotFound as exc:
+            if svc.store.stat_size(svc.raw_bucket, video.raw_key) is None:
+                raise ApiError(409, "upload_gone", "the multipart upload was aborted; register the video "
+                                                   "again") from exc
+            return _target(svc, video, _multipart(video, [], assembled=True))
+        return _target(svc, video, _multipart(video, state.missing, state.uploaded))
+
+
+def _join_parts(svc: Services, video: Video) -> None:
+    """Complete the multipart upload from S3's own list of parts; 409 naming what is missing or wrong."""
+    try:
+        uploads.complete_multipart(svc.multipart, svc.raw_bucket, video.raw_key, video.upload_id or "",
+                                   size=video.upload_size or 0, part_size=video.upload_part_size or 1)
+    except uploads.PartsMissing as exc:
+        raise ApiError(409, "parts_missing", f"{exc}; GET /v1/videos/{video.id}/upload re-issues their URLs",
+                       extra={"missing_parts": exc.numbers}) from exc
+    except uploads.PartsMismatch as exc:
+        raise ApiError(409, "size_mismatch", f"{exc}; upload {'them' if len(exc.sizes) > 1 else 'it'} again",
+                       extra={"mismatched_parts": sorted(exc.sizes)}) from exc
 
 
 @router.post("/{video_id}/complete", status_code=202, response_model=VideoOut, responses=COMPLETE_ERRORS)
 def complete_upload(video_id: VideoId, user: User, svc: Svc) -> VideoOut:
-    """The client finished its PUT: start processing."""
+    """The client finished its PUT (or its parts): join the parts, check the size, start processing."""
     too_large: str | None = None
     with session_scope(svc.sessions) as s:
         video = load_own(s, video_id, user, for_update=True)
         if video.state != repo.VideoState.UPLOADING:
             raise ApiError(409, "invalid_state", f"video {video_id} is {video.state}; only an uploading video "
                                                  "can be completed")
+        if video.upload_id:
+            _join_parts(svc, video)
         size = svc.store.stat_size(svc.raw_bucket, video.raw_key)
         if size is None:
             raise ApiError(409, "upload_missing", "no file has been uploaded yet; PUT it to the upload URL first")
         if size > svc.max_upload_bytes:
-            too_large = f"the file is {size / 2**20:.0f} MiB; the limit is {svc.max_upload_bytes / 2**20:.0f} MiB"
+            too_large = f"the file is {_mib(size)}; the limit is {_mib(svc.max_upload_bytes)}"
             repo.mark_failed(s, video_id, code="too_large", reason=too_large)
+        elif video.upload_size is not None and size != video.upload_size:
+            raise ApiError(409, "size_mismatch", f"the stored file is {size} bytes, not the declared "
+                                                 f"{video.upload_size}; upload it again")
         else:
             try:
                 run_id = svc.pipeline.trigger_ingest(video_id)

@@ -87,15 +87,22 @@ def _upload(args: argparse.Namespace) -> int:
     import httpx
 
     from reelflow.creator_client import ApiClientError, ReelflowClient
+    from reelflow.progress import ProgressBar
 
-    client = ReelflowClient(get_settings().api_url)
+    settings = get_settings()
+    client = ReelflowClient(settings.api_url)
+    bar = ProgressBar(Path(args.file).name)
     try:
-        video = client.upload(Path(args.file), caption=args.caption, hashtags=args.hashtag)
+        # The state under home/uploads lets the same command, run again after a dropped connection, resume.
+        video = client.upload(Path(args.file), caption=args.caption, hashtags=args.hashtag,
+                              state_dir=settings.home / "uploads", progress=bar)
+        bar.close()
         print(f"video {video['id']}: {video['state']}")
         if args.wait:
             video = client.wait_settled(video["id"])
             print(f"video {video['id']}: {video['state']} {video.get('playback_url') or video.get('failure')}")
     except (ApiClientError, OSError, httpx.HTTPError, TimeoutError) as exc:
+        bar.close()
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0 if not args.wait or video["state"] == "ready" else 1
@@ -324,7 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_play_arguments(pl)
     pl.set_defaults(func=_play)
 
-    up = sub.add_parser("upload", help="upload a file through the API")
+    up = sub.add_parser("upload", help="upload a file through the API (large files in parts, with a progress bar; "
+                        "run it again after an interruption to resume)")
     up.add_argument("file")
     up.add_argument("--caption", default="")
     up.add_argument("--hashtag", action="append", default=[])
