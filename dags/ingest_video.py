@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Asset, Param, XComArg, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from media.codecs import CODEC_NAMES
@@ -73,35 +73,30 @@ def ingest_video():
     from config.settings import get_settings
     from jobs import ingest
 
-    # Begins the run (the video becomes processing, this run its owner), then validates: one task start
-    # on the path to ready rather than two. Both are idempotent, so a retry repeats both.
+    # The sequential start of the run, in one task: begin (the video becomes processing, this run its owner),
+    # validate, dedup, and the encode plan (each codec's encoder chosen here, once). Every task start costs a
+    # process and a scheduler round on the path to playable; all four are idempotent, so a retry repeats them.
+    # Returns the software encodes, which the transcode mapping expands over. A mapping cannot expand over one
+    # key of a task's dict, so the source and the NVENC encodes go to XCom under keys of their own.
     @task(retries=3)
-    def validate() -> dict:
+    def validate() -> list[dict]:
         run = _run()
         ingest.begin(run)
         try:
-            return ingest.validate(run).to_json()
-        except ingest.UploadRejected as exc:
-            raise AirflowSkipException(str(exc)) from exc
-
-    # Plans the encodes (each codec's encoder is chosen here, once for the run) and returns the software
-    # ones, which the transcode mapping expands over. A mapping cannot expand over one key of a task's
-    # dict, so the NVENC ones go to XCom under their own key, for nvenc_codecs to hand on.
-    @task
-    def dedup(_source: dict) -> list[dict]:
-        run = _run()
-        try:
-            ingest.dedup(run)
+            source = ingest.validate(run)
+            ingest.dedup(run)  # a duplicate skips everything below
         except ingest.UploadRejected as exc:
             raise AirflowSkipException(str(exc)) from exc
         plan = ingest.plan_encodes(run.settings, ingest.codecs_for_run(
             run.settings, get_current_context()["params"].get("codecs")))
-        get_current_context()["ti"].xcom_push(key="nvenc", value=[j.to_json() for j in plan.gpu])
+        ti = get_current_context()["ti"]
+        ti.xcom_push(key="source", value=source.to_json())
+        ti.xcom_push(key="nvenc", value=[j.to_json() for j in plan.gpu])
         return [j.to_json() for j in plan.cpu]
 
     @task
     def nvenc_codecs() -> list[dict]:
-        return get_current_context()["ti"].xcom_pull(task_ids="dedup", key="nvenc") or []
+        return get_current_context()["ti"].xcom_pull(task_ids="validate", key="nvenc") or []
 
     def _transcode(source: dict, job: dict) -> list[dict]:
         encode = ingest.EncodeJob.from_json(job)
@@ -160,8 +155,8 @@ def ingest_video():
     def cleanup() -> None:
         ingest.cleanup(_run())
 
-    source = validate()
-    codecs = dedup(source)  # a duplicate skips everything below
+    codecs = validate()
+    source = XComArg(codecs.operator, key="source")
     gpu_codecs = nvenc_codecs()
     video = transcode.partial(source=source).expand(job=codecs)
     video_gpu = transcode_gpu.partial(source=source).expand(job=gpu_codecs)

@@ -180,6 +180,15 @@ def test_a_failed_embedding_leaves_the_video_ready_and_the_run_red(ingest_dag, s
         assert get_embedding(s, vid, EMBEDDING_MODEL) is None
 
 
+def test_one_task_stands_before_the_encodes(ingest_dag):
+    # begin, validate, dedup and the encode plan share a task: each task start is a process and a scheduler
+    # round on the path to playable.
+    for task_id in ("transcode", "transcode_audio", "thumbnails", "nvenc_codecs"):
+        assert ingest_dag.get_task(task_id).upstream_task_ids == {"validate"}
+    assert ingest_dag.get_task("validate").upstream_task_ids == set()
+    assert "dedup" not in ingest_dag.task_dict
+
+
 def test_gpu_encodes_queue_in_their_own_pool(ingest_dag):
     gpu, cpu = ingest_dag.get_task("transcode_gpu"), ingest_dag.get_task("transcode")
     assert gpu.pool == "gpu_encoders" and cpu.pool == "default_pool"
