@@ -17,6 +17,7 @@ from media.codecs import CODEC_NAMES
 
 PUBLISHED = Asset("reelflow://videos/published")
 EMBEDDED = Asset("reelflow://videos/embedded")
+ENCODE_PRIORITY = 100  # above any downstream-summed weight of this DAG's other tasks
 
 
 def _video_id(params) -> str:
@@ -106,14 +107,18 @@ def ingest_video():
         except ingest.UploadRejected as exc:
             raise AirflowSkipException(str(exc)) from exc
 
-    # One mapped task per codec, named after it in the UI; each decodes the source once for its rungs.
-    @task(execution_timeout=timedelta(minutes=30), map_index_template="{{ codec }}")
+    # One mapped task per codec, named after it in the UI; each decodes the source once for its rungs. The
+    # encodes are the long pole: when more tasks are ready than the executor has slots, they start first and
+    # the short ones (audio, thumbnails, nvenc_codecs) fill the slots left.
+    @task(execution_timeout=timedelta(minutes=30), map_index_template="{{ codec }}", priority_weight=ENCODE_PRIORITY,
+          weight_rule="absolute")
     def transcode(source: dict, job: dict) -> list[dict]:
         return _transcode(source, job)
 
     # The same for codecs whose encoder is NVENC on this host (none on a CPU-only host: skipped). NVENC
     # sessions per GPU are few, so these queue in their own pool.
     @task(execution_timeout=timedelta(minutes=15), map_index_template="{{ codec }}", pool=ingest.GPU_POOL,
+          priority_weight=ENCODE_PRIORITY, weight_rule="absolute",
           queue=get_settings().gpu_queue)
     def transcode_gpu(source: dict, job: dict) -> list[dict]:
         return _transcode(source, job)

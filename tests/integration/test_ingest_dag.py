@@ -187,6 +187,11 @@ def test_one_task_stands_before_the_encodes(ingest_dag):
         assert ingest_dag.get_task(task_id).upstream_task_ids == {"validate"}
     assert ingest_dag.get_task("validate").upstream_task_ids == set()
     assert "dedup" not in ingest_dag.task_dict
+    # With more tasks ready than executor slots, the encodes (the long pole) are picked first.
+    encode = ingest_dag.get_task("transcode")
+    assert encode.priority_weight == ingest_dag.get_task("transcode_gpu").priority_weight
+    assert all(encode.priority_weight > ingest_dag.get_task(t).priority_weight
+               for t in ("transcode_audio", "thumbnails", "nvenc_codecs"))
 
 
 def test_gpu_encodes_queue_in_their_own_pool(ingest_dag):
