@@ -17,6 +17,14 @@ from pathlib import Path
 
 from config.settings import REPO_ROOT, Settings, get_settings
 
+# Holds airflow_local_settings.py: on Airflow's PYTHONPATH, it preloads the ingest steps where task processes
+# are forked (see that module).
+AIRFLOW_CONFIG_DIR = Path(__file__).resolve().parent / "airflow_config"
+
+
+def airflow_pythonpath(environ: dict[str, str]) -> str:
+    return os.pathsep.join(p for p in (str(AIRFLOW_CONFIG_DIR), environ.get("PYTHONPATH", "")) if p)
+
 ROLES = ("api", "edge", "airflow", "init")
 SECRET_WORDS = ("secret", "password", "key")
 
@@ -48,6 +56,7 @@ def airflow_env(settings: Settings, environ: dict[str, str] | None = None) -> di
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{settings.airflow_url.rstrip('/')}/execution/",
         "AIRFLOW__API__BASE_URL": settings.airflow_url,
+        "PYTHONPATH": airflow_pythonpath(environ),
     }
     return {**derived, **{k: v for k, v in environ.items() if k.startswith("AIRFLOW")}}
 

@@ -25,6 +25,7 @@ from catalog.db import ensure_database
 from catalog.migrate import upgrade
 from config.settings import REPO_ROOT, Settings
 from jobs.ingest import GPU_POOL
+from reelflow.container import airflow_pythonpath
 from reelflow.s3server import pid_alive, port_in_use, s3_ready, start_seaweed, stop_process_group, wait_ready
 
 VENV_BIN = Path(sys.executable).parent
@@ -114,6 +115,7 @@ class Stack:
             self.airflow_home.mkdir(parents=True, exist_ok=True)
             secret_file.write_text(secrets.token_urlsafe(32))
         return {
+            "PYTHONPATH": airflow_pythonpath(dict(os.environ)),
             "AIRFLOW_HOME": str(self.airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
