@@ -41,11 +41,13 @@ def _on_failure(context) -> None:
     from config.settings import get_settings
     from jobs import ingest
 
-    video_id = str(context["params"].get("video_id") or "").strip()
-    if video_id:
-        task_id = context["task_instance"].task_id
-        ingest.mark_error(ingest.IngestRun(get_settings(), video_id, context["run_id"]),
-                          f"processing failed in step {task_id!r} ({context.get('exception')!s:.200})")
+    try:
+        video_id = _video_id(context["params"])
+    except AirflowFailException:  # no video to mark: the conf named none
+        return
+    task_id = context["task_instance"].task_id
+    ingest.mark_error(ingest.IngestRun(get_settings(), video_id, context["run_id"]),
+                      f"processing failed in step {task_id!r} ({context.get('exception')!s:.200})")
 
 
 def _on_embed_failure(context) -> None:

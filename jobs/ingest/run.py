@@ -123,7 +123,9 @@ class IngestRun:
             with self.session() as s:
                 repo.record_step_time(s, self.video_id, step, time.perf_counter() - start)
 
+    @cached_property
     def raw_key(self) -> str:
+        """The upload's key in the raw bucket (fixed when the video was created): read once per run."""
         with self.session() as s:
             return repo.get_video(s, self.video_id).raw_key
 
@@ -132,7 +134,7 @@ class IngestRun:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".part")
         try:
-            self.store.download(self.settings.raw_bucket, self.raw_key(), partial)
+            self.store.download(self.settings.raw_bucket, self.raw_key, partial)
         except ObjectNotFound as exc:
             raise self.reject("missing_upload", "no uploaded file was found for this video") from exc
         partial.replace(path)

@@ -92,7 +92,7 @@ def validate(run: IngestRun) -> Source:
 
 def _validate(run: IngestRun) -> Source:
     settings = run.settings
-    size = run.store.stat_size(settings.raw_bucket, run.raw_key())
+    size = run.store.stat_size(settings.raw_bucket, run.raw_key)
     if size is None:
         raise run.reject("missing_upload", "no uploaded file was found for this video")
     if size > settings.max_upload_bytes:
