@@ -1,8 +1,9 @@
 """Feed queries over the catalog: hydration of many videos in one query, and the keyset-paginated lists
 that feeds fall back to or are made of (trending, following, hashtag, sound, a creator's videos).
 
-Every list applies the same visibility rules: ready, not deleted, public (followers-only too where the
-viewer follows the creator), no creator blocked either way, nothing the viewer said "not interested" to.
+Every list applies the same visibility rules: watchable (playable or ready), not deleted, public
+(followers-only too where the viewer follows the creator), no creator blocked either way, nothing the
+viewer said "not interested" to. Recency is when a video first became watchable (``playable_at``).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.types import Float, Text
 
-from catalog.models import Block, Follow, NotInterested, Privacy, User, Video, VideoState
+from catalog.models import SERVABLE_STATES, Block, Follow, NotInterested, Privacy, User, Video
 
 CARD_COLUMNS = (Video.id, Video.creator_id, User.handle, User.display_name, Video.caption, Video.hashtags,
                 Video.tag_keys, Video.sound_id, Video.category, Video.privacy, Video.state, Video.deleted_at,
-                Video.region, Video.created_at, Video.ready_at, Video.master_key, Video.poster_key,
+                Video.region, Video.created_at, Video.playable_at, Video.ready_at, Video.master_key, Video.poster_key,
                 Video.view_count, Video.like_count, Video.comment_count, Video.share_count, Video.watch_ms_total,
                 Video.completions, Video.source)
 
@@ -43,6 +44,7 @@ class CardRow:
     deleted_at: datetime | None
     region: str | None
     created_at: datetime
+    playable_at: datetime | None
     ready_at: datetime | None
     master_key: str | None
     poster_key: str | None
@@ -93,7 +95,7 @@ def viewer_filters(session: Session, user_id: str | None) -> Viewer:
 def _visible(viewer: Viewer, *, followers_too: bool = False) -> list[ColumnElement[bool]]:
     privacy = (Video.privacy.in_([Privacy.PUBLIC, Privacy.FOLLOWERS]) if followers_too
                else Video.privacy == Privacy.PUBLIC)
-    conds: list[ColumnElement[bool]] = [Video.state == VideoState.READY, Video.deleted_at.is_(None), privacy]
+    conds: list[ColumnElement[bool]] = [Video.state.in_(SERVABLE_STATES), Video.deleted_at.is_(None), privacy]
     hidden = viewer.blocked | viewer.hidden_creators
     if hidden:
         conds.append(or_(Video.creator_id.is_(None), Video.creator_id.not_in(sorted(hidden))))
@@ -108,7 +110,7 @@ def trending_score(as_of: datetime, region: str | None = None) -> ColumnElement[
     ``as_of`` is fixed per feed session (it travels in the cursor), so scores do not drift between pages
     and the keyset below never repeats a video while the counters stand still.
     """
-    hours = func.greatest(func.extract("epoch", literal(as_of) - func.coalesce(Video.ready_at, Video.created_at))
+    hours = func.greatest(func.extract("epoch", literal(as_of) - func.coalesce(Video.playable_at, Video.created_at))
                           / 3600.0, 0.0)
     engagement = (Video.view_count + 3 * Video.like_count + 2 * Video.comment_count + 5 * Video.share_count + 1)
     score = cast(engagement, Float) / func.power(hours + 2.0, 1.5)
@@ -131,44 +133,45 @@ def trending(session: Session, viewer: Viewer, *, as_of: datetime, region: str |
 
 def _recent(stmt, after: tuple[datetime, str] | None, limit: int):
     if after is not None:
-        stmt = stmt.where(tuple_(Video.ready_at, Video.id) < tuple_(literal(after[0]), literal(after[1])))
-    return stmt.order_by(Video.ready_at.desc(), Video.id.desc()).limit(limit)
+        stmt = stmt.where(tuple_(Video.playable_at, Video.id) < tuple_(literal(after[0]), literal(after[1])))
+    return stmt.order_by(Video.playable_at.desc(), Video.id.desc()).limit(limit)
 
 
 def _ids_times(session: Session, stmt) -> list[tuple[str, datetime]]:
-    return [(r.id, r.ready_at) for r in session.execute(stmt)]
+    return [(r.id, r.playable_at) for r in session.execute(stmt)]
 
 
 def following(session: Session, viewer: Viewer, *, after: tuple[datetime, str] | None = None,
               limit: int = 20) -> list[tuple[str, datetime]]:
     """Newest videos of the creators the viewer follows, followers-only ones included."""
     followed = select(Follow.followee_id).where(Follow.follower_id == viewer.user_id)
-    stmt = select(Video.id, Video.ready_at).where(*_visible(viewer, followers_too=True), Video.creator_id.in_(followed))
+    stmt = select(Video.id, Video.playable_at).where(*_visible(viewer, followers_too=True),
+                                                     Video.creator_id.in_(followed))
     return _ids_times(session, _recent(stmt, after, limit))
 
 
 def with_tag(session: Session, viewer: Viewer, tag: str, *, after: tuple[datetime, str] | None = None,
              limit: int = 20) -> list[tuple[str, datetime]]:
-    stmt = select(Video.id, Video.ready_at).where(*_visible(viewer),
+    stmt = select(Video.id, Video.playable_at).where(*_visible(viewer),
                                                   Video.tag_keys.contains(cast([tag.lower()], ARRAY(Text))))
     return _ids_times(session, _recent(stmt, after, limit))
 
 
 def with_sound(session: Session, viewer: Viewer, sound_id: str, *, after: tuple[datetime, str] | None = None,
                limit: int = 20) -> list[tuple[str, datetime]]:
-    stmt = select(Video.id, Video.ready_at).where(*_visible(viewer), Video.sound_id == sound_id)
+    stmt = select(Video.id, Video.playable_at).where(*_visible(viewer), Video.sound_id == sound_id)
     return _ids_times(session, _recent(stmt, after, limit))
 
 
 def by_creator(session: Session, viewer: Viewer, creator_id: str, *, after: tuple[datetime, str] | None = None,
                limit: int = 20) -> list[tuple[str, datetime]]:
-    """A profile grid: the creator sees everything ready of theirs; others what privacy allows them."""
+    """A profile grid: the creator sees everything watchable of theirs; others what privacy allows them."""
     if viewer.user_id == creator_id:
-        conds = [Video.state == VideoState.READY, Video.deleted_at.is_(None)]
+        conds = [Video.state.in_(SERVABLE_STATES), Video.deleted_at.is_(None)]
     else:
         follower = viewer.user_id is not None and session.get(Follow, (viewer.user_id, creator_id)) is not None
         conds = _visible(viewer, followers_too=follower)
-    stmt = select(Video.id, Video.ready_at).where(*conds, Video.creator_id == creator_id)
+    stmt = select(Video.id, Video.playable_at).where(*conds, Video.creator_id == creator_id)
     return _ids_times(session, _recent(stmt, after, limit))
 
 
@@ -190,12 +193,12 @@ def candidates_for(session: Session, viewer: Viewer, *, interests: Sequence[str]
         out += [(r.id, float(r.score), "interest") for r in session.execute(stmt)]
     if viewer.user_id:
         followed = select(Follow.followee_id).where(Follow.follower_id == viewer.user_id)
-        stmt = (select(Video.id, Video.ready_at).where(*_visible(viewer), Video.creator_id.in_(followed))
-                .order_by(Video.ready_at.desc()).limit(limit // 4))
-        out += [(r.id, r.ready_at.timestamp(), "following") for r in session.execute(stmt)]
+        stmt = (select(Video.id, Video.playable_at).where(*_visible(viewer), Video.creator_id.in_(followed))
+                .order_by(Video.playable_at.desc()).limit(limit // 4))
+        out += [(r.id, r.playable_at.timestamp(), "following") for r in session.execute(stmt)]
     return out
 
 
 def servable_count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Video).where(
-        and_(Video.state == VideoState.READY, Video.deleted_at.is_(None), Video.privacy == Privacy.PUBLIC))) or 0
+        and_(Video.state.in_(SERVABLE_STATES), Video.deleted_at.is_(None), Video.privacy == Privacy.PUBLIC))) or 0

@@ -8,7 +8,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog.models import StoredFingerprint, Video, VideoState
+from catalog.models import SERVABLE_STATES, StoredFingerprint, Video
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,9 @@ def _row(r: StoredFingerprint) -> FingerprintRow:
 
 
 def published_fingerprints(session: Session) -> list[FingerprintRow]:
-    """Fingerprints of videos that are ready: the originals a new upload is checked against."""
+    """Fingerprints of watchable videos (playable or ready): the originals a new upload is checked against."""
     stmt = (select(StoredFingerprint).join(Video, Video.id == StoredFingerprint.video_id)
-            .where(Video.state == VideoState.READY).order_by(Video.ready_at))
+            .where(Video.state.in_(SERVABLE_STATES)).order_by(Video.playable_at))
     return [_row(r) for r in session.scalars(stmt)]
 
 

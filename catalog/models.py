@@ -13,6 +13,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -48,8 +49,13 @@ class Privacy(enum.StrEnum):
 class VideoState(enum.StrEnum):
     UPLOADING = "uploading"
     PROCESSING = "processing"
-    READY = "ready"
+    PLAYABLE = "playable"  # a first H.264 ladder is published; the other codecs and rungs are still coming
+    READY = "ready"  # the full ladder is published
     FAILED = "failed"
+
+
+# The states in which a video has a published master and may be served (feeds, playback URLs, likes).
+SERVABLE_STATES = (VideoState.PLAYABLE, VideoState.READY)
 
 
 class Base(DeclarativeBase):
@@ -73,9 +79,9 @@ class Video(Base):
     __tablename__ = "videos"
     __table_args__ = (
         # What the feeds scan: servable public videos by recency (trending fallback, cold start).
-        Index("ix_videos_servable", "ready_at", "id",
-              postgresql_where=text("state = 'ready' AND deleted_at IS NULL AND privacy = 'public'")),
-        Index("ix_videos_creator_ready", "creator_id", "ready_at"),
+        Index("ix_videos_servable", "playable_at", "id",
+              postgresql_where=text("state IN ('playable','ready') AND deleted_at IS NULL AND privacy = 'public'")),
+        Index("ix_videos_creator_playable", "creator_id", "playable_at"),
         Index("ix_videos_tag_keys", "tag_keys", postgresql_using="gin"),
         CheckConstraint("privacy IN ('public','followers','private')", name="videos_privacy_valid"),
     )
@@ -120,6 +126,9 @@ class Video(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     upload_completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     processing_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the video first became watchable (its playable master, or the full one when there was no first
+    # stage): feeds order by it. ``ready_at``: when its full ladder was published.
+    playable_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ready_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     renditions: Mapped[list[Rendition]] = relationship(back_populates="video", cascade="all, delete-orphan",
@@ -272,3 +281,36 @@ class PendingPurge(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     next_try_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                   server_default=text("now()"))
+
+
+class VideoEvent(Base):
+    """One step of a video's processing as its creator follows it (the status stream reads these in id order).
+
+    ``kind``: processing, validated, rejected (with code and reason), playable, codec_encoded (per codec),
+    ready, failed. Written in the transaction that makes the change, so the stream never misses one.
+    """
+
+    __tablename__ = "video_events"
+    __table_args__ = (Index("ix_video_events_video", "video_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
+    run_id: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=text("now()"))
+
+
+class Notification(Base):
+    """An in-app notification for one user (a video of theirs became playable, or failed)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user", "user_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    video_id: Mapped[str | None] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    detail: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=text("now()"))
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -10,7 +10,7 @@ from sqlalchemy import and_, delete, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from catalog.models import Block, Comment, Follow, Like, NotInterested, Privacy, Share, Video
+from catalog.models import SERVABLE_STATES, Block, Comment, Follow, Like, NotInterested, Privacy, Share, Video
 
 
 def _insert_ignore(session: Session, model: type, **values: object) -> bool:
@@ -68,7 +68,7 @@ def can_view(session: Session, viewer_id: str | None, video: Video) -> bool:
         return False
     if viewer_id is not None and viewer_id == video.creator_id:
         return True
-    if video.state != "ready" or video.privacy == Privacy.PRIVATE:
+    if video.state not in SERVABLE_STATES or video.privacy == Privacy.PRIVATE:
         return False
     if viewer_id is None:
         return video.privacy == Privacy.PUBLIC

@@ -8,13 +8,17 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from catalog import video_events
 from catalog.models import Privacy, Rendition, Video, VideoState, new_video_id, utcnow
+from catalog.video_events import EventKind
 
 # Which state may follow which. Re-processing (a content team re-running the DAG) is allowed from
-# ready and failed; uploading may only go forward once the client says the upload is complete.
+# playable, ready and failed; uploading may only go forward once the client says the upload is complete.
 TRANSITIONS: dict[VideoState, frozenset[VideoState]] = {
     VideoState.UPLOADING: frozenset({VideoState.PROCESSING, VideoState.FAILED}),
-    VideoState.PROCESSING: frozenset({VideoState.READY, VideoState.FAILED}),
+    VideoState.PROCESSING: frozenset({VideoState.PLAYABLE, VideoState.READY, VideoState.FAILED}),
+    # A playable video is served: it only moves on to its full ladder, or is rejected by a later step.
+    VideoState.PLAYABLE: frozenset({VideoState.READY, VideoState.FAILED}),
     # READY -> READY is a re-run's switch: the video keeps serving its old publication while it is re-processed.
     VideoState.READY: frozenset({VideoState.PROCESSING, VideoState.READY}),
     VideoState.FAILED: frozenset({VideoState.PROCESSING}),
@@ -105,6 +109,7 @@ def start_processing(session: Session, video_id: str, *, run_id: str | None = No
     video.pipeline_run_id = run_id
     video.step_seconds = {}
     video.failure_code = video.failure_reason = None
+    video_events.record(session, video_id, EventKind.PROCESSING, run_id=run_id)
     return video
 
 
@@ -136,9 +141,36 @@ def record_source(session: Session, video_id: str, source: dict) -> None:
     get_video(session, video_id, for_update=True).source = source
 
 
+# The failure code of an error on our side (after retries); every other code says what is wrong with the upload.
+PROCESSING_ERROR = "processing_error"
+
+
 def mark_failed(session: Session, video_id: str, *, code: str, reason: str) -> Video:
     video = _move(session, video_id, VideoState.FAILED)
     video.failure_code, video.failure_reason = code, reason
+    kind = EventKind.FAILED if code == PROCESSING_ERROR else EventKind.REJECTED
+    video_events.record(session, video_id, kind, {"code": code, "reason": reason}, run_id=video.pipeline_run_id)
+    return video
+
+
+def _switch(video: Video, session: Session, publish_prefix: str, master_key: str,
+            renditions: Iterable[RenditionRecord]) -> None:
+    video.publish_prefix, video.master_key = publish_prefix, master_key
+    video.renditions.clear()
+    session.flush()
+    video.renditions.extend(Rendition(**vars(r)) for r in renditions)
+
+
+def mark_playable(session: Session, video_id: str, *, publish_prefix: str, master_key: str,
+                  renditions: Iterable[RenditionRecord]) -> Video:
+    """Serve a first, partial publication (the H.264 ladder) while the rest of the ladder is encoded."""
+    video = _move(session, video_id, VideoState.PLAYABLE)
+    renditions = list(renditions)
+    _switch(video, session, publish_prefix, master_key, renditions)
+    video.playable_at = utcnow()
+    video_events.record(session, video_id, EventKind.PLAYABLE,
+                        {"master_key": master_key, "renditions": [r.name for r in renditions]},
+                        run_id=video.pipeline_run_id)
     return video
 
 
@@ -147,12 +179,15 @@ def mark_ready(session: Session, video_id: str, *, publish_prefix: str, master_k
                sprite_vtt_key: str | None = None) -> Video:
     """Point the video at a newly published package, replacing the previous renditions atomically."""
     video = _move(session, video_id, VideoState.READY)
-    video.publish_prefix, video.master_key = publish_prefix, master_key
+    renditions = list(renditions)
+    _switch(video, session, publish_prefix, master_key, renditions)
     video.poster_key, video.sprite_vtt_key = poster_key, sprite_vtt_key
     video.ready_at = utcnow()
-    video.renditions.clear()
-    session.flush()
-    video.renditions.extend(Rendition(**vars(r)) for r in renditions)
+    if video.playable_at is None:  # no playable stage (a re-run, or a run without one): watchable from now
+        video.playable_at = video.ready_at
+    video_events.record(session, video_id, EventKind.READY,
+                        {"master_key": master_key, "renditions": [r.name for r in renditions]},
+                        run_id=video.pipeline_run_id)
     return video
 
 

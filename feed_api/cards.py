@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from adapters import live_store
 from catalog import feeds
 from catalog.db import session_scope
-from catalog.models import Privacy, User
+from catalog.models import SERVABLE_STATES, Privacy, User
 from feed_api.live import LiveUnavailable
 from feed_api.services import Services
 
@@ -38,7 +38,8 @@ def build_card(row: feeds.CardRow, svc: Services) -> Card:
         "poster_url": svc.playback_url(row.poster_key) if row.poster_key else None,
         "playback_url": svc.playback_url(row.master_key) if row.master_key else "",
         "_": {"creator": row.creator_id, "tags": list(row.tag_keys or []), "state": row.state,
-              "deleted": row.deleted_at is not None, "ready_ts": row.ready_at.timestamp() if row.ready_at else 0.0,
+              "deleted": row.deleted_at is not None,
+              "ready_ts": row.playable_at.timestamp() if row.playable_at else 0.0,  # age since watchable
               "completions": row.completions, "watch_ms": row.watch_ms_total},
     }
 
@@ -182,7 +183,7 @@ def forget_viewers(svc: Services, *user_ids: str) -> None:
 # ------------------------------------------------------------------------------------------- filters
 def servable(card: Card, viewer: ViewerState | None, *, followers_ok: bool = False) -> bool:
     meta = card["_"]
-    if meta["deleted"] or meta["state"] != "ready" or not card["playback_url"]:
+    if meta["deleted"] or meta["state"] not in SERVABLE_STATES or not card["playback_url"]:
         return False
     if card["privacy"] != Privacy.PUBLIC and not (followers_ok and card["privacy"] == Privacy.FOLLOWERS):
         return False

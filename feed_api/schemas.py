@@ -109,7 +109,8 @@ class Stats(BaseModel):
 
 class VideoOut(BaseModel):
     id: str
-    state: str
+    state: str = Field(description="uploading, processing, playable (a first H.264 ladder plays; other codecs "
+                                   "are coming), ready, failed, or deleted")
     caption: str
     hashtags: list[str]
     privacy: str = "public"
@@ -119,7 +120,8 @@ class VideoOut(BaseModel):
     stats: Stats = Field(default_factory=Stats)
     created_at: datetime
     upload_completed_at: datetime | None = None
-    ready_at: datetime | None = None
+    playable_at: datetime | None = Field(None, description="when it first became watchable (state playable)")
+    ready_at: datetime | None = Field(None, description="when its full ladder was published (state ready)")
     failure: Failure | None = None
     playback_url: str | None = None
     poster_url: str | None = None

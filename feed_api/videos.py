@@ -13,7 +13,7 @@ from catalog import events, social
 from catalog import users as users_repo
 from catalog import videos as repo
 from catalog.db import session_scope
-from catalog.models import Video
+from catalog.models import SERVABLE_STATES, Video
 from feed_api.activity import live_deltas
 from feed_api.cards import drop_cards
 from feed_api.deps import MaybeUser, Svc, User
@@ -51,7 +51,7 @@ COMPLETE_ERRORS = {**OWNER_ERRORS, 409: {"description": "not uploading, nothing 
 
 
 def _out(video: Video, svc: Services, handle: str | None = None, deltas: dict | None = None) -> VideoOut:
-    ready = video.state == repo.VideoState.READY and video.master_key and video.deleted_at is None
+    ready = video.state in SERVABLE_STATES and video.master_key and video.deleted_at is None
     d = deltas or {}
     return VideoOut(
         id=video.id, state="deleted" if video.deleted_at else video.state, caption=video.caption,
@@ -60,9 +60,12 @@ def _out(video: Video, svc: Services, handle: str | None = None, deltas: dict | 
         stats=Stats(views=video.view_count + int(d.get("views", 0)), likes=video.like_count + int(d.get("likes", 0)),
                     comments=video.comment_count + int(d.get("comments", 0)),
                     shares=video.share_count + int(d.get("shares", 0))),
-        created_at=video.created_at, upload_completed_at=video.upload_completed_at, ready_at=video.ready_at,
+        created_at=video.created_at, upload_completed_at=video.upload_completed_at,
+        playable_at=video.playable_at, ready_at=video.ready_at,
         failure=Failure(code=video.failure_code or "unknown", reason=video.failure_reason or "")
-        if video.state == repo.VideoState.FAILED else None,
+        # A playable video whose later steps failed keeps playing its first ladder; the creator sees why.
+        if video.state == repo.VideoState.FAILED or (video.state == repo.VideoState.PLAYABLE and video.failure_code)
+        else None,
         playback_url=svc.playback_url(video.master_key) if ready else None,
         poster_url=svc.playback_url(video.poster_key) if ready and video.poster_key else None,
         thumbnails_vtt_url=svc.playback_url(video.sprite_vtt_key) if ready and video.sprite_vtt_key else None,

@@ -1,0 +1,58 @@
+"""A video's processing as its creator follows it: an append-only list of events per video.
+
+Each event is written in the transaction that makes the change it reports (the state moves in
+``catalog.videos`` record their own), so a reader that follows the ids in order never misses a stage and
+never sees one that was rolled back. The commit also sends a PostgreSQL NOTIFY on ``CHANNEL`` with the
+video id, for readers that wait instead of polling. Events that a creator must hear about even when not
+watching the stream (playable, rejected, failed) also leave a notification for the video's creator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from catalog.models import Notification, Video, VideoEvent
+
+CHANNEL = "video_events"
+
+
+class EventKind(StrEnum):
+    PROCESSING = "processing"  # the upload is complete and a pipeline run took it (or a re-run began)
+    VALIDATED = "validated"  # probed, within the limits, decoded once without fatal errors
+    REJECTED = "rejected"  # the upload cannot become a video: detail has code (e.g. duplicate) and reason
+    PLAYABLE = "playable"  # a first H.264 ladder is published: detail has master_key and renditions
+    CODEC_ENCODED = "codec_encoded"  # one codec's rungs are encoded; they join playback at "ready"
+    READY = "ready"  # the full ladder is published (the atomic switch): detail has codecs and master_key
+    FAILED = "failed"  # processing failed on our side after retries: detail has code and reason
+
+
+# The stream ends after one of these (a re-run may start a new sequence later).
+TERMINAL = frozenset({EventKind.READY, EventKind.REJECTED, EventKind.FAILED})
+# Which events leave an in-app notification for the video's creator.
+NOTIFY_CREATOR = {EventKind.PLAYABLE: "video_playable", EventKind.REJECTED: "video_rejected",
+                  EventKind.FAILED: "video_failed"}
+
+
+def record(session: Session, video_id: str, kind: EventKind, detail: dict | None = None, *,
+           run_id: str | None = None) -> VideoEvent:
+    """Append an event (and the creator's notification, for the kinds in ``NOTIFY_CREATOR``)."""
+    event = VideoEvent(video_id=video_id, kind=EventKind(kind).value, detail=detail or {}, run_id=run_id)
+    session.add(event)
+    notification = NOTIFY_CREATOR.get(EventKind(kind))
+    if notification is not None:
+        creator = session.scalar(select(Video.creator_id).where(Video.id == video_id))
+        if creator is not None:
+            session.add(Notification(user_id=creator, kind=notification, video_id=video_id, detail=detail or {}))
+    session.flush()
+    session.execute(select(func.pg_notify(CHANNEL, video_id)))  # delivered at commit, dropped on rollback
+    return event
+
+
+def since(session: Session, video_id: str, after_id: int = 0, *, limit: int = 100) -> Sequence[VideoEvent]:
+    """The video's events after ``after_id``, oldest first."""
+    return session.scalars(select(VideoEvent).where(VideoEvent.video_id == video_id, VideoEvent.id > after_id)
+                           .order_by(VideoEvent.id).limit(limit)).all()
