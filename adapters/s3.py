@@ -103,6 +103,10 @@ class OriginStore:
     def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
         return [o.object_name for o in self.client.list_objects(bucket, prefix=prefix, recursive=True)]
 
+    def delete(self, bucket: str, key: str) -> None:
+        """Remove one object (no error when it is not there)."""
+        self.client.remove_object(bucket, key)
+
     def delete_prefix(self, bucket: str, prefix: str) -> int:
         keys = self.list_keys(bucket, prefix)
         for key in keys:

@@ -91,9 +91,10 @@ def ingest_video():
         except ingest.UploadRejected as exc:
             raise AirflowSkipException(str(exc)) from exc
         plan = ingest.plan_encodes(run.settings, ingest.codecs_for_run(
-            run.settings, get_current_context()["params"].get("codecs")))
+            run.settings, get_current_context()["params"].get("codecs")), source.info)
         ti = get_current_context()["ti"]
         ti.xcom_push(key="source", value=source.to_json())
+        ti.xcom_push(key="first", value=plan.first.to_json() if plan.first else None)
         ti.xcom_push(key="nvenc", value=[j.to_json() for j in plan.gpu])
         return [j.to_json() for j in plan.cpu]
 
@@ -101,17 +102,34 @@ def ingest_video():
     def nvenc_codecs() -> list[dict]:
         return get_current_context()["ti"].xcom_pull(task_ids="validate", key="nvenc") or []
 
-    def _transcode(source: dict, job: dict) -> list[dict]:
+    def _transcode(source: dict, job: dict, *, playable: bool = False) -> list[dict]:
         encode = ingest.EncodeJob.from_json(job)
-        get_current_context()["codec"] = encode.codec.value
+        get_current_context()["codec"] = encode.label
         try:
-            return ingest.renditions_to_json(ingest.transcode(_run(), ingest.Source.from_json(source), encode))
+            return ingest.renditions_to_json(ingest.transcode(_run(), ingest.Source.from_json(source), encode,
+                                                              playable=playable))
         except ingest.UploadRejected as exc:
             raise AirflowSkipException(str(exc)) from exc
 
-    # One mapped task per codec, named after it in the UI; each decodes the source once for its rungs. The
-    # encodes are the long pole: when more tasks are ready than the executor has slots, they start first and
-    # the short ones (audio, thumbnails, nvenc_codecs) fill the slots left.
+    # The playable stage's H.264 rungs (the plan's "first"), encoded alone: nothing else is started until
+    # they are published, so on a small machine they get every core. Nothing to do without such a stage.
+    @task(execution_timeout=timedelta(minutes=30), priority_weight=ENCODE_PRIORITY, weight_rule="absolute")
+    def transcode_first(source: dict, job: dict | None) -> list[dict]:
+        return _transcode(source, job, playable=True) if job else []
+
+    # Package the first rungs with the audio under playable.m3u8, upload, and make the video playable.
+    @task(retries=4)
+    def publish_playable(source: dict, first: list[dict], audio: list[dict]) -> str | None:
+        try:
+            parts = [ingest.renditions_from_json(first), ingest.renditions_from_json(audio)]
+            publication = ingest.release_playable(_run(), ingest.Source.from_json(source), parts)
+        except (ingest.UploadRejected, ingest.SupersededRun) as exc:
+            raise AirflowSkipException(str(exc)) from exc
+        return publication.master_key if publication else None
+
+    # One mapped task per codec (or the rest of H.264's rungs), named after it in the UI; each decodes the
+    # source once for its rungs. The encodes are the long pole: when more tasks are ready than the executor
+    # has slots, they start first and the short ones (audio, thumbnails, nvenc_codecs) fill the slots left.
     @task(execution_timeout=timedelta(minutes=30), map_index_template="{{ codec }}", priority_weight=ENCODE_PRIORITY,
           weight_rule="absolute")
     def transcode(source: dict, job: dict) -> list[dict]:
@@ -149,9 +167,9 @@ def ingest_video():
     # nothing to do (skipped); it refuses a rejected video itself. A retry repeats all three: the upload
     # goes to the run's own prefix, so it overwrites itself.
     @task(trigger_rule="none_failed_min_one_success", retries=4, outlets=[PUBLISHED])
-    def publish(source: dict, video: list[list[dict]] | None, video_gpu: list[list[dict]] | None,
+    def publish(source: dict, first: list[dict], video: list[list[dict]] | None, video_gpu: list[list[dict]] | None,
                 audio: list[dict], thumbs: dict) -> None:
-        parts = [ingest.renditions_from_json(part) for part in (*(video or []), *(video_gpu or []), audio)]
+        parts = [ingest.renditions_from_json(part) for part in (first, *(video or []), *(video_gpu or []), audio)]
         try:
             ingest.release(_run(), ingest.Source.from_json(source), parts, ingest.Thumbnails.from_json(thumbs))
         # A rejected video, or a newer run owns it (this run's prefix is left to the GC).
@@ -164,12 +182,16 @@ def ingest_video():
 
     codecs = validate()
     source = XComArg(codecs.operator, key="source")
+    first, audio = transcode_first(source, XComArg(codecs.operator, key="first")), transcode_audio(source)
+    playable = publish_playable(source, first, audio)
+    # Everything else waits for the playable stage: on 2 cores an AV1 encode or the thumbnails beside the
+    # first rungs would double the creator's wait for playable, and ready comes no sooner (the same CPU work).
     gpu_codecs = nvenc_codecs()
     video = transcode.partial(source=source).expand(job=codecs)
     video_gpu = transcode_gpu.partial(source=source).expand(job=gpu_codecs)
-    audio, thumbs = transcode_audio(source), thumbnails(source)
-    codecs >> [gpu_codecs, audio, thumbs]
-    ready = publish(source, video, video_gpu, audio, thumbs)
+    thumbs = thumbnails(source)
+    playable >> [video, gpu_codecs, thumbs]
+    ready = publish(source, first, video, video_gpu, audio, thumbs)
     embedding = embed()
     ready >> embedding  # after ready: its TensorFlow start-up would take CPU from the encodes
     # cleanup is a teardown: it runs once everything upstream is done, whatever their states, and it does

@@ -11,7 +11,7 @@ re-publication (new prefix, master swapped in the catalog) is picked up quickly.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,12 +48,23 @@ def cache_control_for(path: str | Path) -> str:
     return PLAYLIST_CACHE_CONTROL if Path(path).suffix.lower() == ".m3u8" else SEGMENT_CACHE_CONTROL
 
 
+def _under(path: str, dirs: Collection[str]) -> bool:
+    return any(path == d or path.startswith(f"{d}/") for d in dirs)
+
+
 def publish_package(store: OriginStore, package_dir: Path, bucket: str, prefix: str, *, master: str = "master.m3u8",
-                    workers: int = 8, on_object: Callable[[str], None] | None = None) -> PublishResult:
+                    workers: int = 8, on_object: Callable[[str], None] | None = None,
+                    only: Collection[str] | None = None, skip: Collection[str] = ()) -> PublishResult:
+    """Upload the package (``only`` these files or directories of it, if given, less those in ``skip``),
+    ``master`` last. ``skip`` is for what an earlier publication under the same prefix already uploaded:
+    the full ladder after the playable one adds its new renditions and master, and rewrites nothing a
+    player of the first master may be reading."""
     package_dir = Path(package_dir)
     prefix = prefix.strip("/")
-    files = sorted(p for p in package_dir.rglob("*") if p.is_file())
     master_path = package_dir / master
+    files = sorted(p for p in package_dir.rglob("*") if p.is_file()
+                   if p == master_path or ((only is None or _under(p.relative_to(package_dir).as_posix(), only))
+                                           and not _under(p.relative_to(package_dir).as_posix(), skip)))
     if master_path not in files:
         raise FileNotFoundError(f"{master_path} is missing; refusing to publish a package without its master")
     media = [p for p in files if p.suffix != ".m3u8"]
@@ -73,8 +84,10 @@ def publish_package(store: OriginStore, package_dir: Path, bucket: str, prefix: 
                 total += sum(pool.map(put, wave))
         total += put(master_path)
     except BaseException:
-        # Leave nothing half-published: remove what this call wrote (best effort; the origin may be down).
+        # Leave nothing half-published: remove what this call wrote (best effort; the origin may be down), and
+        # only that: an earlier publication under the same prefix (the playable one) keeps serving.
         with contextlib.suppress(Exception):
-            store.delete_prefix(bucket, f"{prefix}/")
+            for path in files:
+                store.delete(bucket, f"{prefix}/{path.relative_to(package_dir).as_posix()}")
         raise
     return PublishResult(prefix=prefix, master_key=f"{prefix}/{master}", objects=len(files), bytes=total)

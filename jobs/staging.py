@@ -78,13 +78,15 @@ def _check_relative(path: str) -> str:
 
 
 def rendition_dir(playlist: str) -> str:
-    """The directory a transcode step writes a rendition into: ``h264/360p/index.m3u8`` -> ``hls/h264``.
+    """The directory a rendition lives in: ``h264/360p/index.m3u8`` -> ``hls/h264/360p``.
 
-    Each transcode task owns one top-level directory of the package (its codec, or ``audio``)."""
-    parts = PurePosixPath(_check_relative(playlist)).parts
-    if len(parts) < 2:
+    Each transcode task owns its renditions' directories, not its codec's: a codec's ladder may be encoded
+    in parts on different machines (the playable rungs first), and one part's push must not remove the
+    other's staged files."""
+    path = PurePosixPath(_check_relative(playlist))
+    if len(path.parts) < 2:
         raise ValueError(f"a rendition playlist lives in its own directory, got {playlist!r}")
-    return f"{PACKAGE_DIR}/{parts[0]}"
+    return f"{PACKAGE_DIR}/{path.parent.as_posix()}"
 
 
 def transcode_outputs(renditions: Sequence[Rendition]) -> list[str]:
@@ -106,17 +108,18 @@ def package_inputs(parts: Sequence[Sequence[Rendition]]) -> list[Need]:
     return [Need(part, tuple(files)) for part, files in sorted(needs.items())]
 
 
-def package_outputs(renditions: Sequence[Rendition]) -> list[str]:
+def package_outputs(renditions: Sequence[Rendition], master: str = MASTER_NAME) -> list[str]:
     """What ``package`` writes beside the renditions: the master and one I-frame playlist per video rung."""
     iframes = [f"{PACKAGE_DIR}/{PurePosixPath(r.playlist).parent.as_posix()}/{IFRAMES_NAME}"
                for r in renditions if r.kind == "video"]
-    return [f"{PACKAGE_DIR}/{MASTER_NAME}", *iframes]
+    return [f"{PACKAGE_DIR}/{master}", *iframes]
 
 
-def publish_inputs(renditions: Sequence[Rendition], thumbs: ThumbnailFiles | None) -> list[Need]:
+def publish_inputs(renditions: Sequence[Rendition], thumbs: ThumbnailFiles | None,
+                   master: str = MASTER_NAME) -> list[Need]:
     """Everything ``publish`` uploads: the renditions, the package's playlists, and the thumbnails."""
     needs = package_inputs([renditions])
-    needs += [Need(path, (path,)) for path in package_outputs(renditions)]
+    needs += [Need(path, (path,)) for path in package_outputs(renditions, master)]
     if thumbs:
         needs.append(Need(THUMBS_DIR, (f"{PACKAGE_DIR}/{thumbs.poster}", f"{PACKAGE_DIR}/{thumbs.sprite_vtt}")))
     return needs

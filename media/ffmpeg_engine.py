@@ -9,6 +9,7 @@ have no NVENC). ffmpeg applies the display rotation itself and ``-fps_mode cfr``
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 from functools import cache
@@ -70,14 +71,16 @@ def encode_video_ffmpeg(src: str | Path, package_dir: str | Path, plan: LadderPl
         raise FileNotFoundError(f"the {binary!r} binary is not installed (./dev setup installs Debian's ffmpeg)")
     rungs = rungs if rungs is not None else rungs_for(plan, codec)
     out_dir = Path(package_dir) / codec
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    for rung in rungs:
+    for rung in rungs:  # only these rungs: a codec's ladder may be encoded in parts
+        shutil.rmtree(out_dir / rung.name, ignore_errors=True)
         (out_dir / rung.name).mkdir(parents=True)
     cmd = ffmpeg_command(src, package_dir, plan, codec, rungs, gpu=gpu, preset=preset, crf=crf, binary=binary)
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
-        shutil.rmtree(out_dir, ignore_errors=True)
+        for rung in rungs:
+            shutil.rmtree(out_dir / rung.name, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the codec's directory too, when nothing else is in it
+            out_dir.rmdir()
         tail = result.stderr.strip().splitlines()[-3:]
         raise MediaError("corrupt", f"ffmpeg could not transcode the video: {' / '.join(tail)}")
     encoder = NVENC[codec] if gpu else SOFTWARE[codec]

@@ -65,8 +65,10 @@ def plan_for(source: SourceInfo, ladder: LadderConfig | None = None) -> LadderPl
     return plan_ladder(width, height, source.fps, source.audio is not None, ladder)
 
 
-def finalize_package(out_dir: str | Path, plan: LadderPlan, renditions: Sequence[EncodedRendition]) -> HlsPackage:
-    """Measure every rendition, write I-frame playlists, then the master playlist (last)."""
+def finalize_package(out_dir: str | Path, plan: LadderPlan, renditions: Sequence[EncodedRendition], *,
+                     master: str = MASTER_NAME) -> HlsPackage:
+    """Measure every rendition, write I-frame playlists, then the master playlist (last), named ``master``:
+    a first, partial master (the playable stage) and the full one live side by side in one package."""
     out_dir = Path(out_dir)
     variants = []
     for r in renditions:
@@ -80,8 +82,8 @@ def finalize_package(out_dir: str | Path, plan: LadderPlan, renditions: Sequence
     audio = next((AudioRendition(uri=r.playlist, codecs=r.codecs, channels=r.channels,
                                  stats=measure_media_playlist(out_dir / r.playlist))
                   for r in renditions if r.kind == "audio"), None)
-    (out_dir / MASTER_NAME).write_text(build_master(variants, audio))
-    return HlsPackage(directory=out_dir, master=MASTER_NAME, plan=plan, renditions=tuple(renditions),
+    (out_dir / master).write_text(build_master(variants, audio))
+    return HlsPackage(directory=out_dir, master=master, plan=plan, renditions=tuple(renditions),
                       variants=tuple(variants), audio=audio)
 
 

@@ -8,6 +8,7 @@ so codecs can be encoded by parallel tasks into one package directory.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import shutil
 import threading
@@ -174,18 +175,23 @@ def encode_video(src: str | Path, package_dir: str | Path, plan: LadderPlan, cod
                  progress: ProgressFn | None = None) -> list[EncodedRendition]:
     """Encode one codec's rungs into ``package_dir/<codec>/<rung>/`` from a single decode.
 
-    Raises :class:`MediaError` when the source turns out corrupt or truncated; ``<codec>/`` is then
-    removed so nothing half-written is left for a publisher to pick up.
+    Only the given rungs' directories are replaced: a codec's ladder may be encoded in parts (the first,
+    playable rungs, then the rest). Raises :class:`MediaError` when the source turns out corrupt or
+    truncated; those directories are then removed so nothing half-written is left for a publisher.
     """
     out_dir = Path(package_dir) / codec
-    _fresh(out_dir)
     rungs = rungs if rungs is not None else rungs_for(plan, codec)
+    for rung in rungs:
+        _fresh(out_dir / rung.name)
     encoder = encoder or select_encoder(codec)
     try:
         return _encode_video(Path(src), out_dir, plan, codec, rungs, encoder, preset, crf, rotation,
                              declared_duration_s, progress)
     except BaseException:
-        shutil.rmtree(out_dir, ignore_errors=True)
+        for rung in rungs:
+            shutil.rmtree(out_dir / rung.name, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the codec's directory too, when nothing else is in it
+            out_dir.rmdir()
         raise
 
 

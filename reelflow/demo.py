@@ -13,6 +13,7 @@ from pathlib import Path
 from adapters.airflow_api import AirflowClient, PipelineUnavailable
 from config.settings import Settings
 from delivery.player import play_startup
+from jobs.ingest import PLAYABLE_STEP
 from jobs.pipeline import INGEST_DAG
 from media.samples import make_clip, unique_pattern
 from reelflow.creator_client import ReelflowClient
@@ -20,8 +21,16 @@ from reelflow.stack import Stack, StackError
 
 # Steps that run side by side as parallel Airflow tasks: only the longest is on the critical path.
 PARALLEL_STEPS = ("transcode_", "thumbnails")
+# The sequential start of every run, before any encode.
+BEFORE_ENCODES = ("begin", "validate", "dedup")
 # Tasks that run once the video is ready (or after everything): not part of upload -> ready.
 AFTER_READY = ("embed", "cleanup")
+
+
+def _critical(steps: dict[str, float]) -> float:
+    """Sequential steps plus the longest of the parallel ones."""
+    return (sum(v for k, v in steps.items() if not k.startswith(PARALLEL_STEPS))
+            + max((v for k, v in steps.items() if k.startswith(PARALLEL_STEPS)), default=0.0))
 
 
 @dataclass
@@ -29,32 +38,62 @@ class PipelineTiming:
     complete_to_ready_s: float
     steps: dict[str, float]  # our library work per step, measured inside the step
     task_durations: dict[str, float]  # Airflow's task durations (include the task process start-up)
+    complete_to_playable_s: float | None = None  # None: the run had no playable stage
+
+    @property
+    def staged(self) -> bool:
+        """Whether the run published a playable stage before its full ladder."""
+        return any(k.startswith(PLAYABLE_STEP) for k in self.steps)
+
+    @property
+    def playable_work_s(self) -> float:
+        """Work on the path to playable: the start, the first rungs beside the audio, their publication."""
+        if not self.staged:
+            return self.work_s
+        stage = {k: v for k, v in self.steps.items() if k.startswith(PLAYABLE_STEP) or k == "transcode_audio"}
+        return sum(self.steps.get(k, 0.0) for k in BEFORE_ENCODES) + _critical(
+            {k.removeprefix(PLAYABLE_STEP): v for k, v in stage.items()})
 
     @property
     def work_s(self) -> float:
-        """Work on the critical path: sequential steps plus the longest of the parallel ones."""
+        """Work on the path to ready: the playable path, then the rest (longest encode or thumbnails, and
+        the full publication); without a playable stage, every encode in parallel after the start."""
         path = {k: v for k, v in self.steps.items() if k not in AFTER_READY}
-        parallel = [v for k, v in path.items() if k.startswith(PARALLEL_STEPS)]
-        sequential = [v for k, v in path.items() if not k.startswith(PARALLEL_STEPS)]
-        return sum(sequential) + max(parallel, default=0.0)
+        if not self.staged:
+            return _critical(path)
+        rest = {k: v for k, v in path.items()
+                if not k.startswith(PLAYABLE_STEP) and k not in BEFORE_ENCODES and k != "transcode_audio"}
+        return self.playable_work_s + _critical(rest)
 
     @property
     def orchestration_s(self) -> float:
         """Everything that was not our work: scheduling, queueing, task process start-up and imports."""
         return max(0.0, self.complete_to_ready_s - self.work_s)
 
+    @property
+    def playable_orchestration_s(self) -> float | None:
+        """The same on the path to playable."""
+        if self.complete_to_playable_s is None:
+            return None
+        return max(0.0, self.complete_to_playable_s - self.playable_work_s)
+
 
 def pipeline_timing(video: dict, airflow: AirflowClient | None = None) -> PipelineTiming | None:
     if video["state"] != "ready" or not video.get("upload_completed_at") or not video.get("ready_at"):
         return None
-    total = datetime.fromisoformat(video["ready_at"]) - datetime.fromisoformat(video["upload_completed_at"])
+    complete = datetime.fromisoformat(video["upload_completed_at"])
+    total = datetime.fromisoformat(video["ready_at"]) - complete
+    steps = dict(video.get("step_seconds") or {})
+    playable = None
+    if video.get("playable_at") and any(k.startswith(PLAYABLE_STEP) for k in steps):
+        playable = (datetime.fromisoformat(video["playable_at"]) - complete).total_seconds()
     durations: dict[str, float] = {}
     if airflow is not None:
         # Tasks up to publish are on the path to ready; embed and cleanup run after it (often still running).
         with contextlib.suppress(PipelineUnavailable):
             durations = {t.label: t.duration_s or 0.0 for t in airflow.task_runs(INGEST_DAG, video["pipeline_run_id"])
                          if t.task_id not in AFTER_READY}
-    return PipelineTiming(total.total_seconds(), dict(video.get("step_seconds") or {}), durations)
+    return PipelineTiming(total.total_seconds(), steps, durations, playable)
 
 
 def run_demo(settings: Settings, *, seconds: float = 8.0, size: tuple[int, int] = (1280, 720),
@@ -104,6 +143,9 @@ def run_demo(settings: Settings, *, seconds: float = 8.0, size: tuple[int, int] 
                             say(f"  {name:9} {t.label:17} {t.state}{took}")
             except PipelineUnavailable:
                 pass
+            if video["state"] == "playable" and (name, "playable") not in seen:
+                seen[(name, "playable")] = "said"
+                say(f"{name} is playable: {video['playback_url']}")
             if video["state"] in ("ready", "failed"):
                 settled[name] = video
                 say(f"{name} is {video['state']}" + (f": {video['failure']}" if video["failure"] else ""))
@@ -122,7 +164,11 @@ def run_demo(settings: Settings, *, seconds: float = 8.0, size: tuple[int, int] 
         if rungs:
             print(f"  renditions: {rungs} + AAC audio")
         if timing:
-            print(f"  upload complete -> ready: {timing.complete_to_ready_s:.1f} s = work {timing.work_s:.1f} s + "
+            if timing.complete_to_playable_s is not None:
+                print(f"  upload complete -> playable: {timing.complete_to_playable_s:.1f} s = work "
+                      f"{timing.playable_work_s:.1f} s + Airflow scheduling and task start-up "
+                      f"{timing.playable_orchestration_s:.1f} s")
+            print(f"  upload complete -> ready:    {timing.complete_to_ready_s:.1f} s = work {timing.work_s:.1f} s + "
                   f"Airflow scheduling and task start-up {timing.orchestration_s:.1f} s")
             print("  work per step:      " + ", ".join(f"{k} {v:.2f}s" for k, v in timing.steps.items()))
             print("  Airflow task times: " + ", ".join(f"{k} {v:.1f}s" for k, v in timing.task_durations.items()))

@@ -23,17 +23,21 @@ from jobs.ingest.results import (
 from jobs.ingest.run import IngestRun, SupersededRun, UploadRejected, publication_id, staging_bucket
 from jobs.ingest.steps import (
     GPU_POOL,
+    PLAYABLE_MASTER,
+    PLAYABLE_STEP,
     begin,
     cleanup,
     codecs_for_run,
     dedup,
     embed,
     mark_error,
+    mark_playable,
     mark_ready,
     package,
     plan_encodes,
     publish,
     release,
+    release_playable,
     split_by_device,
     thumbnails,
     transcode,
@@ -42,9 +46,10 @@ from jobs.ingest.steps import (
 )
 
 __all__ = [
-    "GPU_POOL", "Dedup", "Embedding", "EncodeJob", "EncodePlan", "IngestRun", "Package", "Publication",
-    "Renditions", "Source", "SupersededRun", "Thumbnails", "UploadRejected", "begin", "cleanup", "codecs_for_run",
-    "dedup", "embed", "mark_error", "mark_ready", "package", "plan_encodes", "publication_id", "publish", "release",
-    "renditions_from_json", "renditions_to_json", "run_inline", "split_by_device", "staging_bucket", "steps",
-    "thumbnails", "transcode", "transcode_audio", "validate",
+    "GPU_POOL", "PLAYABLE_MASTER", "PLAYABLE_STEP", "Dedup", "Embedding", "EncodeJob", "EncodePlan", "IngestRun",
+    "Package", "Publication", "Renditions", "Source", "SupersededRun", "Thumbnails", "UploadRejected", "begin",
+    "cleanup", "codecs_for_run", "dedup", "embed", "mark_error", "mark_playable", "mark_ready", "package",
+    "plan_encodes", "publication_id", "publish", "release", "release_playable", "renditions_from_json",
+    "renditions_to_json", "run_inline", "split_by_device", "staging_bucket", "steps", "thumbnails", "transcode",
+    "transcode_audio", "validate",
 ]

@@ -23,11 +23,13 @@ def run_inline(settings: Settings, video_id: str, run_id: str, codecs: Iterable[
         steps.begin(run)
         source = steps.validate(run)
         steps.dedup(run)
-        plan = steps.plan_encodes(run.settings, steps.codecs_for_run(run.settings, codecs))
-        parts = [steps.transcode(run, source, job) for job in (*plan.cpu, *plan.gpu)]
+        plan = steps.plan_encodes(run.settings, steps.codecs_for_run(run.settings, codecs), source.info)
+        first = steps.transcode(run, source, plan.first, playable=True) if plan.first else ()
         audio = steps.transcode_audio(run, source)
+        steps.release_playable(run, source, [first, audio])
+        parts = [steps.transcode(run, source, job) for job in (*plan.cpu, *plan.gpu)]
         thumbs = steps.thumbnails(run, source)
-        steps.release(run, source, [*parts, audio], thumbs)
+        steps.release(run, source, [first, *parts, audio], thumbs)
         try:  # as in the DAG, the embedding is not on the path to ready: without one the video still is
             steps.embed(run)
         except Exception:  # noqa: BLE001 - logged; only the content-similar source misses the video

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 
 from catalog.videos import RenditionRecord
 from media.codecs import Codec
-from media.package import RenditionSummary
+from media.package import MASTER_NAME, RenditionSummary
 from media.probe import SourceInfo
 from media.transcode import EncodedRendition
 
@@ -46,25 +46,35 @@ class Dedup:
 
 @dataclass(frozen=True)
 class EncodeJob:
-    """One codec of the run and the encoder chosen for it, once, where the run's plan was made."""
+    """One codec of the run (all its rungs, or the named ones) and the encoder chosen for it, once, where the
+    run's plan was made."""
 
     codec: Codec
     encoder: str
+    rungs: tuple[str, ...] | None = None  # None: every rung of the codec's ladder
+
+    @property
+    def label(self) -> str:
+        """How the UI names the task instance: the codec, and the rungs when it encodes only some."""
+        return self.codec.value if self.rungs is None else f"{self.codec.value} {'+'.join(self.rungs)}"
 
     def to_json(self) -> dict:
-        return {"codec": self.codec.value, "encoder": self.encoder}
+        return {"codec": self.codec.value, "encoder": self.encoder, "rungs": self.rungs}
 
     @classmethod
     def from_json(cls, data: dict) -> EncodeJob:
-        return cls(Codec(data["codec"]), data["encoder"])
+        rungs = data.get("rungs")
+        return cls(Codec(data["codec"]), data["encoder"], None if rungs is None else tuple(rungs))
 
 
 @dataclass(frozen=True)
 class EncodePlan:
-    """The run's codecs split by where they encode: software (CPU pool) or NVENC (the GPU pool/queue)."""
+    """The run's encodes: ``first``, the H.264 rungs of the playable stage (None: no such stage), then the
+    rest split by where they encode: software (CPU pool) or NVENC (the GPU pool/queue)."""
 
     cpu: tuple[EncodeJob, ...]
     gpu: tuple[EncodeJob, ...]
+    first: EncodeJob | None = None
 
 
 Renditions = tuple[EncodedRendition, ...]  # one transcode step's output (a codec's rungs, or the audio)
@@ -97,6 +107,7 @@ class Package:
     bytes: int
     segment_seconds: float
     renditions: tuple[RenditionSummary, ...]
+    master: str = MASTER_NAME  # the master playlist's name in the package directory
 
 
 @dataclass(frozen=True)

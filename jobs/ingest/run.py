@@ -19,8 +19,10 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.s3 import ObjectNotFound, OriginStore
+from catalog import video_events
 from catalog import videos as repo
 from catalog.db import session_scope
+from catalog.video_events import EventKind
 from config.clients import origin_store, sessions
 from config.settings import Settings
 from jobs.staging import SAMPLES_FILE, Staging, staging_prefix, sweep_scratch
@@ -108,6 +110,12 @@ class IngestRun:
             if video.state == repo.VideoState.READY:
                 # A re-run of a published video: the old publication keeps serving; the failure is noted beside it.
                 video.failure_code, video.failure_reason = code, f"re-run rejected: {message}"
+            elif video.state == repo.VideoState.PLAYABLE:
+                # A later step refused what the first ladder played: that keeps serving, the creator is told.
+                video.failure_code, video.failure_reason = code, f"the other codecs were refused: {message}"
+                video_events.record(s, self.video_id, EventKind.REJECTED,
+                                    {"code": code, "reason": video.failure_reason, "still_serving": True},
+                                    run_id=self.run_id)
             else:
                 repo.mark_failed(s, self.video_id, code=code, reason=message)
         log.warning("video %s rejected: %s: %s", self.video_id, code, message)

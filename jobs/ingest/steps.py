@@ -12,9 +12,12 @@ import shutil
 import time
 from collections.abc import Iterable, Sequence
 
+from catalog import video_events
 from catalog import videos as repo
 from catalog.embeddings import save_embedding
 from catalog.fingerprints import published_fingerprints, save_fingerprint
+from catalog.models import SERVABLE_STATES
+from catalog.video_events import EventKind
 from config.settings import Settings
 from jobs.ingest.results import (
     Dedup,
@@ -49,8 +52,8 @@ from media.errors import MediaError
 from media.ffmpeg_engine import binary_encoders, encode_video_ffmpeg
 from media.fingerprint import Fingerprint, file_sha256, fingerprint_samples
 from media.limits import check_limits
-from media.package import finalize_package, plan_for
-from media.probe import probe
+from media.package import MASTER_NAME, finalize_package, plan_for
+from media.probe import SourceInfo, probe
 from media.scan import Samples, scan
 from media.thumbnails import write_thumbnails
 from media.transcode import encode_audio, encode_video, rungs_for
@@ -59,6 +62,10 @@ log = logging.getLogger("jobs.ingest")
 
 # The Airflow pool NVENC transcodes queue in (`reelflow stack up` creates it with settings.gpu_pool_slots).
 GPU_POOL = "gpu_encoders"
+# The master of the playable stage, beside the full ladder's ``master.m3u8`` under the same prefix.
+PLAYABLE_MASTER = "playable.m3u8"
+# How the playable stage's steps are named in ``step_seconds`` (its transcode, package, publish, mark).
+PLAYABLE_STEP = "playable_"
 
 
 def begin(run: IngestRun) -> None:
@@ -72,10 +79,11 @@ def begin(run: IngestRun) -> None:
         video = repo.get_video(s, run.video_id, for_update=True)
         if video.deleted_at is not None:
             raise repo.VideoDeleted(run.video_id)
-        if video.state == repo.VideoState.READY:
+        if video.state in SERVABLE_STATES:  # keeps serving what it has until this run's full switch
             repo.set_pipeline_run(s, run.video_id, run.run_id)
             video.step_seconds = {}
             video.failure_code = video.failure_reason = None
+            video_events.record(s, run.video_id, EventKind.PROCESSING, {"rerun": True}, run_id=run.run_id)
         elif video.state == repo.VideoState.PROCESSING:
             repo.set_pipeline_run(s, run.video_id, run.run_id)
             video.step_seconds = {}
@@ -113,6 +121,10 @@ def _validate(run: IngestRun) -> Source:
                                     variable_frame_rate=result.variable_frame_rate, samples=len(result.samples)))
     with run.session() as s:
         repo.record_source(s, run.video_id, source.to_json())
+        video_events.record(s, run.video_id, EventKind.VALIDATED,
+                            {"duration_s": info.duration_s, "width": info.display_size[0],
+                             "height": info.display_size[1], "audio": info.audio is not None},
+                            run_id=run.run_id)
     return source
 
 
@@ -158,15 +170,28 @@ def codecs_for_run(settings: Settings, requested: Iterable[str] | None) -> tuple
     return parse_codecs(requested) if requested else tuple(settings.codecs)
 
 
-def plan_encodes(settings: Settings, codecs: Sequence[Codec]) -> EncodePlan:
-    """The encoder of each codec, chosen once for the run, split by the Airflow pool it encodes in.
+def plan_encodes(settings: Settings, codecs: Sequence[Codec], source: SourceInfo | None = None) -> EncodePlan:
+    """The encoder of each codec, chosen once for the run, split by the Airflow pool it encodes in; with the
+    source known and H.264 among the codecs, its rungs up to ``playable_max_short_side`` are split off as
+    ``first``: the playable stage, encoded alone and published before anything else.
 
     Opening the encoder decides (:func:`media.encoders.select_encoder`), so a GPU without NVENC (H100,
     H200) or a driver that refuses a session sends that codec to the CPU.
     """
     jobs = [EncodeJob(c, _encoder(settings, c)) for c in codecs]
+    first = None
+    cap = settings.playable_max_short_side
+    h264 = next((j for j in jobs if j.codec == Codec.H264), None)
+    if source is not None and cap and h264 is not None:
+        rungs = rungs_for(plan_for(source, settings.ladder), Codec.H264, settings.codec_max_short_side.get(Codec.H264))
+        early = tuple(r.name for r in rungs if min(r.width, r.height) <= cap) or (rungs[0].name,)
+        late = tuple(r.name for r in rungs if r.name not in early)
+        # The first rungs encode on this task's own machine: with a declared GPU queue the GPU is elsewhere.
+        encoder = SOFTWARE[Codec.H264] if settings.gpu_queue != "default" else h264.encoder
+        first = EncodeJob(Codec.H264, encoder, early if late else None)
+        jobs = [j for j in jobs if j is not h264] + ([EncodeJob(Codec.H264, h264.encoder, late)] if late else [])
     return EncodePlan(cpu=tuple(j for j in jobs if not is_gpu_encoder(j.encoder)),
-                      gpu=tuple(j for j in jobs if is_gpu_encoder(j.encoder)))
+                      gpu=tuple(j for j in jobs if is_gpu_encoder(j.encoder)), first=first)
 
 
 def _encoder(settings: Settings, codec: Codec) -> str:
@@ -182,18 +207,21 @@ def split_by_device(settings: Settings, codecs: Sequence[str]) -> tuple[list[str
     return [j.codec.value for j in plan.cpu], [j.codec.value for j in plan.gpu]
 
 
-def transcode(run: IngestRun, source: Source, job: EncodeJob) -> Renditions:
-    """Encode one codec's rungs into the run's package directory with the plan's encoder."""
+def transcode(run: IngestRun, source: Source, job: EncodeJob, *, playable: bool = False) -> Renditions:
+    """Encode one codec's rungs into the run's package directory with the plan's encoder (``playable``: the
+    plan's first rungs, timed as a step of the playable stage)."""
     settings = run.settings
     src = run.source_file()
     plan = plan_for(source.info, settings.ladder)
     rungs = rungs_for(plan, job.codec, settings.codec_max_short_side.get(job.codec))
+    if job.rungs is not None:
+        rungs = [r for r in rungs if r.name in job.rungs]
     encoder = job.encoder
     if is_gpu_encoder(encoder) and not encoder_opens(encoder):
         # A declared GPU codec on a worker where NVENC does not open after all: software, not a failed run.
         encoder = SOFTWARE[job.codec]
         log.warning("%s does not open on this worker; encoding %s with %s", job.encoder, job.codec, encoder)
-    with run.timed(f"transcode_{job.codec}"):
+    with run.timed(f"{PLAYABLE_STEP}transcode_{job.codec}" if playable else f"transcode_{job.codec}"):
         try:
             use_binary = settings.transcode_engine == "ffmpeg" and encoder in binary_encoders()
             if settings.transcode_engine == "ffmpeg" and not use_binary:
@@ -209,6 +237,10 @@ def transcode(run: IngestRun, source: Source, job: EncodeJob) -> Renditions:
         except MediaError as exc:
             raise run.reject(exc.code, exc.message) from exc
         run.staging.push(transcode_outputs(renditions))  # package may run elsewhere
+    with run.session() as s:
+        video_events.record(s, run.video_id, EventKind.CODEC_ENCODED,
+                            {"codec": job.codec.value, "encoder": encoder, "rungs": [r.name for r in rungs]},
+                            run_id=run.run_id)
     return tuple(renditions)
 
 
@@ -244,35 +276,43 @@ def embed(run: IngestRun) -> Embedding:
     return Embedding(model=EMBEDDING_MODEL, dimension=int(vector.size))
 
 
-def package(run: IngestRun, source: Source, parts: Sequence[Renditions]) -> Package:
-    """Measure the renditions, write I-frame playlists and the master; what publish needs."""
+def package(run: IngestRun, source: Source, parts: Sequence[Renditions], *, master: str = MASTER_NAME) -> Package:
+    """Measure the renditions, write I-frame playlists and the master (named ``master``); what publish needs."""
     with run.session() as s:
         video = repo.get_video(s, run.video_id)
         rerun_ok = video.state == repo.VideoState.READY and video.failure_code is None
-        if video.state != repo.VideoState.PROCESSING and not rerun_ok:  # a parallel step rejected it: publish nothing
+        if video.state not in (repo.VideoState.PROCESSING, repo.VideoState.PLAYABLE) and not rerun_ok:
+            # a parallel step rejected it: publish nothing
             raise UploadRejected(video.failure_reason or f"video {run.video_id} is {video.state}, not processing")
     if not any(parts):
         raise RuntimeError(f"no renditions reached package for video {run.video_id}")
-    with run.timed("package"):
+    with run.timed(f"{PLAYABLE_STEP}package" if master == PLAYABLE_MASTER else "package"):
         # The transcodes may have run on other machines: fetch their renditions, or name what is missing.
         run.staging.pull(package_inputs(parts), step=f"package of video {run.video_id}")
         renditions = [r for part in parts for r in part]
-        result = finalize_package(run.work_dir / PACKAGE_DIR, plan_for(source.info, run.settings.ladder), renditions)
-        run.staging.push(package_outputs(renditions))  # the master and I-frame playlists
+        result = finalize_package(run.work_dir / PACKAGE_DIR, plan_for(source.info, run.settings.ladder), renditions,
+                                  master=master)
+        run.staging.push(package_outputs(renditions, master))  # the master and I-frame playlists
     return Package(bytes=result.total_bytes, segment_seconds=result.plan.segment_seconds,
-                   renditions=tuple(result.summaries()))
+                   renditions=tuple(result.summaries()), master=master)
 
 
-def publish(run: IngestRun, package: Package, thumbs: Thumbnails | None = None) -> Publication:
-    """Upload the package under ``v/<video>/<publication>/``, master last; what mark_ready needs."""
+def publish(run: IngestRun, package: Package, thumbs: Thumbnails | None = None, *,
+            already: Sequence[str] = ()) -> Publication:
+    """Upload the package under ``v/<video>/<publication>/``, master last; what mark_ready needs. Only the
+    package's renditions, thumbnails and master go up, less ``already`` (the package directories the
+    playable stage published under the same prefix: players of that master may be reading them)."""
     if not package.renditions:
         raise StagingError(f"no finished package for video {run.video_id}: the transcode and package steps must "
                            "run first")
     # Package, thumbnails and the transcodes may have run on other machines; publish uploads all of them.
-    run.staging.pull(publish_inputs(package.renditions, thumbs), step=f"publish of video {run.video_id}")
+    run.staging.pull(publish_inputs(package.renditions, thumbs, package.master),
+                     step=f"publish of video {run.video_id}")
     prefix = run.prefix
-    with run.timed("publish"):
-        result = publish_package(run.store, run.work_dir / PACKAGE_DIR, run.settings.vod_bucket, prefix)
+    only = {r.playlist.rsplit("/", 1)[0] for r in package.renditions} | ({"thumbs"} if thumbs else set())
+    with run.timed(f"{PLAYABLE_STEP}publish" if package.master == PLAYABLE_MASTER else "publish"):
+        result = publish_package(run.store, run.work_dir / PACKAGE_DIR, run.settings.vod_bucket, prefix,
+                                 master=package.master, only=only, skip=already)
     renditions = tuple(
         repo.RenditionRecord(name=r.name, kind=r.kind, codecs=r.codecs, encoder=r.encoder, width=r.width,
                              height=r.height, bandwidth=r.peak_bps, average_bandwidth=r.average_bps,
@@ -301,14 +341,32 @@ def mark_ready(run: IngestRun, publication: Publication) -> None:
         repo.record_step_time(s, run.video_id, "mark_ready", time.perf_counter() - start)
 
 
+def mark_playable(run: IngestRun, publication: Publication) -> None:
+    """Serve the playable stage's publication, only if this run still owns the video (as ``mark_ready``)."""
+    start = time.perf_counter()
+    with run.session() as s:
+        owner = repo.get_video(s, run.video_id, for_update=True).pipeline_run_id
+        if owner not in (None, run.run_id):
+            raise SupersededRun(f"run {run.run_id} was superseded by run {owner}; video {run.video_id} keeps that one")
+        repo.mark_playable(s, run.video_id, publish_prefix=publication.prefix, master_key=publication.master_key,
+                           renditions=list(publication.renditions))
+        repo.record_step_time(s, run.video_id, f"{PLAYABLE_STEP}mark", time.perf_counter() - start)
+
+
 def mark_error(run: IngestRun, message: str) -> None:
     """An unexpected pipeline failure (after retries): the video says so instead of hanging in processing."""
     with run.session() as s:
         video = repo.get_video(s, run.video_id, for_update=True)
         if video.state == repo.VideoState.PROCESSING:
-            repo.mark_failed(s, run.video_id, code="processing_error", reason=message)
-        elif video.state == repo.VideoState.READY:  # a failed re-run: the old publication keeps serving
-            video.failure_code, video.failure_reason = "processing_error", f"re-run failed: {message}"
+            repo.mark_failed(s, run.video_id, code=repo.PROCESSING_ERROR, reason=message)
+        elif video.state in SERVABLE_STATES:
+            # A failed re-run (the old publication keeps serving), or a playable video whose other codecs
+            # failed (its first ladder keeps serving; a re-run can complete it): noted, and the creator told.
+            what = "re-run failed" if video.state == repo.VideoState.READY else "adding the other codecs failed"
+            video.failure_code, video.failure_reason = repo.PROCESSING_ERROR, f"{what}: {message}"
+            video_events.record(s, run.video_id, EventKind.FAILED,
+                                {"code": repo.PROCESSING_ERROR, "reason": video.failure_reason,
+                                 "still_serving": True}, run_id=run.run_id)
 
 
 def cleanup(run: IngestRun) -> None:
@@ -327,9 +385,34 @@ def cleanup(run: IngestRun) -> None:
         log.info("removed %d staged files of video %s", removed, run.video_id)
 
 
+def release_playable(run: IngestRun, source: Source, parts: Sequence[Renditions]) -> Publication | None:
+    """The playable stage: package the first H.264 rungs and the audio under ``playable.m3u8``, upload them,
+    and make the video playable. None when there is nothing to do: no first rungs in this run's plan, or the
+    video is already watchable (a re-run keeps serving its publication until its full switch)."""
+    if not any(r.kind == "video" for part in parts for r in part):
+        return None
+    with run.session() as s:
+        if repo.get_video(s, run.video_id).state in SERVABLE_STATES:
+            return None
+    publication = publish(run, package(run, source, parts, master=PLAYABLE_MASTER))
+    mark_playable(run, publication)
+    return publication
+
+
+def _published_under_prefix(run: IngestRun) -> list[str]:
+    """The package directories (and master) the playable stage of this run already published, if it did."""
+    with run.session() as s:
+        video = repo.get_video(s, run.video_id)
+        if video.state != repo.VideoState.PLAYABLE or video.publish_prefix != run.prefix:
+            return []
+        start = len(run.prefix) + 1
+        return [PLAYABLE_MASTER, *(r.playlist_key[start:].rsplit("/", 1)[0] for r in video.renditions)]
+
+
 def release(run: IngestRun, source: Source, parts: Sequence[Renditions], thumbs: Thumbnails | None) -> Publication:
     """Package, upload and switch the catalog: the steps after the encodes, which the DAG runs as one task
-    (each is a fraction of a second; a task start costs more). The publication it switched to."""
-    publication = publish(run, package(run, source, parts), thumbs)
+    (each is a fraction of a second; a task start costs more). The publication it switched to: the full
+    ladder, beside the playable stage's files under the same prefix (uploaded once, never rewritten)."""
+    publication = publish(run, package(run, source, parts), thumbs, already=_published_under_prefix(run))
     mark_ready(run, publication)
     return publication

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from catalog import video_events
 from catalog import videos as repo
 from catalog.db import session_scope
 from catalog.embeddings import get_embedding
@@ -36,22 +37,30 @@ def test_ingest_publishes_a_conformant_ladder(ingest_dag, sessions, store, setti
                                                                ("audio", "aac")}
     assert all(0 < r.average_bandwidth <= r.bandwidth for r in video.renditions)
     assert all(r.playlist_key.startswith(video.publish_prefix + "/") for r in video.renditions)
-    assert set(video.step_seconds) == {"begin", "validate", "dedup", "transcode_h264", "transcode_av1",
-                                       "transcode_audio", "thumbnails", "embed", "package", "publish",
-                                       "mark_ready"}
+    # The H.264 ladder (here all of it, 240p and 360p: under playable_max_short_side) and the audio were the
+    # playable stage; AV1 and the thumbnails came after it.
+    assert set(video.step_seconds) == {"begin", "validate", "dedup", "playable_transcode_h264", "transcode_av1",
+                                       "transcode_audio", "playable_package", "playable_publish", "playable_mark",
+                                       "thumbnails", "embed", "package", "publish", "mark_ready"}
+    assert video.playable_at is not None and video.playable_at <= video.ready_at
     with session_scope(sessions) as s:
         vector = get_embedding(s, vid, EMBEDDING_MODEL)
     assert vector is not None and vector.shape == (DIMENSION,) and abs(float(np.linalg.norm(vector)) - 1) < 1e-5
-    # No NVENC on this host: the GPU mapping has nothing to do and is skipped; the CPU one did the work.
+    # No NVENC on this host: the GPU mapping has nothing to do and is skipped; the CPU one did the work
+    # (AV1; H.264 was the playable stage's own task).
     states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
     assert states[("transcode_gpu", -1)] == "skipped"
-    assert {states[("transcode", i)] for i in (0, 1)} == {"success"}
+    assert states[("transcode", 0)] == states[("transcode_first", -1)] == states[("publish_playable", -1)] == "success"
+    assert ("transcode", 1) not in states
+    with session_scope(sessions) as s:
+        kinds = [e.kind for e in video_events.since(s, vid)]
+    assert kinds == ["processing", "validated", "codec_encoded", "playable", "codec_encoded", "ready"]
     assert video.poster_key == f"{video.publish_prefix}/thumbs/poster_720.jpg"
     poster = store.get(settings.vod_bucket, video.poster_key)
     assert poster.content_type == "image/jpeg" and poster.body[:3] == b"\xff\xd8\xff"
     vtt = store.get(settings.vod_bucket, video.sprite_vtt_key).body.decode()
     assert vtt.startswith("WEBVTT") and "sprite.jpg#xywh=0,0,160," in vtt
-    assert video.step_seconds["transcode_h264"] > 0
+    assert video.step_seconds["playable_transcode_h264"] > 0
 
     keys = download_prefix(store, settings.vod_bucket, video.publish_prefix, tmp_path)
     master, checks = check_package(tmp_path, expect_audio=True)
@@ -180,16 +189,23 @@ def test_a_failed_embedding_leaves_the_video_ready_and_the_run_red(ingest_dag, s
         assert get_embedding(s, vid, EMBEDDING_MODEL) is None
 
 
-def test_one_task_stands_before_the_encodes(ingest_dag):
+def test_three_tasks_stand_before_playable(ingest_dag):
     # begin, validate, dedup and the encode plan share a task: each task start is a process and a scheduler
-    # round on the path to playable.
-    for task_id in ("transcode", "transcode_audio", "thumbnails", "nvenc_codecs"):
+    # round on the path to playable. Then the first H.264 rungs beside the audio, then their publication.
+    for task_id in ("transcode_first", "transcode_audio"):
         assert ingest_dag.get_task(task_id).upstream_task_ids == {"validate"}
+    assert ingest_dag.get_task("publish_playable").upstream_task_ids == {"validate", "transcode_first",
+                                                                         "transcode_audio"}
+    # Nothing else starts before the video is playable: on 2 cores it would halve the first encode's speed.
+    for task_id in ("transcode", "thumbnails"):
+        assert ingest_dag.get_task(task_id).upstream_task_ids == {"validate", "publish_playable"}
+    assert ingest_dag.get_task("nvenc_codecs").upstream_task_ids == {"publish_playable"}  # after validate too
     assert ingest_dag.get_task("validate").upstream_task_ids == set()
     assert "dedup" not in ingest_dag.task_dict
     # With more tasks ready than executor slots, the encodes (the long pole) are picked first.
     encode = ingest_dag.get_task("transcode")
     assert encode.priority_weight == ingest_dag.get_task("transcode_gpu").priority_weight
+    assert encode.priority_weight == ingest_dag.get_task("transcode_first").priority_weight
     assert all(encode.priority_weight > ingest_dag.get_task(t).priority_weight
                for t in ("transcode_audio", "thumbnails", "nvenc_codecs"))
 
@@ -199,7 +215,8 @@ def test_gpu_encodes_queue_in_their_own_pool(ingest_dag):
     assert gpu.pool == "gpu_encoders" and cpu.pool == "default_pool"
     publish = ingest_dag.get_task("publish")  # packages, uploads and switches the catalog: one task start
     assert publish.trigger_rule == "none_failed_min_one_success"
-    assert publish.upstream_task_ids == {"validate", "transcode", "transcode_gpu", "transcode_audio", "thumbnails"}
+    assert publish.upstream_task_ids == {"validate", "transcode_first", "transcode", "transcode_gpu",
+                                         "transcode_audio", "thumbnails"}
     assert [a.uri for a in publish.outlets] == ["reelflow://videos/published"]
     # The embedding comes after "ready" (not competing for CPU with the encodes), and cleanup (which
     # removes its input) waits for it.

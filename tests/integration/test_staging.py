@@ -43,17 +43,18 @@ AUDIO = [SimpleNamespace(name="audio", kind="audio", playlist="audio/index.m3u8"
 
 
 def test_each_step_declares_what_it_makes_and_needs():
-    assert staging.transcode_outputs(H264) == ["hls/h264"]
+    # Each rung's own directory: a codec's ladder may be encoded in parts, on different machines.
+    assert staging.transcode_outputs(H264) == ["hls/h264/240p", "hls/h264/360p"]
     assert staging.transcode_outputs([]) == []  # a silent video's audio step makes nothing
     assert staging.package_inputs([H264, AUDIO]) == [
         Need("hls/audio", ("hls/audio/index.m3u8",)),
-        Need("hls/h264", ("hls/h264/240p/index.m3u8", "hls/h264/360p/index.m3u8"))]
+        Need("hls/h264/240p", ("hls/h264/240p/index.m3u8",)), Need("hls/h264/360p", ("hls/h264/360p/index.m3u8",))]
     assert staging.package_outputs(H264 + AUDIO) == [
         "hls/master.m3u8", "hls/h264/240p/iframes.m3u8", "hls/h264/360p/iframes.m3u8"]
     needs = staging.publish_inputs(H264 + AUDIO,
                                    SimpleNamespace(poster="thumbs/poster.jpg", sprite_vtt="thumbs/sprite.vtt"))
-    assert [n.part for n in needs] == ["hls/audio", "hls/h264", "hls/master.m3u8", "hls/h264/240p/iframes.m3u8",
-                                       "hls/h264/360p/iframes.m3u8", "hls/thumbs"]
+    assert [n.part for n in needs] == ["hls/audio", "hls/h264/240p", "hls/h264/360p", "hls/master.m3u8",
+                                       "hls/h264/240p/iframes.m3u8", "hls/h264/360p/iframes.m3u8", "hls/thumbs"]
     assert needs[-1].files == ("hls/thumbs/poster.jpg", "hls/thumbs/sprite.vtt")
     assert staging.playlist_references('#EXTM3U\n#EXT-X-MAP:URI="init.mp4"\n#EXTINF:2,\nseg_00000.m4s\n'
                                        "#EXT-X-BYTERANGE:10@0\nseg_00000.m4s\n") == ["init.mp4", "seg_00000.m4s"]
@@ -217,6 +218,8 @@ def test_ingest_dag_with_s3_staging_and_a_machine_per_task(settings, sessions, s
     monkeypatch.setenv("REELFLOW_STAGING", "s3")
     monkeypatch.setenv("REELFLOW_DEDUP_POLICY", "link")
     monkeypatch.setenv("REELFLOW_WORK_DIR", str(tmp_path / "scratch"))
+    # H.264's ladder in two parts on two hosts (240p playable first, 360p later): neither may drop the other's.
+    monkeypatch.setenv("REELFLOW_PLAYABLE_MAX_SHORT_SIDE", "240")
     get_settings.cache_clear()
     real_work_dir = IngestRun.work_dir
 
@@ -236,7 +239,9 @@ def test_ingest_dag_with_s3_staging_and_a_machine_per_task(settings, sessions, s
         video = repo_video(sessions, vid)
         assert video.state == "ready", video.failure_reason
         hosts = {p.name for p in (tmp_path / "scratch" / vid).glob("*/*")}
-        assert {"validate", "transcode", "publish"} <= hosts  # the tasks really had separate dirs
+        # the tasks really had separate dirs
+        assert {"validate", "transcode_first", "publish_playable", "transcode", "publish"} <= hosts
+        assert {r.name for r in video.renditions} == {"h264-240p", "h264-360p", "audio"}
         root = tmp_path / "published"
         download_prefix(store, settings.vod_bucket, video.publish_prefix, root)
         check_package(root, expect_audio=True)
