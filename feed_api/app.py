@@ -15,7 +15,18 @@ from adapters import live_store
 from adapters.edge_admin import Purger
 from catalog.db import session_scope
 from config.settings import Settings, get_settings
-from feed_api import auth, errors, feed, interactions, openapi, social, users, videos
+from feed_api import (
+    auth,
+    errors,
+    feed,
+    interactions,
+    notifications,
+    openapi,
+    social,
+    status_stream,
+    users,
+    videos,
+)
 from feed_api.live import REDIS_ERRORS
 from feed_api.metrics import MetricsMiddleware, PipelineCollector
 from feed_api.services import Services
@@ -84,7 +95,7 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
     errors.install(app)
     openapi.install(app)
 
-    for module in (auth, users, feed, videos, social, interactions):
+    for module in (auth, users, feed, videos, status_stream, social, interactions, notifications):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=svc.metrics)
     app.add_route("/metrics", svc.metrics.endpoint, include_in_schema=False)

@@ -316,6 +316,31 @@ class AnalyticsOut(BaseModel):
     hourly: list[HourOut]
 
 
+# ----------------------------------------------------------------------------------------------- notifications
+class NotificationOut(BaseModel):
+    id: int
+    kind: str = Field(description="video_playable, video_rejected or video_failed")
+    video_id: str | None
+    detail: dict = Field(description="what the event said: master_key and renditions, or code and reason")
+    created_at: datetime
+    read: bool
+
+
+class NotificationPage(BaseModel):
+    items: list[NotificationOut]
+    unread: int = Field(description="all the user's unread notifications, not only this page's")
+    next_before: int | None = Field(None, description="pass as `before` for the next (older) page")
+
+
+class MarkRead(Strict):
+    up_to_id: int = Field(ge=1, le=2**63 - 1, description="mark this notification and every older one read")
+
+
+class MarkedRead(BaseModel):
+    marked: int
+    unread: int
+
+
 # ------------------------------------------------------------------------------------------- errors (RFC 9457)
 class FieldProblem(BaseModel):
     field: str = Field(description="the offending parameter or body field, dotted (\"\" for the request as a whole)")
