@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -65,29 +65,37 @@ class Poll:
     gone: bool = False  # deleted since the stream opened
 
 
-def _events(s: Session, video_id: str, after: int) -> list[tuple[int, str, dict]]:
-    return [(e.id, e.kind, sse.payload(video_id=video_id, kind=e.kind, at=e.created_at, detail=e.detail))
+def _detail(detail: dict, url: Callable[[str], str]) -> dict:
+    # The catalog records object keys; a creator gets the edge URL the video plays from.
+    if "master_key" not in detail:
+        return detail
+    return {**{k: v for k, v in detail.items() if k != "master_key"}, "playback_url": url(detail["master_key"])}
+
+
+def _events(s: Session, video_id: str, after: int, url: Callable[[str], str]) -> list[tuple[int, str, dict]]:
+    return [(e.id, e.kind, sse.payload(video_id=video_id, kind=e.kind, at=e.created_at, detail=_detail(e.detail, url)))
             for e in events_repo.since(s, video_id, after, limit=BATCH)]
 
 
-def _first(sessions: sessionmaker[Session], video_id: str, user: str, after: int) -> Poll:
+def _first(sessions: sessionmaker[Session], video_id: str, user: str, after: int, url: Callable[[str], str]) -> Poll:
     with session_scope(sessions) as s:
         video = load_own(s, video_id, user)  # 404 missing or deleted, 403 someone else's: before any byte
         # The state is read before the events: a terminal state commits with its event, so that event is seen.
         finished = video.state in FINISHED_STATES
-        return Poll(_events(s, video_id, after), finished)
+        return Poll(_events(s, video_id, after, url), finished)
 
 
-def _poll(sessions: sessionmaker[Session], video_id: str, after: int) -> Poll:
+def _poll(sessions: sessionmaker[Session], video_id: str, after: int, url: Callable[[str], str]) -> Poll:
     with session_scope(sessions) as s:
         video = s.get(Video, video_id)
         if video is None or video.deleted_at is not None:
             return Poll([], finished=True, gone=True)
         finished = video.state in FINISHED_STATES
-        return Poll(_events(s, video_id, after), finished)
+        return Poll(_events(s, video_id, after, url), finished)
 
 
-async def _follow(sessions: sessionmaker[Session], video_id: str, after: int, poll: Poll) -> AsyncIterator[str]:
+async def _follow(sessions: sessionmaker[Session], video_id: str, after: int, poll: Poll,
+                  url: Callable[[str], str]) -> AsyncIterator[str]:
     # Module constants are read here, at call time, so tests can shorten them.
     started = last_write = time.monotonic()
     yield sse.retry(RETRY_MS)
@@ -109,7 +117,7 @@ async def _follow(sessions: sessionmaker[Session], video_id: str, after: int, po
                 yield sse.comment("keep-alive")
                 last_write = now
             await asyncio.sleep(POLL_S)  # no session is open here
-        poll = await run_in_threadpool(_poll, sessions, video_id, after)
+        poll = await run_in_threadpool(_poll, sessions, video_id, after, url)
 
 
 @router.get("/{video_id}/events", response_class=EventStreamResponse, responses=STREAM_RESPONSES)
@@ -121,8 +129,8 @@ def video_events(video_id: VideoId, user: User, svc: Svc,
     """The creator only: the video's processing events so far, then new ones as they happen, as Server-Sent
     Events. Ends after ready, rejected or failed, and after 10 minutes (reconnect with Last-Event-ID)."""
     after = max(after, last_event_id or 0)
-    first = _first(svc.sessions, video_id, user, after)
+    first = _first(svc.sessions, video_id, user, after, svc.playback_url)
     if not first.events and first.finished:
         return Response(status_code=204)
-    return EventStreamResponse(_follow(svc.sessions, video_id, after, first),
+    return EventStreamResponse(_follow(svc.sessions, video_id, after, first, svc.playback_url),
                                headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -98,8 +98,12 @@ def _upload(args: argparse.Namespace) -> int:
                               state_dir=settings.home / "uploads", progress=bar)
         bar.close()
         print(f"video {video['id']}: {video['state']}")
-        if args.wait:
-            video = client.wait_settled(video["id"])
+        if args.wait:  # each stage as it happens, from the API's status stream
+            for event in client.events(video["id"]):
+                detail = event["detail"]
+                said = detail.get("playback_url") or detail.get("reason") or detail.get("codec") or ""
+                print(f"  {event['at'][11:19]} {event['kind']} {said}".rstrip())
+            video = client.video(video["id"])
             print(f"video {video['id']}: {video['state']} {video.get('playback_url') or video.get('failure')}")
     except (ApiClientError, OSError, httpx.HTTPError, TimeoutError) as exc:
         bar.close()

@@ -8,13 +8,14 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 
 PART_TRIES = 3  # per part, on a dropped connection, before giving up (the state file keeps what was sent)
 Progress = Callable[[int, int], None]  # (bytes stored, total)
+TERMINAL_EVENTS = ("ready", "rejected", "failed")  # the API's status stream ends after these
 
 
 class ApiClientError(RuntimeError):
@@ -127,7 +128,7 @@ class ReelflowClient:
                 return {"video": {"id": video_id}, "upload": upload}
         elif resp.status_code == 409 and _code(resp) == "invalid_state":
             video = self.video(video_id)
-            if video["state"] in ("processing", "ready"):
+            if video["state"] in ("processing", "playable", "ready"):
                 state_file.unlink(missing_ok=True)
                 return {"video": video}
         state_file.unlink(missing_ok=True)  # deleted, failed, aborted, someone else's: start over
@@ -193,6 +194,35 @@ class ReelflowClient:
     def video(self, video_id: str) -> dict:
         self._authorize()  # the creator sees their video in every state; others only once it is ready
         return self._json(self.http.get(f"/v1/videos/{video_id}"))
+
+    def events(self, video_id: str, *, after: int = 0, timeout_s: float = 600) -> Iterator[dict]:
+        """The video's processing events as they happen (the API's Server-Sent Events stream), each the
+        event's data plus its ``id``; reconnects with Last-Event-ID when the server ends a stream early, and
+        stops after ready, rejected or failed (or when the server says there is nothing more)."""
+        self._authorize()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self.http.stream("GET", f"/v1/videos/{video_id}/events", params={"after": after},
+                                  timeout=httpx.Timeout(30, read=60)) as resp:
+                if resp.status_code == 204:
+                    return
+                if resp.status_code >= 400:
+                    resp.read()
+                    self._json(resp)
+                event: dict[str, str] = {}
+                for line in resp.iter_lines():
+                    if line:
+                        field, _, value = line.partition(":")
+                        event[field] = value.removeprefix(" ")
+                        continue
+                    if "data" in event:  # a blank line ends an event; comments and retry: carry no data
+                        data = {**json.loads(event["data"]), "id": int(event["id"])}
+                        after = data["id"]
+                        yield data
+                        if data["kind"] in TERMINAL_EVENTS:
+                            return
+                    event = {}
+        raise TimeoutError(f"video {video_id}: no terminal event within {timeout_s:.0f} s")
 
     def wait_settled(self, video_id: str, *, timeout_s: float = 600, poll_s: float = 0.5,
                      on_poll: Callable[[dict], None] | None = None) -> dict:

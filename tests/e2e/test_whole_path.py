@@ -72,6 +72,10 @@ def test_upload_to_http3_playback_with_hostile_uploads(stack: Stack, clips):
         assert settled["state"] == "failed", settled
         assert settled["failure"]["code"] == {"text": "not_media", "truncated": "truncated"}[name]
         assert settled["playback_url"] is None
+        # The creator's status stream says the same, with the reason, and ends there.
+        events = list(client.events(video["id"], timeout_s=30))
+        assert [e["kind"] for e in events] == ["processing", "rejected"], events
+        assert events[-1]["detail"]["code"] == settled["failure"]["code"] and events[-1]["detail"]["reason"]
 
     ready = client.wait_settled(good["id"], timeout_s=300)
     assert ready["state"] == "ready", ready
@@ -123,7 +127,7 @@ class Poll:
 
 
 def _publication(master_url: str) -> str:
-    found = re.search(r"/v/[^/]+/([^/]+)/master\.m3u8$", master_url)
+    found = re.search(r"/v/[^/]+/([^/]+)/(?:master|playable)\.m3u8$", master_url)
     assert found, master_url
     return found.group(1)
 
@@ -156,15 +160,17 @@ class Poller(threading.Thread):
     """A viewer that keeps starting the video: each poll reads the current playback_url from the API and plays
     it over HTTP/3; once the URL has changed it also replays the first URL, as a player still holding it."""
 
-    def __init__(self, api_url: str, video_id: str, cafile: str, interval_s: float = 0.3) -> None:
+    def __init__(self, api_url: str, video_id: str, cafile: str, interval_s: float = 0.3,
+                 handle: str = "viewer") -> None:
         super().__init__(daemon=True)
         self.api_url, self.video_id, self.cafile, self.interval_s = api_url, video_id, cafile, interval_s
+        self.handle = handle  # "creator": sees the video before it plays (no playback URL yet), not a 404
         self.polls: list[Poll] = []
         self.held: list[Poll] = []  # the first URL, replayed after the switch
         self.stop = threading.Event()
 
     def run(self) -> None:
-        client = ReelflowClient(self.api_url, handle="viewer")
+        client = ReelflowClient(self.api_url, handle=self.handle)
         first: str | None = None
         try:
             while not self.stop.is_set():
@@ -287,6 +293,66 @@ def test_reprocess_with_new_codecs_keeps_the_video_playable_through_the_switch(s
     print(f"re-run: {len(polls)} plays ({sum(p.publication == old_pub for p in polls)} old, "
           f"{sum(p.publication == new_pub for p in polls)} new) + {len(poller.held)} of the held old URL, 0 failed; "
           f"switch {switched_at - triggered_at:.1f} s after the trigger")
+
+
+def test_a_new_video_plays_while_its_other_codecs_are_added(stack: Stack, tmp_path):
+    """Progressive publish on the live stack: the video plays over HTTP/3 from its first H.264 ladder while AV1
+    is still encoding, then from the full master after the switch, with no failed request; a player holding
+    the first master keeps playing it; the creator's status stream reports every stage in order."""
+    from media.samples import make_clip, unique_pattern
+
+    cfg = stack.s
+    clip = make_clip(tmp_path / "progressive.mp4", width=640, height=360, seconds=8.0, audio=True,
+                     pattern=unique_pattern(16_016))
+    client = ReelflowClient(cfg.api_url)
+    cafile = str(cfg.home / "certs" / "edge-cert.pem")
+    video = client.upload(clip, caption="progressive", hashtags=["e2e"])
+    events: list[dict] = []
+    stream = threading.Thread(target=lambda: events.extend(client.events(video["id"], timeout_s=300)), daemon=True)
+    stream.start()
+    poller = Poller(cfg.api_url, video["id"], cafile, interval_s=0.1, handle=client.handle)
+    poller.start()
+    try:
+        ready = client.wait_settled(video["id"], timeout_s=300, poll_s=0.2)
+        assert ready["state"] == "ready", ready
+        switched_at = time.monotonic()
+        while time.monotonic() < switched_at + 3:  # a few plays of the full master, and of the held first one
+            time.sleep(0.2)
+    finally:
+        poller.stop.set()
+        poller.join(30)
+    stream.join(30)
+
+    failed = [p for p in poller.polls + poller.held if not p.ok]
+    assert not failed, failed[:5]
+    first, full = [p for p in poller.polls if p.url.endswith("/playable.m3u8")], \
+        [p for p in poller.polls if p.url.endswith("/master.m3u8")]
+    assert first and full, [p.url for p in poller.polls]
+    assert poller.polls[0].url.endswith("/playable.m3u8")  # playable before ready, and it played
+    assert max(p.at for p in first) < min(p.at for p in full)  # first, then full, never back
+    assert {p.publication for p in poller.polls} == {_publication(ready["playback_url"])}  # one prefix, two masters
+    assert all(p.detail.startswith("avc1.") for p in first)
+    assert poller.held and all(p.url.endswith("/playable.m3u8") for p in poller.held)
+
+    async def masters() -> tuple[m3u8.M3U8, m3u8.M3U8]:
+        async with h3_connect(first[0].url, cafile=cafile) as c:
+            one, two = [parse_master((await c.get(u)).body, u) for u in (first[0].url, ready["playback_url"])]
+            return one, two
+
+    first_master, full_master = asyncio.run(masters())
+    assert {v.stream_info.codecs.split(".")[0] for v in first_master.playlists} == {"avc1"}
+    assert {v.stream_info.codecs.split(".")[0] for v in full_master.playlists} == {"avc1", "av01"}
+
+    kinds = [e["kind"] for e in events]
+    assert kinds == ["processing", "validated", "codec_encoded", "playable", "codec_encoded", "ready"], kinds
+    assert [e["id"] for e in events] == sorted(e["id"] for e in events)
+    playable = events[kinds.index("playable")]
+    assert playable["detail"]["playback_url"] == first[0].url
+    assert events[-1]["detail"]["playback_url"] == ready["playback_url"]
+    assert ready["playable_at"] and ready["playable_at"] <= ready["ready_at"]
+    client.close()
+    print(f"progressive: {len(first)} plays of the first master, {len(full)} of the full one, "
+          f"{len(poller.held)} of the held first one, 0 failed")
 
 
 def test_reladder_batch_reprocesses_through_ingest_runs_on_the_live_stack(stack: Stack, tmp_path):
