@@ -149,7 +149,8 @@ def seed(url: str, users: int, creators: int, videos: int, rng: random.Random) -
                 sound_id=f"snd{rng.randrange(300)}", category=f"cat{rng.randrange(12)}", region=rng.choice(REGIONS),
                 state="ready", raw_key=f"uploads/{vid}/source", master_key=f"{prefix}/master.m3u8",
                 poster_key=f"{prefix}/thumbs/poster_720.jpg", publish_prefix=prefix, created_at=ready,
-                updated_at=ready, ready_at=ready, view_count=views, like_count=int(views * rng.uniform(0, 0.2)),
+                updated_at=ready, playable_at=ready, ready_at=ready, view_count=views,
+                like_count=int(views * rng.uniform(0, 0.2)),
                 comment_count=int(views * rng.uniform(0, 0.03)), share_count=int(views * rng.uniform(0, 0.02)),
                 completions=int(views * rng.uniform(0.1, 0.6)), source={"duration_s": rng.uniform(5, 60)}))
         s.add_all(rows)

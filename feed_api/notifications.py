@@ -15,14 +15,17 @@ from catalog.db import session_scope
 from catalog.models import Notification
 from feed_api.deps import Svc, User
 from feed_api.schemas import MarkedRead, MarkRead, NotificationOut, NotificationPage
+from feed_api.services import Services
+from feed_api.status_stream import public_detail
 
 router = APIRouter(prefix="/v1/me", tags=["me"])
 MAX_ID = 2**63 - 1  # notifications.id is a bigint
 
 
-def _out(n: Notification) -> NotificationOut:
-    return NotificationOut(id=n.id, kind=n.kind, video_id=n.video_id, detail=n.detail or {}, created_at=n.created_at,
-                           read=n.read_at is not None)
+def _out(n: Notification, svc: Services) -> NotificationOut:
+    return NotificationOut(id=n.id, kind=n.kind, video_id=n.video_id, detail=public_detail(n.detail or {},
+                                                                                           svc.playback_url),
+                           created_at=n.created_at, read=n.read_at is not None)
 
 
 @router.get("/notifications", response_model=NotificationPage)
@@ -34,7 +37,7 @@ def list_notifications(user: User, svc: Svc,
     with session_scope(svc.sessions) as s:
         rows = repo.for_user(s, user, before_id=before, limit=limit, unread_only=unread_only)
         unread = repo.unread_count(s, user)
-        items = [_out(n) for n in rows]
+        items = [_out(n, svc) for n in rows]
     return NotificationPage(items=items, unread=unread, next_before=items[-1].id if len(items) == limit else None)
 
 

@@ -65,15 +65,17 @@ class Poll:
     gone: bool = False  # deleted since the stream opened
 
 
-def _detail(detail: dict, url: Callable[[str], str]) -> dict:
-    # The catalog records object keys; a creator gets the edge URL the video plays from.
+def public_detail(detail: dict, url: Callable[[str], str]) -> dict:
+    """An event's detail as a creator gets it (in the stream and in notifications): the catalog records
+    object keys; the creator gets the edge URL the video plays from."""
     if "master_key" not in detail:
         return detail
     return {**{k: v for k, v in detail.items() if k != "master_key"}, "playback_url": url(detail["master_key"])}
 
 
 def _events(s: Session, video_id: str, after: int, url: Callable[[str], str]) -> list[tuple[int, str, dict]]:
-    return [(e.id, e.kind, sse.payload(video_id=video_id, kind=e.kind, at=e.created_at, detail=_detail(e.detail, url)))
+    return [(e.id, e.kind, sse.payload(video_id=video_id, kind=e.kind, at=e.created_at,
+                                       detail=public_detail(e.detail, url)))
             for e in events_repo.since(s, video_id, after, limit=BATCH)]
 
 

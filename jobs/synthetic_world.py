@@ -68,7 +68,8 @@ def build_world(session: Session, *, n_topics: int = 6, videos_per_topic: int = 
             prefix = f"v/{v.id}/syn"
             repo.mark_ready(session, v.id, publish_prefix=prefix, master_key=f"{prefix}/master.m3u8", renditions=[],
                             poster_key=f"{prefix}/thumbs/poster_720.jpg")
-            session.get(Video, v.id).ready_at = now - timedelta(hours=float(rng.uniform(1.0, max_age_h)))
+            video = session.get(Video, v.id)
+            video.ready_at = video.playable_at = now - timedelta(hours=float(rng.uniform(1.0, max_age_h)))
             vec = centroids[t] + noise * rng.normal(size=dim) / np.sqrt(dim)
             embeddings.save_embedding(session, v.id, embedding_model, vec / np.linalg.norm(vec))
             world.videos[v.id] = topic

@@ -280,7 +280,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     rp.set_defaults(func=_reprocess)
 
     vd = sub.add_parser("videos", help="list videos (--state failed: with reasons)")
-    vd.add_argument("--state", choices=["uploading", "processing", "ready", "failed"])
+    vd.add_argument("--state", choices=["uploading", "processing", "playable", "ready", "failed"])
     vd.add_argument("--code", help="only this failure code")
     vd.add_argument("--limit", type=int, default=100)
     vd.set_defaults(func=_videos)

@@ -74,7 +74,8 @@ def ready_video(sessions, creator: str, *, tags: tuple[str, ...] = (), privacy: 
             repo.mark_ready(s, vid, publish_prefix=prefix, master_key=f"{prefix}/master.m3u8", renditions=[],
                             poster_key=f"{prefix}/thumbs/poster_720.jpg")
             if hours_ago:
-                s.get(Video, vid).ready_at = utcnow() - timedelta(hours=hours_ago)
+                video = s.get(Video, vid)
+                video.ready_at = video.playable_at = utcnow() - timedelta(hours=hours_ago)
     return vid
 
 

@@ -89,11 +89,11 @@ def test_rerun_with_new_codecs_keeps_the_old_publication_serving_until_the_switc
     seen: dict[str, object] = {}
     real_publish, real_mark_ready = ingest.publish, ingest.mark_ready
 
-    def publish(run, package, thumbs=None):
+    def publish(run, package, thumbs=None, **kw):
         # Mid-run: the catalog still points at the old publication and the video stays listed as ready.
         v = _video(sessions, run.video_id)
         seen["during"] = (v.state, v.master_key)
-        return real_publish(run, package, thumbs)
+        return real_publish(run, package, thumbs, **kw)
 
     def mark_ready(run, publication):
         # Just before the switch: the old master and every old segment are still fetchable, the new one is there.

@@ -109,6 +109,10 @@ def stored(sessions, vid: str) -> list[tuple[int, str]]:
         return [(e.id, e.kind) for e in video_events.since(s, vid, 0)]
 
 
+def playback_url(api, key: str) -> str:
+    return api.app.state.services.playback_url(key)
+
+
 def stream(api, vid: str, headers: dict, **kwargs):
     return api.stream("GET", f"/v1/videos/{vid}/events", headers=headers, timeout=30, **kwargs)
 
@@ -134,7 +138,9 @@ def test_stream_replays_then_follows_every_stage_in_order_and_ends_after_ready(a
         assert e["data"]["kind"] == e["event"] and e["data"]["video_id"] == vid
         assert datetime.fromisoformat(e["data"]["at"]).tzinfo is not None
     assert got[1]["data"]["detail"] == {"duration_s": 4.0}
-    assert got[2]["data"]["detail"]["master_key"] == f"v/{vid}/p1/master.m3u8"
+    # The catalog's object key reaches the creator as the edge URL the video plays from.
+    assert got[2]["data"]["detail"]["playback_url"] == playback_url(api, f"v/{vid}/p1/master.m3u8")
+    assert "master_key" not in got[2]["data"]["detail"]
     assert [e["data"]["detail"]["codec"] for e in got[3:5]] == ["h264", "av1"]
 
 
@@ -257,7 +263,8 @@ def test_notifications_list_page_and_mark_read_for_their_user_only(api, sessions
                                                                    ("video_playable", first)]
     assert page["unread"] == 2 and page["next_before"] is None
     newest, older = page["items"]
-    assert newest["id"] > older["id"] and older["detail"]["master_key"] == f"v/{first}/p1/master.m3u8"
+    assert newest["id"] > older["id"] and older["detail"]["playback_url"] == playback_url(
+        api, f"v/{first}/p1/master.m3u8")
     one = api.get("/v1/me/notifications", params={"limit": 1}, headers=alice.headers).json()
     assert [n["id"] for n in one["items"]] == [newest["id"]] and one["next_before"] == newest["id"]
     rest = api.get("/v1/me/notifications", params={"limit": 1, "before": one["next_before"]},
