@@ -111,25 +111,24 @@ def ingest_video():
         except ingest.UploadRejected as exc:
             raise AirflowSkipException(str(exc)) from exc
 
-    # The playable stage's H.264 rungs (the plan's "first"), encoded alone: nothing else is started until
-    # they are published, so on a small machine they get every core. Nothing to do without such a stage.
+    # The playable stage in one task: the plan's first H.264 rungs with the audio on a thread beside them,
+    # then package them under playable.m3u8, upload and make the video playable. Nothing else is started
+    # before: on a small machine the first rungs get every core. One task, not three: each task start is a
+    # process and a scheduler round on the path to playable. Returns both encodes for the full publication.
     @task(execution_timeout=timedelta(minutes=30), priority_weight=ENCODE_PRIORITY, weight_rule="absolute")
-    def transcode_first(source: dict, job: dict | None) -> list[dict]:
-        return _transcode(source, job, playable=True) if job else []
-
-    # Package the first rungs with the audio under playable.m3u8, upload, and make the video playable.
-    @task(retries=4)
-    def publish_playable(source: dict, first: list[dict], audio: list[dict]) -> str | None:
+    def playable(source: dict, job: dict | None) -> dict:
+        run, src = _run(), ingest.Source.from_json(source)
         try:
-            parts = [ingest.renditions_from_json(first), ingest.renditions_from_json(audio)]
-            publication = ingest.release_playable(_run(), ingest.Source.from_json(source), parts)
+            first, audio = ingest.transcode_playable(run, src, ingest.EncodeJob.from_json(job) if job else None)
+            ingest.release_playable(run, src, [first, audio])
+        # A rejected video, or a newer run owns it (this run's prefix is left to the GC).
         except (ingest.UploadRejected, ingest.SupersededRun) as exc:
             raise AirflowSkipException(str(exc)) from exc
-        return publication.master_key if publication else None
+        return {"first": ingest.renditions_to_json(first), "audio": ingest.renditions_to_json(audio)}
 
     # One mapped task per codec (or the rest of H.264's rungs), named after it in the UI; each decodes the
     # source once for its rungs. The encodes are the long pole: when more tasks are ready than the executor
-    # has slots, they start first and the short ones (audio, thumbnails, nvenc_codecs) fill the slots left.
+    # has slots, they start first and the short ones (thumbnails, nvenc_codecs) fill the slots left.
     @task(execution_timeout=timedelta(minutes=30), map_index_template="{{ codec }}", priority_weight=ENCODE_PRIORITY,
           weight_rule="absolute")
     def transcode(source: dict, job: dict) -> list[dict]:
@@ -142,13 +141,6 @@ def ingest_video():
           queue=get_settings().gpu_queue)
     def transcode_gpu(source: dict, job: dict) -> list[dict]:
         return _transcode(source, job)
-
-    @task(execution_timeout=timedelta(minutes=10))
-    def transcode_audio(source: dict) -> list[dict]:
-        try:
-            return ingest.renditions_to_json(ingest.transcode_audio(_run(), ingest.Source.from_json(source)))
-        except ingest.UploadRejected as exc:
-            raise AirflowSkipException(str(exc)) from exc
 
     @task
     def thumbnails(source: dict) -> dict:
@@ -167,9 +159,10 @@ def ingest_video():
     # nothing to do (skipped); it refuses a rejected video itself. A retry repeats all three: the upload
     # goes to the run's own prefix, so it overwrites itself.
     @task(trigger_rule="none_failed_min_one_success", retries=4, outlets=[PUBLISHED])
-    def publish(source: dict, first: list[dict], video: list[list[dict]] | None, video_gpu: list[list[dict]] | None,
-                audio: list[dict], thumbs: dict) -> None:
-        parts = [ingest.renditions_from_json(part) for part in (first, *(video or []), *(video_gpu or []), audio)]
+    def publish(source: dict, stage: dict, video: list[list[dict]] | None, video_gpu: list[list[dict]] | None,
+                thumbs: dict) -> None:
+        parts = [ingest.renditions_from_json(part)
+                 for part in (stage["first"], *(video or []), *(video_gpu or []), stage["audio"])]
         try:
             ingest.release(_run(), ingest.Source.from_json(source), parts, ingest.Thumbnails.from_json(thumbs))
         # A rejected video, or a newer run owns it (this run's prefix is left to the GC).
@@ -182,16 +175,15 @@ def ingest_video():
 
     codecs = validate()
     source = XComArg(codecs.operator, key="source")
-    first, audio = transcode_first(source, XComArg(codecs.operator, key="first")), transcode_audio(source)
-    playable = publish_playable(source, first, audio)
+    stage = playable(source, XComArg(codecs.operator, key="first"))
     # Everything else waits for the playable stage: on 2 cores an AV1 encode or the thumbnails beside the
     # first rungs would double the creator's wait for playable, and ready comes no sooner (the same CPU work).
     gpu_codecs = nvenc_codecs()
     video = transcode.partial(source=source).expand(job=codecs)
     video_gpu = transcode_gpu.partial(source=source).expand(job=gpu_codecs)
     thumbs = thumbnails(source)
-    playable >> [video, gpu_codecs, thumbs]
-    ready = publish(source, first, video, video_gpu, audio, thumbs)
+    stage >> [video, gpu_codecs, thumbs]
+    ready = publish(source, stage, video, video_gpu, thumbs)
     embedding = embed()
     ready >> embedding  # after ready: its TensorFlow start-up would take CPU from the encodes
     # cleanup is a teardown: it runs once everything upstream is done, whatever their states, and it does

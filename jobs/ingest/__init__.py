@@ -42,6 +42,7 @@ from jobs.ingest.steps import (
     thumbnails,
     transcode,
     transcode_audio,
+    transcode_playable,
     validate,
 )
 
@@ -51,5 +52,5 @@ __all__ = [
     "cleanup", "codecs_for_run", "dedup", "embed", "mark_error", "mark_playable", "mark_ready", "package",
     "plan_encodes", "publication_id", "publish", "release", "release_playable", "renditions_from_json",
     "renditions_to_json", "run_inline", "split_by_device", "staging_bucket", "steps", "thumbnails", "transcode",
-    "transcode_audio", "validate",
+    "transcode_audio", "transcode_playable", "validate",
 ]

@@ -24,8 +24,7 @@ def run_inline(settings: Settings, video_id: str, run_id: str, codecs: Iterable[
         source = steps.validate(run)
         steps.dedup(run)
         plan = steps.plan_encodes(run.settings, steps.codecs_for_run(run.settings, codecs), source.info)
-        first = steps.transcode(run, source, plan.first, playable=True) if plan.first else ()
-        audio = steps.transcode_audio(run, source)
+        first, audio = steps.transcode_playable(run, source, plan.first)
         steps.release_playable(run, source, [first, audio])
         parts = [steps.transcode(run, source, job) for job in (*plan.cpu, *plan.gpu)]
         thumbs = steps.thumbnails(run, source)

@@ -11,6 +11,7 @@ import logging
 import shutil
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from catalog import video_events
 from catalog import videos as repo
@@ -253,6 +254,17 @@ def transcode_audio(run: IngestRun, source: Source) -> Renditions:
             raise run.reject(exc.code, exc.message) from exc
         run.staging.push(transcode_outputs(renditions))  # empty for a silent video: nothing to stage
     return tuple(renditions)
+
+
+def transcode_playable(run: IngestRun, source: Source, job: EncodeJob | None) -> tuple[Renditions, Renditions]:
+    """The playable stage's encodes: the plan's first H.264 rungs (none without such a stage) and, on a thread
+    beside them, the audio. One task instead of two saves a process start and a scheduler round on the path
+    to playable; the AAC encode takes little CPU from the video's."""
+    run.sessions, run.store, run.staging  # noqa: B018 - derived once, before two threads would race to
+    with ThreadPoolExecutor(max_workers=1) as pool:  # a video error waits for the audio thread, then raises
+        audio = pool.submit(transcode_audio, run, source)
+        first = transcode(run, source, job, playable=True) if job is not None else ()
+        return first, audio.result()
 
 
 def thumbnails(run: IngestRun, source: Source) -> Thumbnails:

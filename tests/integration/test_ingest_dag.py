@@ -50,7 +50,7 @@ def test_ingest_publishes_a_conformant_ladder(ingest_dag, sessions, store, setti
     # (AV1; H.264 was the playable stage's own task).
     states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
     assert states[("transcode_gpu", -1)] == "skipped"
-    assert states[("transcode", 0)] == states[("transcode_first", -1)] == states[("publish_playable", -1)] == "success"
+    assert states[("transcode", 0)] == states[("playable", -1)] == "success"
     assert ("transcode", 1) not in states
     with session_scope(sessions) as s:
         kinds = [e.kind for e in video_events.since(s, vid)]
@@ -189,25 +189,23 @@ def test_a_failed_embedding_leaves_the_video_ready_and_the_run_red(ingest_dag, s
         assert get_embedding(s, vid, EMBEDDING_MODEL) is None
 
 
-def test_three_tasks_stand_before_playable(ingest_dag):
-    # begin, validate, dedup and the encode plan share a task: each task start is a process and a scheduler
-    # round on the path to playable. Then the first H.264 rungs beside the audio, then their publication.
-    for task_id in ("transcode_first", "transcode_audio"):
-        assert ingest_dag.get_task(task_id).upstream_task_ids == {"validate"}
-    assert ingest_dag.get_task("publish_playable").upstream_task_ids == {"validate", "transcode_first",
-                                                                         "transcode_audio"}
+def test_two_tasks_stand_before_playable(ingest_dag):
+    # begin, validate, dedup and the encode plan share a task, and the playable stage (the first H.264 rungs,
+    # the audio beside them, their publication) is the second: each task start is a process and a scheduler
+    # round on the path to playable.
+    assert ingest_dag.get_task("validate").upstream_task_ids == set()
+    assert ingest_dag.get_task("playable").upstream_task_ids == {"validate"}
     # Nothing else starts before the video is playable: on 2 cores it would halve the first encode's speed.
     for task_id in ("transcode", "thumbnails"):
-        assert ingest_dag.get_task(task_id).upstream_task_ids == {"validate", "publish_playable"}
-    assert ingest_dag.get_task("nvenc_codecs").upstream_task_ids == {"publish_playable"}  # after validate too
-    assert ingest_dag.get_task("validate").upstream_task_ids == set()
-    assert "dedup" not in ingest_dag.task_dict
+        assert ingest_dag.get_task(task_id).upstream_task_ids == {"validate", "playable"}
+    assert ingest_dag.get_task("nvenc_codecs").upstream_task_ids == {"playable"}  # after validate too
+    for gone in ("dedup", "transcode_audio", "transcode_first", "publish_playable"):
+        assert gone not in ingest_dag.task_dict
     # With more tasks ready than executor slots, the encodes (the long pole) are picked first.
     encode = ingest_dag.get_task("transcode")
     assert encode.priority_weight == ingest_dag.get_task("transcode_gpu").priority_weight
-    assert encode.priority_weight == ingest_dag.get_task("transcode_first").priority_weight
-    assert all(encode.priority_weight > ingest_dag.get_task(t).priority_weight
-               for t in ("transcode_audio", "thumbnails", "nvenc_codecs"))
+    assert encode.priority_weight == ingest_dag.get_task("playable").priority_weight
+    assert all(encode.priority_weight > ingest_dag.get_task(t).priority_weight for t in ("thumbnails", "nvenc_codecs"))
 
 
 def test_gpu_encodes_queue_in_their_own_pool(ingest_dag):
@@ -215,8 +213,7 @@ def test_gpu_encodes_queue_in_their_own_pool(ingest_dag):
     assert gpu.pool == "gpu_encoders" and cpu.pool == "default_pool"
     publish = ingest_dag.get_task("publish")  # packages, uploads and switches the catalog: one task start
     assert publish.trigger_rule == "none_failed_min_one_success"
-    assert publish.upstream_task_ids == {"validate", "transcode_first", "transcode", "transcode_gpu",
-                                         "transcode_audio", "thumbnails"}
+    assert publish.upstream_task_ids == {"validate", "playable", "transcode", "transcode_gpu", "thumbnails"}
     assert [a.uri for a in publish.outlets] == ["reelflow://videos/published"]
     # The embedding comes after "ready" (not competing for CPU with the encodes), and cleanup (which
     # removes its input) waits for it.

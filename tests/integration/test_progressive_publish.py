@@ -55,8 +55,8 @@ def test_the_first_rungs_play_first_and_the_rest_joins_by_the_switch(staged, set
     assert set(plan.cpu) == {EncodeJob(Codec.AV1, "libsvtav1"), EncodeJob(Codec.H264, "libx264", ("360p",))}
     assert plan.first.label == "h264 240p"
 
-    first = ingest.transcode(run, source, plan.first, playable=True)
-    audio = ingest.transcode_audio(run, source)
+    first, audio = ingest.transcode_playable(run, source, plan.first)  # the audio on a thread beside
+    assert [r.name for r in first] == ["h264-240p"] and [r.name for r in audio] == ["audio"]
     playable = ingest.release_playable(run, source, [first, audio])
     assert playable is not None and playable.master_key == f"{run.prefix}/playable.m3u8"
     video = _video(sessions, run.video_id)

@@ -240,7 +240,7 @@ def test_ingest_dag_with_s3_staging_and_a_machine_per_task(settings, sessions, s
         assert video.state == "ready", video.failure_reason
         hosts = {p.name for p in (tmp_path / "scratch" / vid).glob("*/*")}
         # the tasks really had separate dirs
-        assert {"validate", "transcode_first", "publish_playable", "transcode", "publish"} <= hosts
+        assert {"validate", "playable", "transcode", "publish"} <= hosts
         assert {r.name for r in video.renditions} == {"h264-240p", "h264-360p", "audio"}
         root = tmp_path / "published"
         download_prefix(store, settings.vod_bucket, video.publish_prefix, root)
