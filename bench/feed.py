@@ -31,6 +31,7 @@ import json
 import os
 import random
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -388,8 +389,9 @@ def main() -> int:
         procs.append(redis_proc)
         env = {"REELFLOW_DATABASE_URL": db_url, "REELFLOW_REDIS_URL": redis_url, "REELFLOW_REDIS_PREFIX": "rfb:",
                "REELFLOW_RATE_LIMIT_PER_S": "100000", "REELFLOW_RATE_LIMIT_BURST": "100000",
-               "REELFLOW_AIRFLOW_URL": "http://127.0.0.1:1", "REELFLOW_EDGE_ADMIN_URL": "http://127.0.0.1:1"}
-        signer = TokenSigner(base.api_secret, 86400)
+               "REELFLOW_AIRFLOW_URL": "http://127.0.0.1:1", "REELFLOW_EDGE_ADMIN_URL": "http://127.0.0.1:1",
+               "REELFLOW_API_SECRET": secrets.token_urlsafe(32)}  # a production configuration: no dev tokens
+        signer = TokenSigner(env["REELFLOW_API_SECRET"], 86400)
         tokens = [signer.issue(u) for u in users]
         cores = os.cpu_count()
         print(f"machine: {cores} cores shared by the load generator and the server; {args.seconds:g} s per rate; "

@@ -19,6 +19,23 @@ _LIMITS = Limits()
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+DEV_API_SECRET = "reelflow-dev-secret-change-me-in-production"  # published in this repository
+MIN_API_SECRET_CHARS = 32
+
+
+def insecure_api_settings(settings: Settings) -> str | None:
+    """Why an API with these settings would let anyone forge tokens, or None. With development auth on,
+    tokens are free for the asking anyway, so only a production configuration is held to this."""
+    if settings.dev_auth:
+        return None
+    if settings.api_secret == DEV_API_SECRET:
+        return ("REELFLOW_API_SECRET is the default published in Reelflow's repository: anyone can sign tokens "
+                "with it; set a random secret of at least 32 characters (or REELFLOW_DEV_AUTH=true for development)")
+    if len(settings.api_secret) < MIN_API_SECRET_CHARS:
+        return f"REELFLOW_API_SECRET is {len(settings.api_secret)} characters; use at least {MIN_API_SECRET_CHARS}"
+    return None
+
+
 class Settings(BaseSettings):
     """Every knob, overridable as ``REELFLOW_<NAME>`` (nested lists as JSON, e.g. ``[360,720]``)."""
 
@@ -57,10 +74,13 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    # Signs access tokens (JWT HS256) and feed cursors (HMAC); set a real secret outside development.
-    api_secret: str = "reelflow-dev-secret-change-me-in-production"
+    # Signs access tokens (JWT HS256) and feed cursors (HMAC). The default is published: the API refuses to
+    # start with it unless development auth is on, and the local stack generates one per home instead.
+    api_secret: str = DEV_API_SECRET
     token_ttl_s: int = 7 * 86400
-    dev_auth: bool = True  # POST /v1/auth/dev-token issues a token for any user id (local development)
+    # POST /v1/auth/dev-token issues a token for any user id or handle: anyone becomes anyone. Off unless asked
+    # for; `reelflow stack up` turns it on for the local stack it starts (unless REELFLOW_DEV_AUTH says no).
+    dev_auth: bool = False
     redis_prefix: str = "rf:"  # every live key (adapters/live_store.py) starts with it
     rate_limit_per_s: float = 20.0  # per user, GCRA in Redis; fails open while Redis is down
     rate_limit_burst: int = 60

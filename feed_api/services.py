@@ -13,7 +13,7 @@ from adapters.s3 import OriginStore
 from adapters.s3_multipart import MultipartStore
 from catalog.db import make_engine, make_sessionmaker
 from config.clients import airflow_client, edge_purger, multipart_store, origin_store
-from config.settings import Settings
+from config.settings import Settings, insecure_api_settings
 from feed_api.cursor import CursorCodec
 from feed_api.live import Live
 from feed_api.metrics import Metrics
@@ -21,6 +21,10 @@ from feed_api.ranker_loader import ModelRanker
 from feed_api.tokens import TokenSigner
 from jobs.pipeline import AirflowPipeline, Pipeline
 from jobs.purge import OriginTarget
+
+
+class InsecureSettings(RuntimeError):
+    """The API's settings would let anyone forge tokens; it refuses to start."""
 
 
 @dataclass
@@ -59,6 +63,9 @@ class Services:
     @classmethod
     def from_settings(cls, settings: Settings, pipeline: Pipeline | None = None,
                       purger: Purger | None = None) -> Services:
+        insecure = insecure_api_settings(settings)
+        if insecure is not None:
+            raise InsecureSettings(f"the API will not start: {insecure}")
         store = origin_store(settings)
         if pipeline is None:
             pipeline = AirflowPipeline(airflow_client(settings))

@@ -14,9 +14,10 @@ from config.settings import get_settings
 
 def _token(args: argparse.Namespace) -> int:
     from feed_api.tokens import TokenSigner
+    from reelflow.stack import local_api_secret
 
     s = get_settings()
-    print(TokenSigner(s.api_secret, s.token_ttl_s).issue(args.user_id, ttl_s=args.ttl))
+    print(TokenSigner(local_api_secret(s), s.token_ttl_s).issue(args.user_id, ttl_s=args.ttl))
     return 0
 
 
@@ -25,6 +26,7 @@ def _user(args: argparse.Namespace) -> int:
     from catalog.db import session_scope
     from config.clients import sessions
     from feed_api.tokens import TokenSigner
+    from reelflow.stack import local_api_secret
 
     s = get_settings()
     try:
@@ -35,7 +37,7 @@ def _user(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"user {uid} ({args.handle.lower()})")
-    print(TokenSigner(s.api_secret, s.token_ttl_s).issue(uid))
+    print(TokenSigner(local_api_secret(s), s.token_ttl_s).issue(uid))
     return 0
 
 

@@ -23,7 +23,7 @@ import redis
 
 from catalog.db import ensure_database
 from catalog.migrate import upgrade
-from config.settings import REPO_ROOT, Settings
+from config.settings import DEV_API_SECRET, REPO_ROOT, Settings
 from jobs.ingest import GPU_POOL
 from reelflow.container import airflow_pythonpath
 from reelflow.s3server import pid_alive, port_in_use, s3_ready, start_seaweed, stop_process_group, wait_ready
@@ -42,6 +42,21 @@ class ServiceStatus:
     detail: str = ""
 
 
+def local_api_secret(settings: Settings) -> str:
+    """The secret the local stack's API signs with: the configured one, or, instead of the default published
+    in the repository, a random one generated once per home and kept there (owner-only) for the stack and
+    the CLI (``reelflow token``) to share."""
+    if settings.api_secret != DEV_API_SECRET:
+        return settings.api_secret
+    home = settings.home.expanduser().resolve()
+    secret_file = home / "api_secret"
+    if not secret_file.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        secret_file.touch(mode=0o600)
+        secret_file.write_text(secrets.token_urlsafe(48))
+    return secret_file.read_text().strip()
+
+
 class StackError(RuntimeError):
     pass
 
@@ -51,12 +66,22 @@ class Stack:
                 "airflow-triggerer", "api", "edge")
 
     def __init__(self, settings: Settings, log: Log = print) -> None:
-        self.s = settings
         self.log = log
         self.home = settings.home.expanduser().resolve()
         self.run_dir = self.home / "run"
         self.log_dir = self.home / "logs"
         self.airflow_home = self.home / "airflow"
+        self.s = self._local(settings)
+
+    def _local(self, settings: Settings) -> Settings:
+        """The local stack is for development: development tokens on (unless REELFLOW_DEV_AUTH is set), and
+        never the API secret published in the repository: one is generated per home and kept there."""
+        update: dict[str, object] = {}
+        if "REELFLOW_DEV_AUTH" not in os.environ:
+            update["dev_auth"] = True
+        if settings.api_secret == DEV_API_SECRET:
+            update["api_secret"] = local_api_secret(settings)
+        return settings.model_copy(update=update) if update else settings
 
     # ------------------------------------------------------------------ process bookkeeping
     def _pid_file(self, name: str) -> Path:

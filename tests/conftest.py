@@ -39,6 +39,9 @@ TEST_ENV = {
     "REELFLOW_VOD_BUCKET": "vod",
     # Small ladders keep encodes quick; the code paths are the same as for 1080p.
     "REELFLOW_LADDER_SHORT_SIDES": "[240, 360]",
+    # Tests are development: tokens from /v1/auth/dev-token (off by default; tests of production settings
+    # turn it off again and set a secret).
+    "REELFLOW_DEV_AUTH": "true",
     "REELFLOW_RELADDER_POKE_S": "1",  # the re-ladder chunks look at their ingest runs every second
     "AIRFLOW_HOME": str(TMP / "airflow"),
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"{PG}/reelflow_test_airflow",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 
 import jwt
@@ -63,9 +64,28 @@ def test_dev_token_by_handle_and_id_and_disabled(api, settings):
     assert by_id.status_code == 200 and by_id.json()["user_id"] == uid
     assert api.post("/v1/auth/dev-token", json={"user_id": "0" * 16}).status_code == 404
     assert api.post("/v1/auth/dev-token", json={}).status_code == 422
-    with make_client(settings, dev_auth=False) as prod:
+    with make_client(settings, dev_auth=False, api_secret=secrets.token_urlsafe(32)) as prod:
         resp = prod.post("/v1/auth/dev-token", json={"user_id": uid})
         assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_found"
+
+
+def test_production_settings_refuse_the_published_secret_and_forged_tokens(api, settings):
+    """Anyone could become anyone: development tokens were on by default, and with them off the API still
+    signed with the secret published in the repository, so a token forged with it was accepted."""
+    from config.settings import DEV_API_SECRET, Settings
+    from feed_api.services import InsecureSettings
+
+    assert Settings.model_fields["dev_auth"].default is False  # on only where asked (the local stack, tests)
+    for weak in (DEV_API_SECRET, "short-but-sixteen-chars"):
+        with pytest.raises(InsecureSettings, match="REELFLOW_API_SECRET"):
+            make_client(settings, dev_auth=False, api_secret=weak)
+    victim = Person(api)
+    with make_client(settings, dev_auth=False, api_secret=secrets.token_urlsafe(32)) as prod:
+        assert prod.post("/v1/auth/dev-token", json={"user_id": victim.id}).status_code == 404
+        forged = jwt.encode({"sub": victim.id, "exp": int(time.time()) + 100, "aud": "reelflow-api"},
+                            DEV_API_SECRET, "HS256")
+        resp = prod.get("/v1/me/notifications", headers={"Authorization": f"Bearer {forged}"})
+        assert resp.status_code == 401 and resp.json()["error"]["code"] == "invalid_token"
 
 
 def test_auth_failures_are_401_with_a_reason(api, settings):
