@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session
 
-from catalog.models import SERVABLE_STATES, StoredFingerprint, Video
+from catalog.models import SERVABLE_STATES, Privacy, StoredFingerprint, Video
 
 
 @dataclass(frozen=True)
@@ -33,11 +33,20 @@ def _row(r: StoredFingerprint) -> FingerprintRow:
                           np.asarray(r.hashes, np.int64).view(np.uint64))
 
 
-def published_fingerprints(session: Session) -> list[FingerprintRow]:
-    """Fingerprints of watchable videos (playable or ready): the originals a new upload is checked against."""
+def published_fingerprints(session: Session, *, uploader: str | None = None,
+                           every_privacy: bool = False) -> list[FingerprintRow]:
+    """Fingerprints of watchable videos (playable or ready): the originals a new upload is checked against.
+
+    Deleted videos are forgotten (their creator may upload the clip again). Another creator's private or
+    followers-only video is no reference for ``uploader``: a rejection would name it (or confirm that it
+    exists), and refusing a file the uploader already holds protects nothing. Their own videos count, in any
+    privacy. ``every_privacy`` is for operators (``reelflow dedup check``)."""
     stmt = (select(StoredFingerprint).join(Video, Video.id == StoredFingerprint.video_id)
-            .where(Video.state.in_(SERVABLE_STATES)).order_by(Video.playable_at))
-    return [_row(r) for r in session.scalars(stmt)]
+            .where(Video.state.in_(SERVABLE_STATES), Video.deleted_at.is_(None)))
+    if not every_privacy:
+        mine = Video.creator_id == uploader if uploader is not None else false()
+        stmt = stmt.where(or_(Video.privacy == Privacy.PUBLIC, mine))
+    return [_row(r) for r in session.scalars(stmt.order_by(Video.playable_at))]
 
 
 def get_fingerprint(session: Session, video_id: str) -> FingerprintRow | None:

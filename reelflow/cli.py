@@ -171,7 +171,7 @@ def _dedup_check(args: argparse.Namespace, fingerprints) -> int:
     try:
         upgrade(settings.database_url)  # idempotent: an older catalog gains the fingerprints table
         with session_scope(sessions(settings)) as s:
-            for row in published_fingerprints(s):
+            for row in published_fingerprints(s, every_privacy=True):  # an operator's check
                 index.add(row.video_id, Fingerprint(row.sha256, row.times, row.hashes))
     except OperationalError as exc:
         print(f"error: the catalog database is unreachable ({exc.orig}); is the stack up?", file=sys.stderr)

@@ -146,7 +146,7 @@ def dedup(run: IngestRun) -> Dedup:
         reference = query.reference()
         with run.session() as s:
             save_fingerprint(s, run.video_id, reference.sha256, reference.times, reference.hashes)
-            published = published_fingerprints(s)
+            published = published_fingerprints(s, uploader=repo.get_video(s, run.video_id).creator_id)
         index = DedupIndex()
         for row in published:
             if row.video_id != run.video_id:

@@ -149,3 +149,50 @@ def test_inline_pipeline_publishes_even_when_the_embedding_fails(settings, sessi
     assert {r.encoder for r in video.renditions if r.kind == "video"} == {"libx264"}
     assert "no content embedding for video" in caplog.text
     assert not IngestRun(settings, vid, "inline-steps").work_dir.exists()  # cleaned up all the same
+
+
+def test_dedup_never_names_another_creator_s_private_video_and_forgets_deleted_ones(settings, sessions, store,
+                                                                                    tmp_path):
+    """A re-upload of someone else's private clip was rejected as "an exact copy of video <the private id>",
+    and a creator's own deleted clip could never be uploaded again."""
+    import secrets
+
+    from catalog import users
+
+    clip = make_clip(tmp_path / "mine.mp4", width=320, height=240, seconds=2.0, audio=False,
+                     pattern=unique_pattern(17_003))
+    with session_scope(sessions) as s:
+        alice, bob = (users.create_user(s, handle=f"dd_{n}_{secrets.token_hex(4)}").id for n in ("a", "b"))
+
+    def upload(creator: str, privacy: str = "public") -> IngestRun:
+        with session_scope(sessions) as s:
+            video = repo.create_video(s, creator_id=creator, privacy=privacy)
+            repo.start_processing(s, video.id, run_id=f"dd-{video.id}")
+            vid, key = video.id, video.raw_key
+        store.client.fput_object(settings.raw_bucket, key, str(clip))
+        run = IngestRun(settings, vid, f"dd-{vid}")
+        ingest.validate(run)
+        return run
+
+    def publish(run: IngestRun) -> None:
+        with session_scope(sessions) as s:
+            repo.mark_ready(s, run.video_id, publish_prefix=f"v/{run.video_id}/p", renditions=[],
+                            master_key=f"v/{run.video_id}/p/master.m3u8")
+
+    private = upload(alice, "private")
+    assert ingest.dedup(private).duplicate_of is None
+    publish(private)
+    # Bob holds the same file: his upload is not refused, and nothing tells him Alice's private video exists.
+    copy = upload(bob)
+    assert ingest.dedup(copy).duplicate_of is None
+    assert _video(sessions, copy.video_id).failure_reason is None
+    # Alice's own re-upload is caught, naming her video.
+    again = upload(alice)
+    with pytest.raises(ingest.UploadRejected, match=private.video_id):
+        ingest.dedup(again)
+    # Once she deleted it, she may upload it again.
+    with session_scope(sessions) as s:
+        repo.tombstone(s, private.video_id)
+    assert ingest.dedup(upload(alice)).duplicate_of is None
+    for run in (private, copy, again):
+        ingest.cleanup(run)
