@@ -108,7 +108,13 @@ class OriginStore:
         self.client.remove_object(bucket, key)
 
     def delete_prefix(self, bucket: str, prefix: str) -> int:
-        keys = self.list_keys(bucket, prefix)
+        """Remove every object under ``prefix``; how many. A bucket that does not exist holds nothing."""
+        try:
+            keys = self.list_keys(bucket, prefix)
+        except S3Error as exc:
+            if exc.code == "NoSuchBucket":
+                return 0
+            raise
         for key in keys:
             self.client.remove_object(bucket, key)
         return len(keys)

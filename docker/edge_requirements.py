@@ -45,9 +45,15 @@ def edge_modules(python: str = sys.executable) -> list[str]:
     return json.loads(out.stdout)
 
 
+# Modules that exist only at run time, made by an import rather than shipped by a package (Cython-compiled
+# extensions such as psycopg-binary's register ``cython_runtime``).
+RUNTIME_MODULES = {"cython_runtime"}
+
+
 def third_party_top_levels(modules: list[str]) -> set[str]:
     tops = {m.split(".", 1)[0] for m in modules}
-    return {t for t in tops if t not in sys.stdlib_module_names and t not in OUR_PACKAGES and not t.startswith("_")}
+    return {t for t in tops if t not in sys.stdlib_module_names and t not in OUR_PACKAGES and not t.startswith("_")
+            and t not in RUNTIME_MODULES}
 
 
 def lock_pins(lock: Path = LOCK) -> dict[str, str]:

@@ -34,6 +34,7 @@ class Services:
     pipeline: Pipeline
     raw_bucket: str
     vod_bucket: str
+    cold_bucket: str
     presign_expiry_s: int
     max_upload_bytes: int
     multipart: MultipartStore
@@ -58,7 +59,7 @@ class Services:
 
     @property
     def origin(self) -> OriginTarget:
-        return OriginTarget(self.store, self.raw_bucket, self.vod_bucket)
+        return OriginTarget(self.store, self.raw_bucket, self.vod_bucket, self.cold_bucket)
 
     @classmethod
     def from_settings(cls, settings: Settings, pipeline: Pipeline | None = None,
@@ -74,6 +75,7 @@ class Services:
         svc = cls(
             sessions=make_sessionmaker(make_engine(settings.database_url, pool_size=8, max_overflow=8)),
             store=store, pipeline=pipeline, raw_bucket=settings.raw_bucket, vod_bucket=settings.vod_bucket,
+            cold_bucket=settings.cold_bucket,
             presign_expiry_s=settings.presign_expiry_s, max_upload_bytes=settings.max_upload_bytes,
             multipart=multipart_store(settings), multipart_threshold_bytes=settings.multipart_threshold_bytes,
             multipart_part_bytes=settings.multipart_part_bytes,

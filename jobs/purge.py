@@ -29,9 +29,14 @@ class OriginTarget:
     store: OriginStore
     raw_bucket: str
     vod_bucket: str
+    cold_bucket: str | None = None  # storage tiering's cold copy of publications
 
     def remove(self, video_id: str) -> int:
-        removed = self.store.delete_prefix(self.vod_bucket, f"v/{video_id}/")
+        """Every tier of the origin: the cold copy first, so an edge's cold read racing the delete finds
+        nothing to bring back to the hot bucket once that is emptied (the edge also asks the catalog)."""
+        prefix = f"v/{video_id}/"
+        removed = self.store.delete_prefix(self.cold_bucket, prefix) if self.cold_bucket else 0
+        removed += self.store.delete_prefix(self.vod_bucket, prefix)
         return removed + self.store.delete_prefix(self.raw_bucket, raw_key_for(video_id))
 
 

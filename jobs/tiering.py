@@ -42,7 +42,8 @@ class TierReport:
 def _current_prefix(settings: Settings, video_id: str) -> str | None:
     with session_scope(sessions(settings)) as s:
         video = s.get(Video, video_id)
-        return f"{video.publish_prefix}/" if video and video.publish_prefix else None
+        # A deleted video has no current publication: nothing of it moves between tiers again.
+        return f"{video.publish_prefix}/" if video and video.publish_prefix and video.deleted_at is None else None
 
 
 def freeze(settings: Settings, video_ids: list[str]) -> TierReport:

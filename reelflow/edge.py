@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from adapters.catalog_check import CatalogCheck
 from adapters.origin_fetch import origin_fetcher
 from adapters.s3 import OriginConfig, OriginStore
 from cdn_sim.edge import DEFAULT_STATIC_DIR, EdgeApp
@@ -20,10 +21,14 @@ def build_app(origin: OriginConfig | Fetch, buckets: tuple[str, ...], cache_byte
               regional_cache_bytes: int | None = None, shield_cache_bytes: int | None = None,
               default_region: str | None = None, static_dir: Path | None = DEFAULT_STATIC_DIR,
               topology: Topology | None = None, policy: str = "lru",
-              cold_buckets: dict[str, str] | None = None, admin_token: str | None = None) -> EdgeApp:
-    """``cold_buckets``: hot bucket -> cold bucket read as a slower origin (storage tiering);
+              cold_buckets: dict[str, str] | None = None, admin_token: str | None = None,
+              catalog_url: str | None = None) -> EdgeApp:
+    """``cold_buckets``: hot bucket -> cold bucket read as a slower origin (storage tiering), whose objects
+    are served only for videos the catalog at ``catalog_url`` still holds (deleted ones never come back);
     ``admin_token``: the bearer token ``/admin/...`` requires (none: loopback peers only)."""
-    fetch = origin_fetcher(OriginStore(origin), cold_buckets) if isinstance(origin, OriginConfig) else origin
+    check = CatalogCheck(catalog_url) if catalog_url and cold_buckets else None
+    fetch = (origin_fetcher(OriginStore(origin), cold_buckets, check) if isinstance(origin, OriginConfig)
+             else origin)
     cdn = build_cdn(fetch, edge_bytes=cache_bytes, regional_bytes=regional_cache_bytes,
                     shield_bytes=shield_cache_bytes, topology=topology, policy=policy)
     return EdgeApp(cdn, buckets, default_region=default_region, static_dir=static_dir, admin_token=admin_token)
@@ -34,7 +39,7 @@ async def run_edge(origin: OriginConfig, *, buckets: tuple[str, ...], hosts: tup
                    shield_cache_bytes: int | None = None, default_region: str | None = None,
                    static_dir: Path | None = DEFAULT_STATIC_DIR, policy: str = "lru",
                    ready: asyncio.Event | None = None, cold_buckets: dict[str, str] | None = None,
-                   admin_token: str | None = None) -> None:
+                   admin_token: str | None = None, catalog_url: str | None = None) -> None:
     """The edge process: one event loop, one tier chain.
 
     ``cache_bytes`` is each POP's edge tier. Several worker processes on one SO_REUSEPORT port were
@@ -43,5 +48,5 @@ async def run_edge(origin: OriginConfig, *, buckets: tuple[str, ...], hosts: tup
     """
     app = build_app(origin, buckets, cache_bytes, regional_cache_bytes=regional_cache_bytes,
                     shield_cache_bytes=shield_cache_bytes, default_region=default_region, static_dir=static_dir,
-                    policy=policy, cold_buckets=cold_buckets, admin_token=admin_token)
+                    policy=policy, cold_buckets=cold_buckets, admin_token=admin_token, catalog_url=catalog_url)
     await serve_app(app, hosts=hosts, port=port, cert_dir=cert_dir, ready=ready)

@@ -71,7 +71,7 @@ def _purge(args: argparse.Namespace) -> int:
         return 0
     store = origin_store(s)
     purger = edge_purger(s)
-    origin = purge.OriginTarget(store, s.raw_bucket, s.vod_bucket)
+    origin = purge.OriginTarget(store, s.raw_bucket, s.vod_bucket, s.cold_bucket)
     done = failed = 0
     for row in purge.pending(sessions(s)):  # every pending one now, whatever its back-off says
         d, f = purge.process_pending(sessions(s), origin, purger, video_id=row.video_id)

@@ -491,3 +491,51 @@ def test_unwatched_video_moves_to_cold_and_the_edge_serves_and_restores_it(publi
     assert store.get(settings.vod_bucket, segment).cache_control.endswith("immutable")  # headers kept
     # A restore from the CLI side is the same move (nothing left in cold: nothing moved).
     assert tiering.restore(settings, vid) == 0
+
+
+def test_a_deleted_video_in_the_cold_tier_is_never_served_or_restored(sessions, store, settings, tmp_path):
+    """Frozen, then deleted: the edge used to serve its cold copy in every region and move it back to the hot
+    bucket, and the delete never removed the cold copy."""
+    from adapters.s3 import OriginConfig
+    from catalog import videos as repo
+    from catalog.db import session_scope
+    from cdn_sim.tier import NotFound
+    from jobs.purge import OriginTarget
+    from reelflow.edge import build_app
+
+    store.ensure_buckets(settings.cold_bucket)
+    (tmp_path / "master.m3u8").write_text("#EXTM3U\n")
+    frozen = {}
+    for name in ("deleted", "kept"):
+        with session_scope(sessions) as s:
+            vid = repo.create_video(s, caption=name).id
+            repo.start_processing(s, vid, run_id=name)
+            repo.mark_ready(s, vid, publish_prefix=f"v/{vid}/p", master_key=f"v/{vid}/p/master.m3u8", renditions=[])
+        for key in (f"v/{vid}/p/master.m3u8", f"v/{vid}/p/h264/360p/seg_00000.m4s"):  # as storage_tiering leaves it
+            store.put_file(settings.cold_bucket, key, tmp_path / "master.m3u8", content_type="text/plain")
+        frozen[name] = vid
+    deleted, kept = frozen["deleted"], frozen["kept"]
+    with session_scope(sessions) as s:  # DELETE /v1/videos/ID: the tombstone; the outbox has not run yet
+        repo.tombstone(s, deleted)
+
+    app = build_app(OriginConfig(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key),
+                    (settings.vod_bucket,), 10_000_000, cold_buckets={settings.vod_bucket: settings.cold_bucket},
+                    catalog_url=settings.database_url)
+    for region in app.cdn.topology.regions:
+        with pytest.raises(NotFound):
+            asyncio.run(app.cdn.get(f"{settings.vod_bucket}/v/{deleted}/p/master.m3u8", region))
+    # A video that still exists plays from the cold tier as before, and comes back to the hot bucket.
+    assert asyncio.run(app.cdn.get(f"{settings.vod_bucket}/v/{kept}/p/master.m3u8", "eu")).obj.body == b"#EXTM3U\n"
+    deadline = time.monotonic() + 30
+    while not store.list_keys(settings.vod_bucket, f"v/{kept}/") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(store.list_keys(settings.vod_bucket, f"v/{kept}/")) == 2
+    assert store.list_keys(settings.vod_bucket, f"v/{deleted}/") == []  # nothing of the deleted one came back
+
+    # The outbox's removal reaches every tier of the origin, the cold one included.
+    OriginTarget(store, settings.raw_bucket, settings.vod_bucket, settings.cold_bucket).remove(deleted)
+    assert store.list_keys(settings.cold_bucket, f"v/{deleted}/") == []
+    # A tier command for it finds nothing to move either.
+    from jobs import tiering
+
+    assert tiering.restore(settings, deleted) == 0 and tiering.freeze(settings, [deleted]).moved == {}
