@@ -29,6 +29,10 @@ class StoredObject:
     etag: str | None
 
 
+# What the client raises when the store cannot be reached (refused, reset, timed out after its retries).
+STORAGE_DOWN: tuple[type[Exception], ...] = (urllib3.exceptions.HTTPError,)
+
+
 class ObjectNotFound(KeyError):
     pass
 

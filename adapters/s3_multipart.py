@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
 
 from adapters.s3 import OriginConfig
 
@@ -22,6 +22,8 @@ MAX_PART_BYTES = 5 * 2**30
 MAX_PARTS = 10_000
 PART_ROUNDING = 2**20
 NO_SUCH_UPLOAD = ("NoSuchUpload", "NoSuchKey")
+# What botocore raises when the store cannot be reached (endpoint refused, connection closed, timeouts).
+MULTIPART_DOWN: tuple[type[Exception], ...] = (HTTPClientError,)
 
 
 class UploadNotFound(LookupError):

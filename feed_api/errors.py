@@ -15,9 +15,11 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from adapters.s3 import STORAGE_DOWN
+from adapters.s3_multipart import MULTIPART_DOWN
 from feed_api.live import LiveBusy
 from feed_api.schemas import FieldProblem, LegacyError, Problem, ValidationProblem
 
@@ -27,6 +29,7 @@ MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "/problems/"
 VALIDATION_STATUS = 422
 PATH_SAFE = "/:@!$&'()*+,;=~"  # RFC 3986 path characters: Starlette hands the path over decoded, so re-encode
+RETRY_AFTER_S = 5  # what a 503 for a dependency outage asks clients to wait
 
 TITLES: dict[str, str] = {
     "invalid_request": "Invalid request",
@@ -50,6 +53,7 @@ TITLES: dict[str, str] = {
     "rate_limited": "Too many requests",
     "overloaded": "Service overloaded",
     "pipeline_unavailable": "Processing unavailable",
+    "unavailable": "Service unavailable",
     "http_error": "HTTP error",
     "internal_error": "Internal error",
 }
@@ -126,7 +130,31 @@ def install(app: FastAPI) -> None:
         # A reference to something gone (e.g. a token for a user that no longer exists) or a raced insert.
         return problem(request, 409, "conflict", "the request conflicts with stored data")
 
+    @app.exception_handler(OperationalError)
+    async def _catalog_down(request: Request, exc: OperationalError) -> JSONResponse:
+        return _unavailable(request, "catalog", exc)
+
+    @app.exception_handler(DBAPIError)
+    async def _catalog_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:  # the connection dropped mid-request: an outage, not a bug
+            return _unavailable(request, "catalog", exc)
+        return await _unexpected(request, exc)
+
+    async def _storage_down(request: Request, exc: Exception) -> JSONResponse:
+        return _unavailable(request, "object store", exc)
+
+    for down in (*STORAGE_DOWN, *MULTIPART_DOWN):  # the S3 clients' transport failures: the store is unreachable
+        app.add_exception_handler(down, _storage_down)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(request, 500, "internal_error", "something went wrong on our side")
+
+
+def _unavailable(request: Request, what: str, exc: Exception) -> JSONResponse:
+    """A dependency is down: 503 with Retry-After, and one log line per request instead of a traceback."""
+    log.warning("%s unavailable on %s %s: %s", what, request.method, request.url.path,
+                str(getattr(exc, "orig", None) or exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
+    return problem(request, 503, "unavailable", f"the {what} is unavailable; retry in a few seconds",
+                   headers={"Retry-After": str(RETRY_AFTER_S)})

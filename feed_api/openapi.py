@@ -38,7 +38,7 @@ HEADERS = {
                                "schema": {"type": "string"}}},
     429: {"Retry-After": {"description": "seconds to wait", "required": True,
                           "schema": {"type": "integer", "minimum": 1}}},
-    503: {"Retry-After": {"description": "seconds to wait, when the service sheds load",
+    503: {"Retry-After": {"description": "seconds to wait (load shed, or a dependency outage)",
                           "schema": {"type": "integer", "minimum": 1}}},
 }
 
@@ -52,7 +52,8 @@ def dependency_calls(dependant: Dependant) -> Iterator[Callable[..., object]]:
 
 def implied_errors(route: APIRoute) -> dict[int, str]:
     """Failures a route can answer that its handler does not raise itself, with a description each."""
-    found = {500: DESCRIPTIONS[500]}
+    # Any route may meet a dependency outage (the catalog, the object store): 503 with Retry-After.
+    found = {500: DESCRIPTIONS[500], 503: "a dependency is unavailable (or the service sheds load); retry later"}
     for call in dependency_calls(route.dependant):
         found.update(DEPENDENCY_ERRORS.get(call, {}))
     if route.methods & WRITES:

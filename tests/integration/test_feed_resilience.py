@@ -117,3 +117,36 @@ def test_edge_purger_speaks_http_to_the_admin_endpoint():
         server.server_close()
     with pytest.raises(PurgeFailed, match="unreachable"):
         EdgePurger(f"http://127.0.0.1:{free_port()}", timeout_s=1).purge_video("0123456789abcdef")
+
+
+def _unavailable(resp, caplog, what: str) -> None:
+    assert resp.status_code == 503, resp.text
+    assert resp.headers["retry-after"] == "5"
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert resp.json()["code"] == "unavailable" and what in resp.json()["detail"]
+    lines = [r for r in caplog.records if r.name == "feed_api" and "unavailable" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].exc_info is None  # one line per request, no traceback
+    assert "Traceback" not in caplog.text
+
+
+def test_catalog_down_answers_503_with_retry_after_and_one_log_line(settings, caplog):
+    """PostgreSQL down used to answer 500 with a traceback per request."""
+    down = f"postgresql+psycopg://reelflow@127.0.0.1:{free_port()}/nothing"  # nothing listens there
+    with make_client(settings, database_url=down) as api:
+        caplog.set_level("WARNING", logger="feed_api")
+        caplog.clear()
+        _unavailable(api.get(f"/v1/videos/{'0' * 16}"), caplog, "catalog")
+        caplog.clear()
+        _unavailable(api.post("/v1/users", json={"handle": f"u_{word(8)}"}), caplog, "catalog")
+
+
+def test_object_store_down_answers_503_on_complete(settings, catalog_url, caplog):
+    """S3 down used to make POST /v1/videos/{id}/complete answer 500."""
+    with make_client(settings, s3_endpoint=f"http://127.0.0.1:{free_port()}") as api:  # nothing listens there
+        person = Person(api)
+        created = api.post("/v1/videos", json={"caption": "x", "size_bytes": 1000}, headers=person.headers)
+        assert created.status_code == 201, created.text  # a presigned URL is signed here, without the store
+        caplog.set_level("WARNING", logger="feed_api")
+        caplog.clear()
+        resp = api.post(f"/v1/videos/{created.json()['video']['id']}/complete", headers=person.headers)
+        _unavailable(resp, caplog, "object store")
