@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -57,9 +56,6 @@ class OriginStore:
                 except S3Error as exc:  # created meanwhile by another process
                     if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                         raise
-
-    def presigned_put(self, bucket: str, key: str, expires_s: int) -> str:
-        return self.client.presigned_put_object(bucket, key, expires=timedelta(seconds=expires_s))
 
     def put_file(self, bucket: str, key: str, path: Path, *, content_type: str,
                  cache_control: str | None = None) -> None:

@@ -38,9 +38,9 @@ class CreateVideo(Strict):
     privacy: Literal["public", "followers", "private"] = "public"
     sound_id: str | None = Field(None, pattern=SOUND_ID, description="the sound (audio track) the video uses")
     category: str | None = Field(None, pattern=CATEGORY)
-    size_bytes: int | None = Field(None, ge=1, description="the file's exact size; over the upload limit is "
-                                   "refused (413) before anything is stored, above the multipart threshold the "
-                                   "upload goes in parts; without it, one unsigned-length PUT (older clients)")
+    size_bytes: int = Field(ge=1, description="the file's exact size, signed into every upload URL (the store "
+                            "refuses a body of any other length); over the upload limit is refused (413) before "
+                            "anything is stored; above the multipart threshold the upload goes in parts")
 
     @field_validator("hashtags")
     @classmethod

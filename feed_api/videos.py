@@ -120,10 +120,12 @@ def _multipart(video: Video, parts: list[uploads.PartUrl], uploaded: list[Stored
 
 
 def _single_put(svc: Services, video: Video) -> str:
-    # A declared size is signed into the URL, so S3 refuses any other body length before storing it.
-    if video.upload_size is not None:
-        return svc.multipart.presign_put(svc.raw_bucket, video.raw_key, video.upload_size, svc.presign_expiry_s)
-    return svc.store.presigned_put(svc.raw_bucket, video.raw_key, svc.presign_expiry_s)
+    # The declared size is signed into the URL, so S3 refuses any other body length before storing it. A video
+    # registered before sizes were required has none: it gets no URL (the client registers it again).
+    if video.upload_size is None:
+        raise ApiError(409, "invalid_state", f"video {video.id} was registered without its size; register the "
+                                             "upload again with size_bytes")
+    return svc.multipart.presign_put(svc.raw_bucket, video.raw_key, video.upload_size, svc.presign_expiry_s)
 
 
 def _target(svc: Services, video: Video, multipart: MultipartTarget | None = None) -> UploadTarget:
@@ -135,7 +137,7 @@ def _target(svc: Services, video: Video, multipart: MultipartTarget | None = Non
 def create_video(body: CreateVideo, user: User, svc: Svc) -> CreatedVideo:
     """Register a video (creator = the token's user) and get where its file goes: one presigned PUT, or, when the
     declared size is above the multipart threshold, a multipart upload with a presigned URL per part."""
-    if body.size_bytes is not None and body.size_bytes > svc.max_upload_bytes:
+    if body.size_bytes > svc.max_upload_bytes:
         raise ApiError(413, "too_large", f"the file is {_mib(body.size_bytes)}; the limit is "
                                          f"{_mib(svc.max_upload_bytes)}")
     with session_scope(svc.sessions) as s:
@@ -146,7 +148,7 @@ def create_video(body: CreateVideo, user: User, svc: Svc) -> CreatedVideo:
                                   privacy=body.privacy, sound_id=body.sound_id, category=body.category,
                                   region=creator.region, upload_size=body.size_bytes)
         multipart = None
-        if body.size_bytes is not None and body.size_bytes > svc.multipart_threshold_bytes:
+        if body.size_bytes > svc.multipart_threshold_bytes:
             # If this transaction fails after S3 created the upload, upload_lifecycle aborts the orphan.
             started = uploads.start_multipart(svc.multipart, svc.raw_bucket, video.raw_key, size=body.size_bytes,
                                               preferred_part_size=svc.multipart_part_bytes,

@@ -100,7 +100,9 @@ class ReelflowClient:
         if resumed is not None and "upload" not in resumed:
             return resumed["video"]  # completed by the interrupted call: its answer was what got lost
         if resumed is None:
-            body = {"caption": caption, "hashtags": hashtags or [], **({"size_bytes": size} if size else {})}
+            if not size:
+                raise ApiClientError(f"{path} is empty: there is nothing to upload")
+            body = {"caption": caption, "hashtags": hashtags or [], "size_bytes": size}
             resumed = self._json(self.http.post("/v1/videos", json=body))
             if state_file is not None:
                 multipart = resumed["upload"].get("multipart") or {}

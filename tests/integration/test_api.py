@@ -33,14 +33,15 @@ def api(settings, store, catalog_url):
         yield client
 
 
-def _create(api, **body):
-    resp = api.post("/v1/videos", json={"caption": "hi", "hashtags": ["#Cats", "cats", "dogs"], **body})
+def _create(api, size_bytes: int = 1000, **body):
+    resp = api.post("/v1/videos", json={"caption": "hi", "hashtags": ["#Cats", "cats", "dogs"],
+                                        "size_bytes": size_bytes, **body})
     assert resp.status_code == 201, resp.text
     return resp.json()
 
 
 def test_create_upload_complete_get(api):
-    created = _create(api)
+    created = _create(api, size_bytes=1000)
     video, upload = created["video"], created["upload"]
     assert video["state"] == "uploading" and video["hashtags"] == ["Cats", "dogs"]
     assert upload["method"] == "PUT" and upload["max_bytes"] > 0
@@ -65,9 +66,9 @@ def test_complete_before_upload_is_refused_and_state_kept(api):
 
 
 def test_pipeline_outage_answers_503_and_the_client_can_retry(api):
-    created = _create(api)
+    created = _create(api, size_bytes=4)
     vid = created["video"]["id"]
-    httpx.put(created["upload"]["url"], content=b"data")
+    assert httpx.put(created["upload"]["url"], content=b"data").status_code == 200
     api.pipeline.down = True
     resp = api.post(f"/v1/videos/{vid}/complete")
     assert resp.status_code == 503 and resp.json()["error"]["code"] == "pipeline_unavailable"
@@ -76,14 +77,26 @@ def test_pipeline_outage_answers_503_and_the_client_can_retry(api):
     assert api.post(f"/v1/videos/{vid}/complete").status_code == 202
 
 
-def test_oversized_upload_fails_the_video_with_reason(api, settings):
+def test_uploads_are_bounded_at_the_store(api, store, settings):
+    """The presigned PUT used to sign only the host: a 210 MiB body was stored, refused only at complete."""
+    # No declared size, no upload URL.
+    resp = api.post("/v1/videos", json={"caption": "no size"})
+    assert resp.status_code == 422 and any(d["field"] == "size_bytes" for d in resp.json()["error"]["details"])
+    # Over the limit: refused before anything is registered or stored.
     api.app.state.services.max_upload_bytes = 10
-    created = _create(api)
-    httpx.put(created["upload"]["url"], content=b"x" * 11)
-    resp = api.post(f"/v1/videos/{created['video']['id']}/complete")
-    assert resp.status_code == 413 and resp.json()["error"]["code"] == "too_large"
-    got = api.get(f"/v1/videos/{created['video']['id']}").json()
-    assert got["state"] == "failed" and got["failure"]["code"] == "too_large"
+    try:
+        resp = api.post("/v1/videos", json={"caption": "big", "size_bytes": 11})
+        assert resp.status_code == 413 and resp.json()["error"]["code"] == "too_large"
+    finally:
+        api.app.state.services.max_upload_bytes = settings.max_upload_bytes
+    # Within the limit, a longer (or shorter) body than declared is refused by the store itself.
+    created = _create(api, size_bytes=10)
+    raw_key = f"uploads/{created['video']['id']}/source"
+    for body in (b"x" * (210 * 1024), b"x" * 9):
+        assert httpx.put(created["upload"]["url"], content=body).status_code == 403
+        assert store.stat_size(settings.raw_bucket, raw_key) is None
+    assert httpx.put(created["upload"]["url"], content=b"x" * 10).status_code == 200
+    assert api.post(f"/v1/videos/{created['video']['id']}/complete").status_code == 202
 
 
 @pytest.mark.parametrize("body,field", [

@@ -123,7 +123,8 @@ def test_rate_limit_answers_429_with_retry_after(settings, store, catalog_url):
 def test_upload_takes_creator_from_token_and_only_the_creator_completes(api):
     alice, bob = Person(api, region="us"), Person(api)
     resp = api.post("/v1/videos", json={"caption": "hi", "hashtags": ["Cats"], "privacy": "followers",
-                                        "sound_id": "snd_1", "category": "pets"}, headers=alice.headers)
+                                        "sound_id": "snd_1", "category": "pets", "size_bytes": 1000},
+                    headers=alice.headers)
     assert resp.status_code == 201, resp.text
     video = resp.json()["video"]
     assert video["author"]["id"] == alice.id and video["privacy"] == "followers" and video["sound_id"] == "snd_1"

@@ -37,8 +37,13 @@ def test_publish_refuses_a_package_without_master_and_writes_nothing(store: Orig
     assert store.list_keys("vod", "v/t2/") == []
 
 
-def test_presigned_put_round_trip_and_missing_objects(store: OriginStore):
-    url = store.presigned_put("raw", "uploads/x/source", 60)
+def test_presigned_put_round_trip_and_missing_objects(store: OriginStore, settings):
+    from config.clients import multipart_store
+
+    # Every upload URL is signed with its body's length: S3 refuses any other length before storing a byte.
+    url = multipart_store(settings).presign_put("raw", "uploads/x/source", 5, 60)
+    assert httpx.put(url, content=b"hello, and 200 MiB more").status_code == 403
+    assert store.stat_size("raw", "uploads/x/source") is None
     assert httpx.put(url, content=b"hello").status_code == 200
     assert store.stat_size("raw", "uploads/x/source") == 5
     assert store.stat_size("raw", "uploads/none") is None
