@@ -15,7 +15,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.s3 import STORAGE_DOWN
@@ -129,6 +129,12 @@ def install(app: FastAPI) -> None:
     async def _conflict(request: Request, exc: IntegrityError) -> JSONResponse:
         # A reference to something gone (e.g. a token for a user that no longer exists) or a raced insert.
         return problem(request, 409, "conflict", "the request conflicts with stored data")
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # A value PostgreSQL cannot hold, from any body, query or path (a NUL character in text, above all).
+        return problem(request, VALIDATION_STATUS, "invalid_request",
+                       "the request holds a value that cannot be stored (a NUL character?)")
 
     @app.exception_handler(OperationalError)
     async def _catalog_down(request: Request, exc: OperationalError) -> JSONResponse:

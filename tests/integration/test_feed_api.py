@@ -341,6 +341,23 @@ def test_likes_are_idempotent_and_private_videos_cannot_be_liked(api, sessions):
     assert api.post("/v1/videos/NOTANID/like", headers=me.headers).status_code == 422
 
 
+def test_a_nul_character_is_a_422_not_a_500(api, sessions):
+    """PostgreSQL cannot store NUL in text: a comment, caption or query holding one used to answer 500."""
+    me = Person(api)
+    vid = ready_video(sessions, me.id)
+    for method, path, kw, stored_by in [
+        ("post", f"/v1/videos/{vid}/comments", {"json": {"body": "nice\x00clip"}}, "the catalog"),
+        ("post", "/v1/videos", {"json": {"caption": "a\x00b", "size_bytes": 10}}, "the catalog"),
+        ("get", "/v1/feed", {"params": {"type": "hashtag", "tag": "cats\x00"}}, "the tag's pattern"),
+    ]:
+        resp = getattr(api, method)(path, headers=me.headers, **kw)
+        assert resp.status_code == 422, (path, resp.status_code, resp.text)
+        assert resp.json()["code"] == "invalid_request"
+        assert ("NUL" in resp.json()["detail"]) == (stored_by == "the catalog"), resp.json()
+    comments = api.get(f"/v1/videos/{vid}/comments", headers=me.headers).json()
+    assert comments["items"] == []  # nothing half-stored
+
+
 def test_comments_limits_replies_and_pages(api, sessions):
     me, creator = Person(api), Person(api)
     vid = ready_video(sessions, creator.id)
