@@ -17,13 +17,23 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.types import Float, Text
 
-from catalog.models import SERVABLE_STATES, Block, Follow, NotInterested, Privacy, User, Video
+from catalog.models import (
+    SERVABLE_STATES,
+    Block,
+    Follow,
+    Moderation,
+    NotInterested,
+    Privacy,
+    User,
+    Video,
+    VideoState,
+)
 
 CARD_COLUMNS = (Video.id, Video.creator_id, User.handle, User.display_name, Video.caption, Video.hashtags,
                 Video.tag_keys, Video.sound_id, Video.category, Video.privacy, Video.state, Video.deleted_at,
                 Video.region, Video.created_at, Video.playable_at, Video.ready_at, Video.master_key, Video.poster_key,
                 Video.view_count, Video.like_count, Video.comment_count, Video.share_count, Video.watch_ms_total,
-                Video.completions, Video.source)
+                Video.completions, Video.source, Video.moderation, Video.moderation_reason, Video.report_count)
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,9 @@ class CardRow:
     watch_ms_total: int
     completions: int
     source: dict | None
+    moderation: str = Moderation.CLEAR
+    moderation_reason: str | None = None
+    report_count: int = 0
 
     @property
     def duration_s(self) -> float | None:
@@ -92,10 +105,14 @@ def viewer_filters(session: Session, user_id: str | None) -> Viewer:
     return Viewer(user_id, frozenset(blocked), frozenset(creators), frozenset(tags))
 
 
-def _visible(viewer: Viewer, *, followers_too: bool = False) -> list[ColumnElement[bool]]:
+def _visible(viewer: Viewer, *, followers_too: bool = False, discovery: bool = False) -> list[ColumnElement[bool]]:
+    """``discovery``: a feed of strangers' videos (trending, hashtag, sound, For You's sources), which takes only
+    videos clear with moderation; restricted or held ones still play by link, on profiles and in Following."""
     privacy = (Video.privacy.in_([Privacy.PUBLIC, Privacy.FOLLOWERS]) if followers_too
                else Video.privacy == Privacy.PUBLIC)
     conds: list[ColumnElement[bool]] = [Video.state.in_(SERVABLE_STATES), Video.deleted_at.is_(None), privacy]
+    if discovery:
+        conds.append(Video.moderation == Moderation.CLEAR)
     hidden = viewer.blocked | viewer.hidden_creators
     if hidden:
         conds.append(or_(Video.creator_id.is_(None), Video.creator_id.not_in(sorted(hidden))))
@@ -123,7 +140,7 @@ def trending(session: Session, viewer: Viewer, *, as_of: datetime, region: str |
              after: tuple[float, str] | None = None, limit: int = 20) -> list[tuple[str, float]]:
     """(video id, score), best first, strictly after the keyset ``after``."""
     score = trending_score(as_of, region).label("score")
-    inner = select(Video.id.label("id"), score).where(*_visible(viewer)).subquery()
+    inner = select(Video.id.label("id"), score).where(*_visible(viewer, discovery=True)).subquery()
     stmt = select(inner.c.id, inner.c.score)
     if after is not None:
         stmt = stmt.where(tuple_(inner.c.score, inner.c.id) < tuple_(literal(after[0], Float), literal(after[1])))
@@ -152,22 +169,23 @@ def following(session: Session, viewer: Viewer, *, after: tuple[datetime, str] |
 
 def with_tag(session: Session, viewer: Viewer, tag: str, *, after: tuple[datetime, str] | None = None,
              limit: int = 20) -> list[tuple[str, datetime]]:
-    stmt = select(Video.id, Video.playable_at).where(*_visible(viewer),
+    stmt = select(Video.id, Video.playable_at).where(*_visible(viewer, discovery=True),
                                                   Video.tag_keys.contains(cast([tag.lower()], ARRAY(Text))))
     return _ids_times(session, _recent(stmt, after, limit))
 
 
 def with_sound(session: Session, viewer: Viewer, sound_id: str, *, after: tuple[datetime, str] | None = None,
                limit: int = 20) -> list[tuple[str, datetime]]:
-    stmt = select(Video.id, Video.playable_at).where(*_visible(viewer), Video.sound_id == sound_id)
+    stmt = select(Video.id, Video.playable_at).where(*_visible(viewer, discovery=True), Video.sound_id == sound_id)
     return _ids_times(session, _recent(stmt, after, limit))
 
 
 def by_creator(session: Session, viewer: Viewer, creator_id: str, *, after: tuple[datetime, str] | None = None,
                limit: int = 20) -> list[tuple[str, datetime]]:
-    """A profile grid: the creator sees everything watchable of theirs; others what privacy allows them."""
+    """A profile grid: the creator sees everything watchable of theirs (and what moderation removed, so they
+    see why); others what privacy allows them."""
     if viewer.user_id == creator_id:
-        conds = [Video.state.in_(SERVABLE_STATES), Video.deleted_at.is_(None)]
+        conds = [Video.state.in_((*SERVABLE_STATES, VideoState.REMOVED)), Video.deleted_at.is_(None)]
     else:
         follower = viewer.user_id is not None and session.get(Follow, (viewer.user_id, creator_id)) is not None
         conds = _visible(viewer, followers_too=follower)
@@ -186,14 +204,15 @@ def candidates_for(session: Session, viewer: Viewer, *, interests: Sequence[str]
                                          trending(session, viewer, as_of=as_of, region=region, limit=limit)]
     if interests:
         score = trending_score(as_of, region).label("score")
-        stmt = (select(Video.id, score).where(*_visible(viewer),
+        stmt = (select(Video.id, score).where(*_visible(viewer, discovery=True),
                                                Video.tag_keys.overlap(cast([t.lower() for t in interests],
                                                                            ARRAY(Text))))
                 .order_by(score.desc()).limit(limit // 2))
         out += [(r.id, float(r.score), "interest") for r in session.execute(stmt)]
     if viewer.user_id:
         followed = select(Follow.followee_id).where(Follow.follower_id == viewer.user_id)
-        stmt = (select(Video.id, Video.playable_at).where(*_visible(viewer), Video.creator_id.in_(followed))
+        stmt = (select(Video.id, Video.playable_at).where(*_visible(viewer, discovery=True),
+                                                          Video.creator_id.in_(followed))
                 .order_by(Video.playable_at.desc()).limit(limit // 4))
         out += [(r.id, r.playable_at.timestamp(), "following") for r in session.execute(stmt)]
     return out

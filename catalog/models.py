@@ -52,10 +52,31 @@ class VideoState(enum.StrEnum):
     PLAYABLE = "playable"  # a first H.264 ladder is published; the other codecs and rungs are still coming
     READY = "ready"  # the full ladder is published
     FAILED = "failed"
+    # Taken down by a moderator: served nowhere (it is not in SERVABLE_STATES), its objects kept at the origin so
+    # an upheld appeal can restore the state it had, which the removal's audit row keeps.
+    REMOVED = "removed"
 
 
 # The states in which a video has a published master and may be served (feeds, playback URLs, likes).
 SERVABLE_STATES = (VideoState.PLAYABLE, VideoState.READY)
+
+
+class Role(enum.StrEnum):
+    USER = "user"
+    MODERATOR = "moderator"  # the review queue, moderation actions, appeals, the audit log
+    ADMIN = "admin"  # a moderator too (and whatever admin-only routes come later)
+
+
+# Roles that may use the moderation routes.
+MODERATOR_ROLES = (Role.MODERATOR, Role.ADMIN)
+
+
+class Moderation(enum.StrEnum):
+    """Where a video stands with moderation, besides its state: what may recommend it to strangers."""
+
+    CLEAR = "clear"  # every feed
+    REVIEW = "review"  # held for review (reports past a threshold, a classifier): out of discovery feeds
+    RESTRICTED = "restricted"  # out of discovery feeds for good; still plays by link, on the profile, in Following
 
 
 class Base(DeclarativeBase):
@@ -72,6 +93,7 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(Text, default="")
     region: Mapped[str] = mapped_column(String(8), default="global")
     interests: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    role: Mapped[str] = mapped_column(String(16), default=Role.USER, server_default=Role.USER.value)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -104,6 +126,11 @@ class Video(Base):
     watch_ms_total: Mapped[int] = mapped_column(BigInteger, default=0)
     completions: Mapped[int] = mapped_column(BigInteger, default=0)
     state: Mapped[str] = mapped_column(String(16), default=VideoState.UPLOADING, index=True)
+    # Discovery feeds (For You, trending, hashtag, sound) take only ``clear`` videos; see ``Moderation``.
+    moderation: Mapped[str] = mapped_column(String(16), default=Moderation.CLEAR,
+                                            server_default=Moderation.CLEAR.value)
+    moderation_reason: Mapped[str | None] = mapped_column(Text)  # the last restrict/remove's reason, for the creator
+    report_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # distinct reporters
     failure_code: Mapped[str | None] = mapped_column(String(64))
     failure_reason: Mapped[str | None] = mapped_column(Text)
     raw_key: Mapped[str] = mapped_column(Text)
@@ -219,6 +246,7 @@ class Comment(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # removed by a moderator
 
 
 class Share(Base):
@@ -279,6 +307,9 @@ class PendingPurge(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # A takedown purges the CDN but keeps the origin's objects (an appeal may restore the video); a delete
+    # removes both, and wins over a pending takedown's row.
+    keep_origin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     next_try_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                   server_default=text("now()"))
 
@@ -314,3 +345,66 @@ class Notification(Base):
     detail: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=text("now()"))
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Report(Base):
+    """A user's report of a video, a comment or a user. One per reporter and target (reporting again changes
+    nothing); ``open`` until a moderator acts on the target."""
+
+    __tablename__ = "reports"
+    __table_args__ = (UniqueConstraint("reporter_id", "target_kind", "target_id", name="reports_once"),
+                      Index("ix_reports_open", "target_kind", "target_id", postgresql_where=text("status = 'open'")),
+                      CheckConstraint("target_kind IN ('video','comment','user')", name="reports_target_kind"),
+                      CheckConstraint("status IN ('open','resolved')", name="reports_status"),
+                      CheckConstraint("char_length(note) <= 500", name="reports_note_length"))
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    reporter_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    target_kind: Mapped[str] = mapped_column(String(16))
+    target_id: Mapped[str] = mapped_column(String(32))  # a video or user id, or a comment id as text
+    reason: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    status: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=text("now()"))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class ModerationAction(Base):
+    """The audit log: every moderation decision, append-only (a trigger refuses UPDATE and DELETE). No foreign
+    keys: the log outlives what it mentions. ``previous_state`` is the video's state before a removal, which
+    a restore puts back."""
+
+    __tablename__ = "moderation_actions"
+    __table_args__ = (Index("ix_moderation_actions_target", "target_kind", "target_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    moderator_id: Mapped[str | None] = mapped_column(String(32))
+    target_kind: Mapped[str] = mapped_column(String(16))
+    target_id: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    previous_state: Mapped[str | None] = mapped_column(String(16))
+    previous_moderation: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=text("now()"))
+
+
+class Appeal(Base):
+    """A creator's appeal of one removal (at most one per removal)."""
+
+    __tablename__ = "appeals"
+    __table_args__ = (UniqueConstraint("removal_id", name="appeals_once_per_removal"),
+                      Index("ix_appeals_open", "created_at", postgresql_where=text("status = 'open'")),
+                      CheckConstraint("status IN ('open','upheld','denied')", name="appeals_status"),
+                      CheckConstraint("char_length(statement) BETWEEN 1 AND 1000", name="appeals_statement_length"))
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    creator_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    removal_id: Mapped[int] = mapped_column(BigInteger)  # the moderation_actions row of the removal
+    statement: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=text("now()"))
+    decided_by: Mapped[str | None] = mapped_column(String(32))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_reason: Mapped[str | None] = mapped_column(Text)

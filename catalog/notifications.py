@@ -1,5 +1,6 @@
-"""In-app notifications: what a user is told without asking (for now, a video of theirs became playable,
-was rejected, or failed). Written by ``catalog.video_events``; read and marked read by their user only."""
+"""In-app notifications: what a user is told without asking (a video of theirs became playable, was rejected,
+failed, was removed or restored by moderation, an appeal was denied). Written by ``catalog.video_events`` and
+``catalog.moderation``; read and marked read by their user only."""
 
 from __future__ import annotations
 
@@ -9,6 +10,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from catalog.models import Notification, utcnow
+
+
+def notify(session: Session, user_id: str, kind: str, *, video_id: str | None = None,
+           detail: dict | None = None) -> Notification:
+    """Leave a notification for ``user_id`` (part of the caller's transaction)."""
+    n = Notification(user_id=user_id, kind=kind, video_id=video_id, detail=detail or {})
+    session.add(n)
+    session.flush()
+    return n
 
 
 def for_user(session: Session, user_id: str, *, before_id: int | None = None, limit: int = 50,

@@ -98,7 +98,7 @@ class ParentNotFound(LookupError):
 def add_comment(session: Session, *, video_id: str, user_id: str, body: str, parent_id: int | None = None) -> Comment:
     if parent_id is not None:
         parent = session.get(Comment, parent_id)
-        if parent is None or parent.video_id != video_id:
+        if parent is None or parent.video_id != video_id or parent.deleted_at is not None:
             raise ParentNotFound(f"comment {parent_id} is not a comment on video {video_id}")
     comment = Comment(video_id=video_id, user_id=user_id, body=body, parent_id=parent_id)
     session.add(comment)
@@ -120,16 +120,18 @@ class CommentRow:
 
 def list_comments(session: Session, video_id: str, *, parent_id: int | None = None, after_id: int = 0,
                   limit: int = 20) -> list[CommentRow]:
-    """Oldest first, keyset-paginated by id; top-level comments unless ``parent_id`` asks for replies."""
+    """Oldest first, keyset-paginated by id; top-level comments unless ``parent_id`` asks for replies. Comments
+    a moderator removed are left out."""
     from catalog.models import User
 
     reply = Comment.__table__.alias("reply")
-    replies = (select(func.count()).select_from(reply).where(reply.c.parent_id == Comment.id)
+    replies = (select(func.count()).select_from(reply).where(reply.c.parent_id == Comment.id,
+                                                             reply.c.deleted_at.is_(None))
                .correlate(Comment).scalar_subquery())
     stmt = (select(Comment.id, Comment.video_id, Comment.user_id, User.handle, Comment.parent_id, Comment.body,
                    Comment.created_at, replies.label("replies"))
             .join(User, User.id == Comment.user_id)
-            .where(Comment.video_id == video_id, Comment.id > after_id,
+            .where(Comment.video_id == video_id, Comment.id > after_id, Comment.deleted_at.is_(None),
                    Comment.parent_id == parent_id if parent_id is not None else Comment.parent_id.is_(None))
             .order_by(Comment.id).limit(limit))
     return [CommentRow(*r) for r in session.execute(stmt)]

@@ -28,13 +28,16 @@ class EventKind(StrEnum):
     CODEC_ENCODED = "codec_encoded"  # one codec's rungs are encoded; they join playback at "ready"
     READY = "ready"  # the full ladder is published (the atomic switch): detail has codecs and master_key
     FAILED = "failed"  # processing failed on our side after retries: detail has code and reason
+    REMOVED = "removed"  # taken down by a moderator: detail has reason
+    RESTORED = "restored"  # a removal reversed (an upheld appeal): detail has reason and state
 
 
 # The stream ends after one of these (a re-run may start a new sequence later).
-TERMINAL = frozenset({EventKind.READY, EventKind.REJECTED, EventKind.FAILED})
+TERMINAL = frozenset({EventKind.READY, EventKind.REJECTED, EventKind.FAILED, EventKind.REMOVED})
 # Which events leave an in-app notification for the video's creator.
 NOTIFY_CREATOR = {EventKind.PLAYABLE: "video_playable", EventKind.REJECTED: "video_rejected",
-                  EventKind.FAILED: "video_failed"}
+                  EventKind.FAILED: "video_failed", EventKind.REMOVED: "video_removed",
+                  EventKind.RESTORED: "video_restored"}
 
 
 def record(session: Session, video_id: str, kind: EventKind, detail: dict | None = None, *,

@@ -22,6 +22,9 @@ TRANSITIONS: dict[VideoState, frozenset[VideoState]] = {
     # READY -> READY is a re-run's switch: the video keeps serving its old publication while it is re-processed.
     VideoState.READY: frozenset({VideoState.PROCESSING, VideoState.READY}),
     VideoState.FAILED: frozenset({VideoState.PROCESSING}),
+    # Taken down: no pipeline step (ingest, re-ladder, a re-run's publish) may move it on. Only a moderator's
+    # restore (catalog.moderation) sets the state it had, outside this machine.
+    VideoState.REMOVED: frozenset(),
 }
 
 

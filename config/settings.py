@@ -92,6 +92,15 @@ class Settings(BaseSettings):
     feed_ranker: bool = True
     feed_ranker_check_s: float = Field(default=60.0, gt=0)
     feed_ranker_weight: float = Field(default=1.5, ge=0)
+    # Moderation. A video reported by this many distinct users is held for review (out of For You, trending,
+    # hashtag and sound feeds until a moderator approves it); 0: never held by reports.
+    moderation_review_reports: int = Field(default=3, ge=0)
+    # Limited exposure of new uploads in For You (recommend.exposure): until a video has exposure_min_views
+    # views with at most exposure_max_reports reports, For You shows it to its creator and to a stable
+    # exposure_sample_share of viewers only. exposure_min_views 0 turns it off.
+    exposure_min_views: int = Field(default=100, ge=0)
+    exposure_max_reports: int = Field(default=0, ge=0)
+    exposure_sample_share: float = Field(default=0.1, ge=0.0, le=1.0)
     edge_admin_url: str = ""  # where POST /admin/purge/{video} goes; default http://edge_host:edge_port
     # Bearer token of the edge's /admin API, sent by the API's purges. Set: every admin call needs it, from
     # any peer (loopback too: in containers loopback proves nothing). Empty: the edge answers loopback only.

@@ -20,8 +20,10 @@ from feed_api import (
     errors,
     feed,
     interactions,
+    moderation,
     notifications,
     openapi,
+    reports,
     social,
     status_stream,
     users,
@@ -95,7 +97,8 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
     errors.install(app)
     openapi.install(app)
 
-    for module in (auth, users, feed, videos, status_stream, social, interactions, notifications):
+    for module in (auth, users, feed, videos, status_stream, social, interactions, notifications, reports,
+                   moderation):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=svc.metrics)
     app.add_route("/metrics", svc.metrics.endpoint, include_in_schema=False)

@@ -18,9 +18,10 @@ from starlette.concurrency import run_in_threadpool
 from adapters import live_store
 from catalog import feeds
 from catalog.db import session_scope
-from catalog.models import SERVABLE_STATES, Privacy, User
+from catalog.models import SERVABLE_STATES, Moderation, Privacy, User
 from feed_api.live import LiveUnavailable
 from feed_api.services import Services
+from recommend.exposure import ExposureRule, for_you_eligible
 
 Card = dict
 _decode = msgspec.json.decode  # ~3x json.loads; a page reads ~30 cards
@@ -40,7 +41,8 @@ def build_card(row: feeds.CardRow, svc: Services) -> Card:
         "_": {"creator": row.creator_id, "tags": list(row.tag_keys or []), "state": row.state,
               "deleted": row.deleted_at is not None,
               "ready_ts": row.playable_at.timestamp() if row.playable_at else 0.0,  # age since watchable
-              "completions": row.completions, "watch_ms": row.watch_ms_total},
+              "completions": row.completions, "watch_ms": row.watch_ms_total,
+              "moderation": row.moderation, "reports": row.report_count, "reason": row.moderation_reason},
     }
 
 
@@ -194,6 +196,20 @@ def servable(card: Card, viewer: ViewerState | None, *, followers_ok: bool = Fal
         if viewer.hidden_tags and any(t in viewer.hidden_tags for t in meta["tags"]):
             return False
     return True
+
+
+def discoverable(card: Card) -> bool:
+    """May a discovery feed (trending, hashtag, sound) show it: clear with moderation (cards cached before the
+    field existed count as clear; they expire within CARD_TTL_S)."""
+    return card["_"].get("moderation", Moderation.CLEAR) == Moderation.CLEAR
+
+
+def for_you_ok(card: Card, viewer_id: str, rule: ExposureRule) -> bool:
+    """May For You show it to this viewer: clear with moderation, and past limited exposure or in its sample."""
+    meta = card["_"]
+    return for_you_eligible(rule, viewer_id=viewer_id, video_id=card["id"], creator_id=meta["creator"],
+                            views=card["stats"]["views"], reports=meta.get("reports", 0),
+                            moderation=meta.get("moderation", Moderation.CLEAR))
 
 
 def public(card: Card, deltas: Mapping[bytes | str, bytes | str] | None = None) -> dict:

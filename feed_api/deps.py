@@ -9,6 +9,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from catalog.db import session_scope
+from catalog.models import MODERATOR_ROLES
+from catalog.moderation import role
 from feed_api.errors import ApiError
 from feed_api.live import LiveUnavailable
 from feed_api.services import Services, services
@@ -85,6 +88,18 @@ async def optional_user(request: Request, svc: Svc,
 
 User = Annotated[str, Depends(current_user)]
 
+
+def current_moderator(svc: Svc, user: User) -> str:
+    """The authenticated user, if their role may moderate; 403 otherwise. The role is read from the catalog on
+    every request, not from the token, so a demotion takes effect at once."""
+    with session_scope(svc.sessions) as s:
+        if role(s, user) not in MODERATOR_ROLES:
+            raise ApiError(403, "forbidden", "moderators only")
+    return user
+
+
+Moderator = Annotated[str, Depends(current_moderator)]
+
 MaybeUser = Annotated[str | None, Depends(optional_user)]
 
 # What each dependency can answer besides the route's own errors, for the OpenAPI document (feed_api.openapi).
@@ -93,4 +108,5 @@ LIMIT_ERRORS = {429: "rate limited; retry after Retry-After", 503: "overloaded; 
 DEPENDENCY_ERRORS: dict[Callable[..., object], dict[int, str]] = {
     current_user: {401: "no or bad token", **LIMIT_ERRORS},
     optional_user: {401: "bad token (calling without one is fine)", **LIMIT_ERRORS},
+    current_moderator: {403: "not a moderator"},
 }

@@ -25,7 +25,7 @@ from adapters import live_store
 from catalog import feeds
 from catalog.db import session_scope
 from feed_api import simple_pool
-from feed_api.cards import Card, ViewerState, get_cards, public, servable, viewer_state
+from feed_api.cards import Card, ViewerState, discoverable, for_you_ok, get_cards, public, servable, viewer_state
 from feed_api.cursor import Cursor, CursorError
 from feed_api.deps import rate_args, rate_limit, refuse_if_limited
 from feed_api.errors import ApiError, invalid
@@ -127,7 +127,7 @@ async def _for_you(req: Request) -> Page:
     ids, scores, blobs = head[1::3], head[2::3], head[3::3]
     pool = [(v, float(s)) for v, s in zip(ids, scores, strict=True)]
     cards = await get_cards(svc, ids, blobs)
-    eligible = [(v, s) for v, s in pool if v in cards and servable(cards[v], viewer)]
+    eligible = [(v, s) for v, s in pool if v in cards and _for_you(cards[v], viewer, svc)]
 
     if len(eligible) < req.limit:  # pool exhausted (or filtered away) for this session: top up from trending
         seen = await svc.live.run(lambda r: r.smembers(keys.seen(req.user, c.session)))
@@ -136,13 +136,19 @@ async def _for_you(req: Request) -> Page:
         extra = [v for v in snapshot if v not in seen and v not in have][: req.limit * 3]
         more = await get_cards(svc, extra)
         cards.update(more)
-        eligible += [(v, 0.0) for v in extra if v in more and servable(more[v], viewer)]
+        eligible += [(v, 0.0) for v in extra if v in more and _for_you(more[v], viewer, svc)]
         source = "pool+trending" if pool else "trending"
         svc.metrics.fallbacks.labels("pool_exhausted").inc()
 
     page_ids = _rank(req, eligible, cards, profile, Personal(bundle, uvec[0] if uvec else None, viewer.region))
     items = await _finish(req, page_ids, cards, mark_seen=True)
     return Page(items, req.next(pos=c.pos + len(items)) if items else None, source)
+
+
+def _for_you(card: Card, viewer: ViewerState, svc: Services) -> bool:
+    # Moderation and limited exposure on top of what every feed checks: pools are written ahead of time, so a
+    # video restricted, held or reported since must be caught here, on the card.
+    return servable(card, viewer) and for_you_ok(card, viewer.user_id, svc.exposure)
 
 
 def _build_pool(svc: Services, viewer: ViewerState) -> None:
@@ -314,7 +320,7 @@ async def _trending_live(req: Request) -> Page:
             if len(page) == req.limit:
                 pos, full = pos + i, True
                 break
-            if v not in seen and v in got and servable(got[v], viewer):
+            if v not in seen and v in got and servable(got[v], viewer) and discoverable(got[v]):
                 page.append(v)
         else:
             pos += len(window)
@@ -364,7 +370,7 @@ async def _trending_pg(req: Request) -> Page:
                     if len(page) == req.limit:
                         break
                     last, pos = item, pos + 1
-                    if item[1] in got and servable(got[item[1]], viewer):
+                    if item[1] in got and servable(got[item[1]], viewer) and discoverable(got[item[1]]):
                         page.append(item[1])
                         cards[item[1]] = got[item[1]]
             more = pos < len(ranked)

@@ -107,6 +107,12 @@ class Stats(BaseModel):
     shares: int = 0
 
 
+class ModerationOut(BaseModel):
+    status: str = Field(description="removed (taken down), restricted (out of discovery feeds), review (held "
+                                    "for review) or clear")
+    reason: str | None = Field(None, description="what the moderator said")
+
+
 class VideoOut(BaseModel):
     id: str
     state: str = Field(description="uploading, processing, playable (a first H.264 ladder plays; other codecs "
@@ -129,6 +135,8 @@ class VideoOut(BaseModel):
     renditions: list[RenditionOut] = Field(default_factory=list)
     pipeline_run_id: str | None = None
     step_seconds: dict[str, float] = Field(default_factory=dict, description="library work per pipeline step")
+    moderation: ModerationOut | None = Field(None, description="the creator only: where the video stands with "
+                                                               "moderation, when not clear")
 
 
 class CreatedVideo(BaseModel):
@@ -151,6 +159,8 @@ class FeedItem(BaseModel):
     ready_at: str | None = None
     poster_url: str | None = None
     playback_url: str
+    state: str | None = Field(None, description="in your own list only: the video's state (removed, too)")
+    moderation: ModerationOut | None = Field(None, description="in your own list only, when not clear")
 
 
 class FeedPage(BaseModel):
@@ -208,6 +218,110 @@ class DevTokenRequest(Strict):
 class VideoList(BaseModel):
     items: list[FeedItem]
     next_cursor: str | None = None
+
+
+# ----------------------------------------------------------------------------------------------- moderation
+ReportReason = Literal["spam", "harassment", "hate", "violence", "nudity", "dangerous", "copyright", "other"]
+
+
+class NewReport(Strict):
+    reason: ReportReason
+    note: str = Field("", max_length=500, description="anything the moderators should know")
+
+
+class ReportOut(BaseModel):
+    id: int
+    target_kind: str
+    target_id: str
+    reason: str
+    status: str = Field(description="open until a moderator acts on the target, then resolved")
+    created_at: datetime
+    duplicate: bool = Field(description="you had reported it already; nothing changed")
+
+
+class QueueVideo(BaseModel):
+    state: str
+    moderation: str
+    creator_id: str | None
+    caption: str
+
+
+class QueueItemOut(BaseModel):
+    target_kind: str
+    target_id: str
+    reports: int = Field(description="open reports")
+    reasons: dict[str, int] = Field(description="open reports per reason")
+    first_reported_at: datetime
+    last_reported_at: datetime
+    video: QueueVideo | None = Field(None, description="for a video: where it stands")
+
+
+class QueuePage(BaseModel):
+    items: list[QueueItemOut]
+    next_cursor: str | None = None
+
+
+class VideoAction(Strict):
+    action: Literal["approve", "restrict", "remove", "restore"]
+    reason: str = Field(min_length=1, max_length=500, description="told to the creator on remove and restore")
+
+
+class CommentAction(Strict):
+    action: Literal["approve", "remove"]
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class UserAction(Strict):
+    action: Literal["approve"] = Field(description="dismiss the reports (act on their videos and comments "
+                                                   "one by one)")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ActionOut(BaseModel):
+    id: int
+    moderator_id: str | None
+    target_kind: str
+    target_id: str
+    action: str
+    reason: str
+    previous_state: str | None = None
+    previous_moderation: str | None = None
+    created_at: datetime
+
+
+class AuditPage(BaseModel):
+    items: list[ActionOut]
+    next_before: int | None = None
+
+
+class NewAppeal(Strict):
+    statement: str = Field(min_length=1, max_length=1000)
+
+
+class AppealOut(BaseModel):
+    id: int
+    video_id: str
+    creator_id: str
+    statement: str
+    status: str = Field(description="open, upheld or denied")
+    created_at: datetime
+    decided_at: datetime | None = None
+    decision_reason: str | None = None
+
+
+class AppealPage(BaseModel):
+    items: list[AppealOut]
+    next_after: int | None = None
+
+
+class AppealDecision(Strict):
+    decision: Literal["uphold", "deny"]
+    reason: str = Field(min_length=1, max_length=500, description="told to the creator")
+
+
+class Decided(BaseModel):
+    appeal: AppealOut
+    action: ActionOut
 
 
 # ----------------------------------------------------------------------------------------------- social
@@ -319,7 +433,8 @@ class AnalyticsOut(BaseModel):
 # ----------------------------------------------------------------------------------------------- notifications
 class NotificationOut(BaseModel):
     id: int
-    kind: str = Field(description="video_playable, video_rejected or video_failed")
+    kind: str = Field(description="video_playable, video_rejected, video_failed, video_removed, video_restored, "
+                                  "appeal_denied or comment_removed")
     video_id: str | None
     detail: dict = Field(description="what the event said: master_key and renditions, or code and reason")
     created_at: datetime

@@ -21,6 +21,7 @@ from feed_api.ranker_loader import ModelRanker
 from feed_api.tokens import TokenSigner
 from jobs.pipeline import AirflowPipeline, Pipeline
 from jobs.purge import OriginTarget
+from recommend.exposure import ExposureRule
 
 
 class InsecureSettings(RuntimeError):
@@ -53,6 +54,8 @@ class Services:
     pg_trending: dict = field(default_factory=dict)  # the Redis-down fallback's per-minute trending order
     feed_in_flight: int = 0  # feed pages being served now (admission control in feed_api.feed)
     model_ranker: ModelRanker | None = None  # the trained For You ranker; None when settings turn it off
+    exposure: ExposureRule = field(default_factory=ExposureRule)  # limited exposure of new uploads in For You
+    review_reports: int = 3  # distinct reporters that hold a video for review (0: never)
 
     def playback_url(self, key: str) -> str:
         return f"{self.playback_base}/{key}"
@@ -84,6 +87,9 @@ class Services:
             tokens=TokenSigner(settings.api_secret, settings.token_ttl_s), cursors=CursorCodec(settings.api_secret),
             dev_auth=settings.dev_auth, rate_per_s=settings.rate_limit_per_s, rate_burst=settings.rate_limit_burst,
             page_size=settings.feed_page_size,
+            exposure=ExposureRule(settings.exposure_min_views, settings.exposure_max_reports,
+                                  settings.exposure_sample_share),
+            review_reports=settings.moderation_review_reports,
         )
         if settings.feed_ranker:  # loads nothing yet: the app's lifespan starts its background thread
             svc.model_ranker = ModelRanker(ModelRegistry(store), settings.home / "models", svc.metrics,

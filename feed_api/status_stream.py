@@ -42,7 +42,7 @@ RETRY_MS = 1000  # the reconnect delay we ask of EventSource (a lifetime close i
 BATCH = 100
 MAX_ID = 2**63 - 1  # video_events.id is a bigint
 # States that no event follows until someone re-runs the pipeline: a stream with nothing pending ends there.
-FINISHED_STATES = frozenset({VideoState.READY, VideoState.FAILED})
+FINISHED_STATES = frozenset({VideoState.READY, VideoState.FAILED, VideoState.REMOVED})
 
 STREAM_RESPONSES: dict[int | str, dict] = {
     200: {"description": "the event stream: `id: <event id>`, `event: <kind>`, `data: {\"kind\", \"video_id\", "

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from catalog import events, feeds, social
 from catalog import users as repo
 from catalog.db import session_scope
-from catalog.models import Follow
+from catalog.models import Follow, VideoState
 from feed_api.activity import live_deltas
 from feed_api.auth import token_for
 from feed_api.cards import forget_viewers, load_cards_sync, public, servable
@@ -19,6 +19,7 @@ from feed_api.cursor import Cursor, CursorError
 from feed_api.deps import MaybeUser, Svc, User
 from feed_api.errors import ApiError, invalid, not_found
 from feed_api.schemas import USER_ID_PATTERN, BlockState, FollowState, SignedUp, SignUp, UserOut, VideoList
+from feed_api.videos import moderation_out
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 UserId = Annotated[str, Path(pattern=USER_ID_PATTERN, description="user id")]
@@ -83,9 +84,21 @@ def user_videos(user_id: UserId, viewer: MaybeUser, svc: Svc,
     own = viewer == user_id
     ids = [v for v, _ in rows if v in cards and (own or servable(cards[v], None, followers_ok=True))]
     deltas = live_deltas(svc, ids)
+    items = [_own_item(cards[v], deltas.get(v)) if own else public(cards[v], deltas.get(v)) for v in ids]
     nxt = svc.cursors.encode(Cursor(session="", feed=feed, user=viewer or "", mode="recent",
                                     key=[rows[-1][1].isoformat(), rows[-1][0]])) if len(rows) == limit else None
-    return VideoList(items=[public(cards[v], deltas.get(v)) for v in ids], next_cursor=nxt)
+    return VideoList(items=items, next_cursor=nxt)
+
+
+def _own_item(card: dict, deltas) -> dict:
+    """A creator's own video in their list: its state and where it stands with moderation; a removed one keeps
+    no playback URL (nothing serves it)."""
+    meta = card["_"]
+    item = {**public(card, deltas), "state": meta["state"],
+            "moderation": moderation_out(meta["state"], meta.get("moderation", "clear"), meta.get("reason"))}
+    if meta["state"] == VideoState.REMOVED:
+        item["playback_url"] = ""
+    return item
 
 
 def _target(s, me: str, user_id: str) -> None:

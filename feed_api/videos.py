@@ -13,7 +13,7 @@ from catalog import events, social
 from catalog import users as users_repo
 from catalog import videos as repo
 from catalog.db import session_scope
-from catalog.models import SERVABLE_STATES, Video
+from catalog.models import SERVABLE_STATES, Moderation, Video
 from feed_api.activity import live_deltas
 from feed_api.cards import drop_cards
 from feed_api.deps import MaybeUser, Svc, User
@@ -25,6 +25,7 @@ from feed_api.schemas import (
     CreateVideo,
     Failure,
     HourOut,
+    ModerationOut,
     MultipartTarget,
     PartTarget,
     RenditionOut,
@@ -50,7 +51,8 @@ COMPLETE_ERRORS = {**OWNER_ERRORS, 409: {"description": "not uploading, nothing 
                    503: {"description": "processing could not be started, or overloaded; retry later"}}
 
 
-def _out(video: Video, svc: Services, handle: str | None = None, deltas: dict | None = None) -> VideoOut:
+def _out(video: Video, svc: Services, handle: str | None = None, deltas: dict | None = None, *,
+         own: bool = True) -> VideoOut:
     ready = video.state in SERVABLE_STATES and video.master_key and video.deleted_at is None
     d = deltas or {}
     return VideoOut(
@@ -72,7 +74,18 @@ def _out(video: Video, svc: Services, handle: str | None = None, deltas: dict | 
         renditions=[RenditionOut(name=r.name, kind=r.kind, codecs=r.codecs, width=r.width, height=r.height,
                                  bandwidth=r.bandwidth) for r in video.renditions] if ready else [],
         pipeline_run_id=video.pipeline_run_id, step_seconds=video.step_seconds or {},
+        moderation=moderation_out(video.state, video.moderation, video.moderation_reason)
+        if own and not video.deleted_at else None,
     )
+
+
+def moderation_out(state: str, moderation: str, reason: str | None) -> ModerationOut | None:
+    """Where a video stands with moderation, for its creator; None when there is nothing to say."""
+    if state == repo.VideoState.REMOVED:
+        return ModerationOut(status="removed", reason=reason)
+    if moderation != Moderation.CLEAR:
+        return ModerationOut(status=moderation, reason=reason)
+    return None
 
 
 def _load(s: Session, video_id: str, *, for_update: bool = False) -> Video:
@@ -229,11 +242,13 @@ def complete_upload(video_id: VideoId, user: User, svc: Svc) -> VideoOut:
 
 @router.get("/{video_id}", response_model=VideoOut, responses=VISIBLE_ERRORS)
 def get_video(video_id: VideoId, user: MaybeUser, svc: Svc) -> VideoOut:
-    """Anyone may see a ready public video; its creator sees it in every state."""
+    """Anyone may see a ready public video; its creator sees it in every state (a removed one too, with the
+    moderator's reason)."""
     with session_scope(svc.sessions) as s:
         video = load_visible(s, video_id, user)
         creator = users_repo.find_user(s, video.creator_id) if video.creator_id else None
-        return _out(video, svc, creator.handle if creator else None, live_deltas(svc, [video_id]).get(video_id))
+        return _out(video, svc, creator.handle if creator else None, live_deltas(svc, [video_id]).get(video_id),
+                    own=user is not None and user == video.creator_id)
 
 
 @router.delete("/{video_id}", status_code=204, responses=OWNER_ERRORS)

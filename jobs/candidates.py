@@ -23,7 +23,17 @@ from sqlalchemy.orm import Session
 
 from adapters import live_store
 from catalog import embeddings
-from catalog.models import Block, Follow, InteractionEvent, NotInterested, Privacy, User, Video, VideoState
+from catalog.models import (
+    Block,
+    Follow,
+    InteractionEvent,
+    Moderation,
+    NotInterested,
+    Privacy,
+    User,
+    Video,
+    VideoState,
+)
 from recommend import pools, sources
 from recommend.sources import CandidateSource, Scored, TrendEvent, VectorSource
 
@@ -77,6 +87,7 @@ def load_snapshot(session: Session, cfg: RefreshConfig) -> Snapshot:
     v = Video
     rows = session.execute(select(v.id, v.creator_id, v.tag_keys, v.ready_at).where(
         v.state == VideoState.READY, v.deleted_at.is_(None), v.privacy == Privacy.PUBLIC,
+        v.moderation == Moderation.CLEAR,  # restricted or held for review: never in a For You pool
         v.ready_at <= as_of)).all()
     meta = {r.id: pools.VideoMeta(r.creator_id, tuple(r.tag_keys or ())) for r in rows}
     ready_ts = {r.id: r.ready_at.timestamp() for r in rows}

@@ -1,4 +1,5 @@
-"""Deleting a video's bytes: remove its objects from the origin, then purge the CDN.
+"""Deleting a video's bytes: remove its objects from the origin, then purge the CDN (a moderator's takedown:
+only the CDN).
 
 The catalog tombstone and a ``pending_purges`` row are written in one transaction (an outbox), so the
 delete is never lost; :func:`process_pending` then does the slow, fallible part and deletes the row only
@@ -40,10 +41,16 @@ class OriginTarget:
         return removed + self.store.delete_prefix(self.raw_bucket, raw_key_for(video_id))
 
 
-def enqueue(session: Session, video_id: str) -> None:
-    """Part of the delete's transaction."""
-    if session.get(PendingPurge, video_id) is None:
-        session.add(PendingPurge(video_id=video_id))
+def enqueue(session: Session, video_id: str, *, keep_origin: bool = False) -> None:
+    """Part of the delete's (or a takedown's) transaction. A takedown purges every edge tier but keeps the
+    origin's objects (``keep_origin``), so an upheld appeal can restore the video; a delete removes both, also
+    over a takedown's row still pending."""
+    row = session.get(PendingPurge, video_id, with_for_update=True)
+    if row is None:
+        session.add(PendingPurge(video_id=video_id, keep_origin=keep_origin))
+    elif not keep_origin and row.keep_origin:
+        row.keep_origin = False
+        row.next_try_at = utcnow()
 
 
 def backoff(attempts: int) -> timedelta:
@@ -54,15 +61,16 @@ def process_pending(sessions: sessionmaker[Session], origin: OriginTarget, purge
                     video_id: str | None = None, limit: int = 50) -> tuple[int, int]:
     """Work the outbox (due rows, or just ``video_id``); (done, still pending)."""
     with session_scope(sessions) as s:
-        stmt = select(PendingPurge.video_id).order_by(PendingPurge.next_try_at).limit(limit)
+        stmt = select(PendingPurge).order_by(PendingPurge.next_try_at).limit(limit)
         stmt = stmt.where(PendingPurge.video_id == video_id) if video_id else stmt.where(
             PendingPurge.next_try_at <= utcnow())
-        due = list(s.scalars(stmt))
+        due = [(row.video_id, row.keep_origin) for row in s.scalars(stmt)]
     done = failed = 0
-    for vid in due:
+    for vid, keep_origin in due:
         error: str | None = None
         try:
-            origin.remove(vid)
+            if not keep_origin:
+                origin.remove(vid)
             purger.purge_video(vid)
         except Exception as exc:  # any failure (origin or edge) leaves the row for a retry
             error = f"{type(exc).__name__}: {exc}"
@@ -70,6 +78,8 @@ def process_pending(sessions: sessionmaker[Session], origin: OriginTarget, purge
             row = s.get(PendingPurge, vid, with_for_update=True)
             if row is None:
                 continue
+            if error is None and row.keep_origin != keep_origin:  # a delete came during a takedown's purge
+                continue  # its origin removal is still owed: the row stays for the next pass
             if error is None:
                 s.delete(row)
                 done += 1

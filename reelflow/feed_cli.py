@@ -1,6 +1,7 @@
 """CLI commands of the feed API: tokens, users, the counter flush and the delete outbox.
 
-``reelflow token USER_ID``, ``reelflow user create HANDLE``, ``reelflow counters flush``,
+``reelflow token USER_ID``, ``reelflow user create HANDLE``, ``reelflow user role HANDLE ROLE``,
+``reelflow counters flush``,
 ``reelflow purge retry|list``. Registered by :func:`add_commands` from ``reelflow.cli``.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from catalog.models import Role
 from config.settings import get_settings
 
 
@@ -38,6 +40,22 @@ def _user(args: argparse.Namespace) -> int:
         return 1
     print(f"user {uid} ({args.handle.lower()})")
     print(TokenSigner(local_api_secret(s), s.token_ttl_s).issue(uid))
+    return 0
+
+
+def _user_role(args: argparse.Namespace) -> int:
+    """Give a user a role (moderator: the review queue and moderation actions), the ops way to make one."""
+    from catalog import moderation
+    from catalog.db import session_scope
+    from config.clients import sessions
+
+    with session_scope(sessions(get_settings())) as db:
+        user = moderation.set_role(db, args.handle, args.role)
+        uid = user.id if user is not None else None
+    if uid is None:
+        print(f"error: no user with the handle {args.handle.lower()!r}", file=sys.stderr)
+        return 1
+    print(f"user {uid} ({args.handle.lower()}) is now {args.role}")
     return 0
 
 
@@ -93,6 +111,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     uc.add_argument("--region", default="global")
     uc.add_argument("--interest", action="append", default=[], help="a hashtag picked at sign-up (repeatable)")
     uc.set_defaults(func=_user)
+    ur = us_sub.add_parser("role", help="set a user's role: user, moderator or admin")
+    ur.add_argument("handle")
+    ur.add_argument("role", choices=[r.value for r in Role])
+    ur.set_defaults(func=_user_role)
 
     co = sub.add_parser("counters", help="live counters: flush Redis deltas into PostgreSQL totals")
     co.add_argument("action", choices=["flush"])

@@ -43,6 +43,9 @@ TEST_ENV = {
     # turn it off again and set a secret).
     "REELFLOW_DEV_AUTH": "true",
     "REELFLOW_RELADDER_POKE_S": "1",  # the re-ladder chunks look at their ingest runs every second
+    # Feed tests write videos with no views: limited exposure of new uploads is off unless a test turns it on
+    # (tests/integration/test_moderation.py does).
+    "REELFLOW_EXPOSURE_MIN_VIEWS": "0",
     "AIRFLOW_HOME": str(TMP / "airflow"),
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"{PG}/reelflow_test_airflow",
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
