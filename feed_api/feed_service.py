@@ -127,7 +127,7 @@ async def _for_you(req: Request) -> Page:
     ids, scores, blobs = head[1::3], head[2::3], head[3::3]
     pool = [(v, float(s)) for v, s in zip(ids, scores, strict=True)]
     cards = await get_cards(svc, ids, blobs)
-    eligible = [(v, s) for v, s in pool if v in cards and _for_you(cards[v], viewer, svc)]
+    eligible = [(v, s) for v, s in pool if v in cards and _for_you_card(cards[v], viewer, svc)]
 
     if len(eligible) < req.limit:  # pool exhausted (or filtered away) for this session: top up from trending
         seen = await svc.live.run(lambda r: r.smembers(keys.seen(req.user, c.session)))
@@ -136,7 +136,7 @@ async def _for_you(req: Request) -> Page:
         extra = [v for v in snapshot if v not in seen and v not in have][: req.limit * 3]
         more = await get_cards(svc, extra)
         cards.update(more)
-        eligible += [(v, 0.0) for v in extra if v in more and _for_you(more[v], viewer, svc)]
+        eligible += [(v, 0.0) for v in extra if v in more and _for_you_card(more[v], viewer, svc)]
         source = "pool+trending" if pool else "trending"
         svc.metrics.fallbacks.labels("pool_exhausted").inc()
 
@@ -145,7 +145,7 @@ async def _for_you(req: Request) -> Page:
     return Page(items, req.next(pos=c.pos + len(items)) if items else None, source)
 
 
-def _for_you(card: Card, viewer: ViewerState, svc: Services) -> bool:
+def _for_you_card(card: Card, viewer: ViewerState, svc: Services) -> bool:
     # Moderation and limited exposure on top of what every feed checks: pools are written ahead of time, so a
     # video restricted, held or reported since must be caught here, on the card.
     return servable(card, viewer) and for_you_ok(card, viewer.user_id, svc.exposure)
