@@ -153,15 +153,24 @@ def _video(session: Session, video_id: str) -> Video:
     return video
 
 
+def _judged_fine(video: Video) -> None:
+    """A moderator found the video fine: a review hold ends (a restriction stays) and its reports stop counting
+    against it, so old reports cannot keep it in limited exposure (recommend.exposure) for good."""
+    if video.moderation == Moderation.REVIEW:
+        video.moderation = Moderation.CLEAR
+    video.report_count = 0
+
+
 def _restore(session: Session, video: Video, *, moderator_id: str, action: Action, reason: str) -> ModerationAction:
     removal = latest_removal(session, video.id)
     if removal is None or not removal.previous_state:
         raise ModerationError(f"video {video.id} has no removal to reverse")
-    previous = video.state
+    previous, previous_moderation = video.state, video.moderation
     video.state = removal.previous_state  # exactly what it was; not a pipeline transition (see catalog.videos)
     video.moderation_reason = None
+    _judged_fine(video)
     row = _log(session, moderator_id=moderator_id, kind=TargetKind.VIDEO, target_id=video.id, action=action,
-               reason=reason, previous_state=previous, previous_moderation=video.moderation)
+               reason=reason, previous_state=previous, previous_moderation=previous_moderation)
     video_events.record(session, video.id, EventKind.RESTORED, {"reason": reason, "state": video.state})
     return row
 
@@ -181,6 +190,7 @@ def act_on_video(session: Session, *, moderator_id: str, video_id: str, action: 
     else:
         if action == Action.APPROVE:
             video.moderation, video.moderation_reason = Moderation.CLEAR, None
+            _judged_fine(video)
         elif action == Action.RESTRICT:
             video.moderation, video.moderation_reason = Moderation.RESTRICTED, reason
         elif action == Action.REMOVE:

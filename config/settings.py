@@ -97,9 +97,10 @@ class Settings(BaseSettings):
     moderation_review_reports: int = Field(default=3, ge=0)
     # Limited exposure of new uploads in For You (recommend.exposure): until a video has exposure_min_views
     # views with at most exposure_max_reports reports, For You shows it to its creator and to a stable
-    # exposure_sample_share of viewers only. exposure_min_views 0 turns it off.
+    # exposure_sample_share of viewers only. exposure_min_views 0 turns it off. Keep exposure_max_reports below
+    # moderation_review_reports: a report or two must not demote a video more than a review hold does.
     exposure_min_views: int = Field(default=100, ge=0)
-    exposure_max_reports: int = Field(default=0, ge=0)
+    exposure_max_reports: int = Field(default=2, ge=0)
     exposure_sample_share: float = Field(default=0.1, ge=0.0, le=1.0)
     edge_admin_url: str = ""  # where POST /admin/purge/{video} goes; default http://edge_host:edge_port
     # Bearer token of the edge's /admin API, sent by the API's purges. Set: every admin call needs it, from

@@ -42,6 +42,7 @@ TITLES: dict[str, str] = {
     "user_not_found": "User not found",
     "video_not_found": "Video not found",
     "comment_not_found": "Comment not found",
+    "appeal_not_found": "Appeal not found",
     "handle_taken": "Handle taken",
     "invalid_state": "Wrong video state",
     "upload_missing": "Upload missing",

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class ExposureRule:
     min_views: int = 100  # views before a new upload may be shown to everyone; 0: no limited phase
-    max_reports: int = 0  # reports tolerated at graduation (more: back to the sample)
+    max_reports: int = 2  # reports tolerated (more: back to the sample); a moderator's approval resets the count
     sample_share: float = 0.1  # the share of viewers who see an ungraduated upload, 0..1
 
 

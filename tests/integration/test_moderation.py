@@ -113,15 +113,16 @@ def test_reports_are_rate_limited(settings, store, catalog_url, sessions):
 def test_comment_and_user_reports_reach_the_queue_and_removing_a_comment_hides_it(api, sessions):
     creator, author, reporter, mod = Person(api), Person(api), Person(api), moderator(api)
     vid = ready_video(sessions, creator.id)
-    cid = api.post(f"/v1/videos/{vid}/comments", json={"body": "buy followers here"}, headers=author.headers).json()["id"]
+    cid = api.post(f"/v1/videos/{vid}/comments", json={"body": "buy followers here"},
+                   headers=author.headers).json()["id"]
     resp = api.post(f"/v1/comments/{cid}/report", json={"reason": "spam"}, headers=reporter.headers)
     assert resp.status_code == 201 and resp.json()["target_kind"] == "comment"
     assert api.post(f"/v1/users/{author.id}/report", json={"reason": "harassment"},
                     headers=reporter.headers).status_code == 201
     assert api.post(f"/v1/users/{reporter.id}/report", json={"reason": "spam"},
                     headers=reporter.headers).status_code == 422
-    assert api.post(f"/v1/users/{'0' * 16}/report", json={"reason": "spam"}, headers=reporter.headers).status_code == 404
-    assert api.post(f"/v1/comments/{2**61}/report", json={"reason": "spam"}, headers=reporter.headers).status_code == 404
+    for unknown in (f"/v1/users/{'0' * 16}/report", f"/v1/comments/{2**61}/report"):
+        assert api.post(unknown, json={"reason": "spam"}, headers=reporter.headers).status_code == 404
     # A comment on a video the reporter may not see is not there for them.
     private = ready_video(sessions, creator.id, privacy="private")
     hidden_cid = api.post(f"/v1/videos/{private}/comments", json={"body": "mine"}, headers=creator.headers).json()["id"]
@@ -340,6 +341,8 @@ def test_reports_past_the_threshold_hold_a_video_for_review_until_approved(setti
         assert item["reports"] == 2 and item["reasons"] == {"spam": 1, "hate": 1}
         assert item["video"]["moderation"] == "review"
         act(api, mod, vid, "approve", "satire")
+        with session_scope(sessions) as s:
+            assert (s.get(Video, vid).moderation, s.get(Video, vid).report_count) == ("clear", 0)
         assert vid in feed_ids(api, viewer, {"type": "for_you"})
         assert vid not in [i["target_id"] for i in queue(api, mod)]
 
@@ -396,7 +399,7 @@ def test_the_audit_log_is_append_only(api, sessions):
 # ------------------------------------------------------------------------------------------- limited exposure
 def test_a_new_upload_reaches_only_its_sample_until_it_has_views_without_reports(settings, store, catalog_url,
                                                                                  sessions):
-    with make_client(settings, exposure_min_views=50, exposure_sample_share=0.0) as api:
+    with make_client(settings, exposure_min_views=50, exposure_max_reports=0, exposure_sample_share=0.0) as api:
         tag = f"t{word()}"
         creator = Person(api, interests=(tag,))
         vid = ready_video(sessions, creator.id, tags=(tag,))
@@ -411,6 +414,8 @@ def test_a_new_upload_reaches_only_its_sample_until_it_has_views_without_reports
 
         report(api, Person(api), vid)  # over exposure_max_reports (0): back to its sample
         assert vid not in feed_ids(api, Person(api, interests=(tag,)), {"type": "for_you"})
+        act(api, moderator(api), vid, "approve", "the report was unfounded")  # judged fine: the count resets
+        assert vid in feed_ids(api, Person(api, interests=(tag,)), {"type": "for_you"})
 
     with make_client(settings, exposure_min_views=50, exposure_sample_share=1.0) as api:
         creator = Person(api)
