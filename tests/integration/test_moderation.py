@@ -421,3 +421,19 @@ def test_a_new_upload_reaches_only_its_sample_until_it_has_views_without_reports
         creator = Person(api)
         vid = ready_video(sessions, creator.id, tags=(tag,))
         assert vid in feed_ids(api, Person(api, interests=(tag,)), {"type": "for_you"})
+
+
+def test_the_recommendation_pools_take_only_videos_clear_with_moderation(api, sessions):
+    from datetime import timedelta
+
+    from catalog.models import utcnow
+    from jobs.candidates import RefreshConfig, load_snapshot
+
+    creator, mod = Person(api), moderator(api)
+    clear, restricted, removed = (ready_video(sessions, creator.id) for _ in range(3))
+    act(api, mod, restricted, "restrict", "borderline")
+    act(api, mod, removed, "remove", "spam")
+    with session_scope(sessions) as s:
+        snapshot = load_snapshot(s, RefreshConfig(as_of=utcnow() + timedelta(seconds=1), embedding_model="none"))
+    assert clear in snapshot.meta
+    assert restricted not in snapshot.meta and removed not in snapshot.meta
