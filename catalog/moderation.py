@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, exists, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -114,6 +114,12 @@ class QueueItem:
     last_reported_at: datetime
 
 
+def _deleted_video_target() -> ColumnElement[bool]:
+    # A video its creator deleted leaves the queue (nothing is left to act on); its reports stay in the table.
+    return and_(Report.target_kind == TargetKind.VIDEO.value,
+                exists().where(Video.id == Report.target_id, Video.deleted_at.is_not(None)))
+
+
 def queue(session: Session, *, after: tuple[datetime, str, str] | None = None, limit: int = 20) -> list[QueueItem]:
     """Open reports grouped by target, the longest-waiting target first; keyset ``after`` =
     (first_reported_at, target_kind, target_id) of the last item served."""
@@ -121,7 +127,8 @@ def queue(session: Session, *, after: tuple[datetime, str, str] | None = None, l
     stmt = (select(Report.target_kind, Report.target_id, func.count().label("n"),
                    func.array_agg(Report.reason).label("reasons"), first.label("first"),
                    func.max(Report.created_at).label("last"))
-            .where(Report.status == "open").group_by(Report.target_kind, Report.target_id))
+            .where(Report.status == "open", ~_deleted_video_target())
+            .group_by(Report.target_kind, Report.target_id))
     if after is not None:
         stmt = stmt.having(tuple_(first, Report.target_kind, Report.target_id) > tuple_(*after))
     stmt = stmt.order_by(first, Report.target_kind, Report.target_id).limit(limit)

@@ -159,8 +159,6 @@ class FeedItem(BaseModel):
     ready_at: str | None = None
     poster_url: str | None = None
     playback_url: str
-    state: str | None = Field(None, description="in your own list only: the video's state (removed, too)")
-    moderation: ModerationOut | None = Field(None, description="in your own list only, when not clear")
 
 
 class FeedPage(BaseModel):
@@ -215,8 +213,13 @@ class DevTokenRequest(Strict):
     handle: str | None = Field(None, pattern=HANDLE, description="gets or creates this user")
 
 
+class ProfileItem(FeedItem):
+    state: str | None = Field(None, description="in your own list only: the video's state (removed, too)")
+    moderation: ModerationOut | None = Field(None, description="in your own list only, when not clear")
+
+
 class VideoList(BaseModel):
-    items: list[FeedItem]
+    items: list[ProfileItem]
     next_cursor: str | None = None
 
 

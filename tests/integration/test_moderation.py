@@ -299,6 +299,16 @@ def test_a_denied_appeal_keeps_the_video_down_and_tells_the_creator(api, session
     assert act_status(api, mod, "0" * 16, "remove") == 404
 
 
+def test_a_video_deleted_by_its_creator_leaves_the_queue(api, sessions):
+    creator, mod = Person(api), moderator(api)
+    vid = ready_video(sessions, creator.id)
+    report(api, Person(api), vid)
+    assert vid in [i["target_id"] for i in queue(api, mod)]
+    assert api.delete(f"/v1/videos/{vid}", headers=creator.headers).status_code == 204
+    assert vid not in [i["target_id"] for i in queue(api, mod)]
+    assert act_status(api, mod, vid, "remove") == 404
+
+
 def test_restrict_keeps_a_video_out_of_discovery_but_the_link_profile_and_following_work(api, sessions):
     tag = f"t{word()}"
     creator, follower, mod = Person(api), Person(api), moderator(api)
