@@ -85,7 +85,7 @@ def user_videos(user_id: UserId, viewer: MaybeUser, svc: Svc,
     deltas = live_deltas(svc, ids)
     nxt = svc.cursors.encode(Cursor(session="", feed=feed, user=viewer or "", mode="recent",
                                     key=[rows[-1][1].isoformat(), rows[-1][0]])) if len(rows) == limit else None
-    return VideoList(items=[public(cards[v], deltas.get(v)) for v in ids], next_cursor=nxt)
+    return VideoList(items=[public(cards[v], deltas.get(v), svc) for v in ids], next_cursor=nxt)
 
 
 def _target(s, me: str, user_id: str) -> None:
