@@ -417,6 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
     from reelflow.ops_cli import add_commands as add_ops_commands
 
     add_ops_commands(sub)  # reprocess, videos, retry, reladder, gc, tier, status
+    from reelflow.prohibited_cli import add_commands as add_prohibited_commands
+
+    add_prohibited_commands(sub)  # prohibited add|list|remove
     return p
 
 
