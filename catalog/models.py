@@ -408,3 +408,19 @@ class Appeal(Base):
     decided_by: Mapped[str | None] = mapped_column(String(32))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     decision_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ProhibitedMedia(Base):
+    """One entry of the prohibited-media list: a perceptual fingerprint that no upload may match (ingest
+    rejects a match as ``prohibited``). Unlike dedup references, entries outlive the video they came from."""
+
+    __tablename__ = "prohibited_media"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    times: Mapped[list[float]] = mapped_column(ARRAY(REAL))
+    hashes: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    reason: Mapped[str] = mapped_column(Text)
+    source_video_id: Mapped[str | None] = mapped_column(String(32))  # no foreign key: outlives the video
+    added_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=text("now()"))

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from cdn_sim.access import Access, AccessCache, AccessUnknown
 from cdn_sim.cdn import CDN, VIDEO_ID
 from cdn_sim.http import (
     CORS_ALLOW_HEADERS,
@@ -41,6 +42,7 @@ from cdn_sim.http import (
     is_loopback,
 )
 from cdn_sim.metrics import EdgeMetrics
+from cdn_sim.playback_tokens import PlaybackSigner, PlaybackTokenError, split_signed
 from cdn_sim.ranges import RangeNotSatisfiable, parse_range
 from cdn_sim.tier import CachedObject, NotFound
 from cdn_sim.transport import serve_h3, serve_tcp, start_edge
@@ -53,6 +55,7 @@ log = logging.getLogger("reelflow.edge")
 DEFAULT_STATIC_DIR = Path(__file__).resolve().parent / "web"
 ALLOW = "GET, HEAD, OPTIONS"
 PLAYER = "/player"
+SIGNED_MAX_AGE_S = 300  # how long a browser may keep a private object (never past its token's expiry)
 
 
 class EdgeApp:
@@ -60,8 +63,13 @@ class EdgeApp:
 
     def __init__(self, cdn: CDN, buckets: tuple[str, ...] = ("vod",), *, default_region: str | None = None,
                  static_dir: Path | None = DEFAULT_STATIC_DIR, extra_headers: list[tuple[str, str]] | None = None,
-                 clock: Callable[[], float] = time.monotonic, admin_token: str | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, admin_token: str | None = None,
+                 access: AccessCache | None = None, playback: PlaybackSigner | None = None,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self.cdn = cdn
+        # Without ``access`` (no catalog: simulations, a developer's bare edge) every object is public;
+        # with it, each video object is gated before any tier answers (see _gate).
+        self.access, self.playback, self.wall_clock = access, playback, wall_clock
         # "" counts as unset, as an empty REELFLOW_EDGE_ADMIN_TOKEN does; a set one must be a usable secret.
         self._admin_token = check_admin_token(admin_token) if admin_token else None
         self.buckets = buckets
@@ -112,14 +120,55 @@ class EdgeApp:
                                               self.metrics.render()))
         if path == PLAYER or path.startswith(PLAYER + "/"):
             return await self._static(req, path[len(PLAYER):].lstrip("/"))
+        token, path = split_signed(path)
         bucket, _, key = path.lstrip("/").partition("/")
         if bucket not in self.buckets or not key or key.endswith("/"):
             return self._plain(404, "not found")
-        return await self._object(req, f"{bucket}/{key}", parse_qs(query))
+        return await self._object(req, f"{bucket}/{key}", parse_qs(query), token)
 
     # -- objects through the tier chain --------------------------------------------------------------
 
-    async def _object(self, req: Request, key: str, query: dict[str, list[str]]) -> Response:
+    async def _gate(self, key: str, token: str | None) -> Response | str | None:
+        """Before any tier: a refusal, or the Cache-Control a signed object is served with (None: public).
+
+        A token must be valid for the video it is used on; a video the catalog calls gone answers 404 even
+        where a tier still holds it; a private or followers-only one answers 403 without a token."""
+        if self.access is None and token is None:
+            return None
+        parts = key.split("/")
+        video = parts[2] if len(parts) > 3 and parts[1] == "v" and VIDEO_ID.fullmatch(parts[2]) else None
+        if video is None:
+            return self._plain(404, "not found")  # only videos live in the served buckets
+        expires = None
+        if token is not None:
+            if self.playback is None:
+                return self._plain(403, "this edge does not serve signed playback URLs", [NO_STORE])
+            try:
+                expires = self.playback.verify(token, video, now=self.wall_clock())
+            except PlaybackTokenError as exc:
+                return self._plain(403, str(exc), [NO_STORE])
+        access = Access.PUBLIC
+        if self.access is not None:
+            try:
+                access = await self.access.get(video)
+            except AccessUnknown as exc:
+                log.warning("%s", exc)
+                return self._plain(503, "cannot check access now; retry", [("retry-after", "5"), NO_STORE])
+        if access is Access.GONE:
+            return self._plain(404, "not found", [NO_STORE])
+        if access is Access.SIGNED:
+            if expires is None:
+                return self._plain(403, "this video is not public: play it through the signed URL the API "
+                                        "gives its viewers", [NO_STORE])
+            left = max(0, int(expires - self.wall_clock()))
+            return f"private, max-age={min(SIGNED_MAX_AGE_S, left)}"
+        return None
+
+    async def _object(self, req: Request, key: str, query: dict[str, list[str]], token: str | None = None
+                      ) -> Response:
+        gate = await self._gate(key, token)
+        if isinstance(gate, Response):
+            return gate
         region = req.headers.get("x-client-region") or query.get("region", [None])[0]
         if region not in self.cdn.topology.regions:
             region = self.default_region  # a wrong hint must not break playback
@@ -138,6 +187,8 @@ class EdgeApp:
             log.warning("upstream error for %s at %s: %s", key, pop.name, exc)
             return self._plain(502, "origin unavailable", [("x-served-by", pop.name)])
         age = max(0, int(self.clock() - obj.date)) if obj.date is not None else 0
+        if gate is not None:  # a signed object: no shared cache downstream may keep it, the browser briefly
+            obj = CachedObject(obj.body, obj.content_type, gate, obj.etag)
         return self._representation(req, key, obj, [("age", str(age)), ("x-cache", outcome.value),
                                                      ("x-served-by", pop.name)])
 
@@ -206,6 +257,8 @@ class EdgeApp:
         if len(parts) == 2 and parts[0] == "purge":
             if not VIDEO_ID.fullmatch(parts[1]):
                 return self._plain(400, "not a video id")
+            if self.access is not None:
+                self.access.invalidate(parts[1])  # a delete or takedown: ask the catalog on the next request
             removed: dict[str, int] = {}
             for bucket in self.buckets:
                 for tier, n in self.cdn.purge_video(parts[1], bucket).items():
@@ -307,6 +360,9 @@ class EdgeApp:
         body = (text + "\n").encode()
         return Response(status, [("content-type", "text/plain; charset=utf-8"), ("content-length", str(len(body)))]
                         + (headers or []) + CORS_HEADERS + self.extra_headers, body)
+
+
+NO_STORE = ("cache-control", "no-store")  # refusals depend on the token and the moment: keep none
 
 
 def _etag_matches(if_none_match: str, etag: str) -> bool:

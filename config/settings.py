@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -106,6 +108,11 @@ class Settings(BaseSettings):
     # Bearer token of the edge's /admin API, sent by the API's purges. Set: every admin call needs it, from
     # any peer (loopback too: in containers loopback proves nothing). Empty: the edge answers loopback only.
     edge_admin_token: str = ""
+    # Signs playback URLs of private and followers-only videos (cdn_sim.playback_tokens); the API signs, the
+    # edge verifies, so both need it. Comma-separated to rotate: the first signs, every one verifies. Empty:
+    # derived from api_secret (one secret for a single host; give the edge its own so it never holds the API's).
+    playback_secret: str = ""
+    playback_token_ttl_s: int = Field(default=3600, ge=60, le=7 * 86400)
 
     edge_host: str = "127.0.0.1"
     edge_port: int = 8443  # UDP for HTTP/3 and TCP for the Alt-Svc listener share the number
@@ -196,6 +203,15 @@ class Settings(BaseSettings):
 
         return check_admin_token(v) if v else v
 
+    @field_validator("playback_secret")
+    @classmethod
+    def _playback_secret_usable(cls, v: str) -> str:
+        from cdn_sim.playback_tokens import MIN_KEY_BYTES
+
+        if v and any(len(part.strip()) < MIN_KEY_BYTES for part in v.split(",")):
+            raise ValueError(f"every playback secret must be at least {MIN_KEY_BYTES} characters")
+        return v
+
     @field_validator("segment_seconds")
     @classmethod
     def _segment_sane(cls, v: float) -> float:
@@ -220,6 +236,13 @@ class Settings(BaseSettings):
     @property
     def api_url(self) -> str:
         return f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def playback_keys(self) -> list[bytes]:
+        """The signing keys of playback URLs: REELFLOW_PLAYBACK_SECRET's, or one derived from the API secret."""
+        if self.playback_secret:
+            return [part.strip().encode() for part in self.playback_secret.split(",")]
+        return [hmac.new(self.api_secret.encode(), b"reelflow playback url v1", hashlib.sha256).digest()]
 
     def playback_url(self, master_key: str) -> str:
         return f"{self.edge_public_url.rstrip('/')}/{self.vod_bucket}/{master_key}"

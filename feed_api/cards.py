@@ -42,6 +42,7 @@ def build_card(row: feeds.CardRow, svc: Services) -> Card:
               "deleted": row.deleted_at is not None,
               "ready_ts": row.playable_at.timestamp() if row.playable_at else 0.0,  # age since watchable
               "completions": row.completions, "watch_ms": row.watch_ms_total,
+              "master_key": row.master_key, "poster_key": row.poster_key,  # to sign a non-public one's URLs
               "moderation": row.moderation, "reports": row.report_count, "reason": row.moderation_reason},
     }
 
@@ -212,9 +213,15 @@ def for_you_ok(card: Card, viewer_id: str, rule: ExposureRule) -> bool:
                             moderation=meta.get("moderation", Moderation.CLEAR))
 
 
-def public(card: Card, deltas: Mapping[bytes | str, bytes | str] | None = None) -> dict:
-    """The card as clients see it, with live counter deltas added to the stats."""
+def public(card: Card, deltas: Mapping[bytes | str, bytes | str] | None, svc: Services) -> dict:
+    """The card as clients see it, with live counter deltas added to the stats. A non-public video's URLs
+    are signed here, per response, not in the shared cached card: the edge refuses them unsigned."""
     out = {k: v for k, v in card.items() if k != "_"}
+    if card["privacy"] != Privacy.PUBLIC:
+        meta = card["_"]
+        master, poster = meta.get("master_key"), meta.get("poster_key")
+        out["playback_url"] = svc.playback_url(master, signed=True) if master else ""
+        out["poster_url"] = svc.playback_url(poster, signed=True) if poster else None
     if deltas:
         stats = dict(out["stats"])
         for name, field in (("views", "views"), ("likes", "likes"), ("comments", "comments"), ("shares", "shares")):

@@ -259,7 +259,7 @@ async def _finish(req: Request, page_ids: list[str], cards: dict[str, Card], *, 
 
         with contextlib.suppress(LiveUnavailable):
             deltas = dict(zip(page_ids, await svc.live.run(trip), strict=True))
-    return [public(cards[v], deltas.get(v)) for v in page_ids]
+    return [public(cards[v], deltas.get(v), svc) for v in page_ids]
 
 
 # ------------------------------------------------------------------------------------------- trending

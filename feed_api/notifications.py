@@ -6,13 +6,15 @@ user's notifications: a foreign ``up_to_id`` simply marks nothing of theirs.
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from sqlalchemy import select
 
 from catalog import notifications as repo
 from catalog.db import session_scope
-from catalog.models import Notification
+from catalog.models import Notification, Privacy, Video
 from feed_api.deps import Svc, User
 from feed_api.schemas import MarkedRead, MarkRead, NotificationOut, NotificationPage
 from feed_api.services import Services
@@ -22,9 +24,10 @@ router = APIRouter(prefix="/v1/me", tags=["me"])
 MAX_ID = 2**63 - 1  # notifications.id is a bigint
 
 
-def _out(n: Notification, svc: Services) -> NotificationOut:
-    return NotificationOut(id=n.id, kind=n.kind, video_id=n.video_id, detail=public_detail(n.detail or {},
-                                                                                           svc.playback_url),
+def _out(n: Notification, svc: Services, non_public: set[str]) -> NotificationOut:
+    # The edge refuses a non-public video's objects without a playback token: sign those URLs.
+    url = functools.partial(svc.playback_url, signed=n.video_id in non_public)
+    return NotificationOut(id=n.id, kind=n.kind, video_id=n.video_id, detail=public_detail(n.detail or {}, url),
                            created_at=n.created_at, read=n.read_at is not None)
 
 
@@ -37,7 +40,10 @@ def list_notifications(user: User, svc: Svc,
     with session_scope(svc.sessions) as s:
         rows = repo.for_user(s, user, before_id=before, limit=limit, unread_only=unread_only)
         unread = repo.unread_count(s, user)
-        items = [_out(n, svc) for n in rows]
+        ids = {n.video_id for n in rows if n.video_id}
+        non_public = set(s.scalars(select(Video.id).where(Video.id.in_(ids), Video.privacy != Privacy.PUBLIC))) \
+            if ids else set()
+        items = [_out(n, svc, non_public) for n in rows]
     return NotificationPage(items=items, unread=unread, next_before=items[-1].id if len(items) == limit else None)
 
 

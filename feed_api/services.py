@@ -12,6 +12,7 @@ from adapters.model_registry import ModelRegistry
 from adapters.s3 import OriginStore
 from adapters.s3_multipart import MultipartStore
 from catalog.db import make_engine, make_sessionmaker
+from cdn_sim.playback_tokens import PlaybackSigner
 from config.clients import airflow_client, edge_purger, multipart_store, origin_store
 from config.settings import Settings, insecure_api_settings
 from feed_api.cursor import CursorCodec
@@ -42,6 +43,8 @@ class Services:
     multipart_threshold_bytes: int
     multipart_part_bytes: int
     playback_base: str  # edge URL + bucket, without trailing slash
+    edge_url: str  # the edge's public URL, without trailing slash
+    playback: PlaybackSigner  # tokens for private and followers-only videos' URLs
     live: Live
     purger: Purger
     tokens: TokenSigner
@@ -57,8 +60,12 @@ class Services:
     exposure: ExposureRule = field(default_factory=ExposureRule)  # limited exposure of new uploads in For You
     review_reports: int = 3  # distinct reporters that hold a video for review (0: never)
 
-    def playback_url(self, key: str) -> str:
-        return f"{self.playback_base}/{key}"
+    def playback_url(self, key: str, *, signed: bool = False) -> str:
+        """The edge URL of one of a video's objects (``v/<video>/...``); ``signed``: with a playback token for
+        that video in the path, as a private or followers-only video needs (the edge refuses it without)."""
+        if not signed:
+            return f"{self.playback_base}/{key}"
+        return self.edge_url + self.playback.signed_path(f"{self.vod_bucket}/{key}", key.split("/")[1])
 
     @property
     def origin(self) -> OriginTarget:
@@ -83,6 +90,8 @@ class Services:
             multipart=multipart_store(settings), multipart_threshold_bytes=settings.multipart_threshold_bytes,
             multipart_part_bytes=settings.multipart_part_bytes,
             playback_base=f"{settings.edge_public_url.rstrip('/')}/{settings.vod_bucket}",
+            edge_url=settings.edge_public_url.rstrip("/"),
+            playback=PlaybackSigner(settings.playback_keys, settings.playback_token_ttl_s),
             live=Live(settings.redis_url, settings.redis_prefix), purger=purger,
             tokens=TokenSigner(settings.api_secret, settings.token_ttl_s), cursors=CursorCodec(settings.api_secret),
             dev_auth=settings.dev_auth, rate_per_s=settings.rate_limit_per_s, rate_burst=settings.rate_limit_burst,

@@ -16,6 +16,7 @@ shared listener if the number of open streams ever makes two queries a second ea
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from catalog import video_events as events_repo
 from catalog.db import session_scope
-from catalog.models import Video, VideoState
+from catalog.models import Privacy, Video, VideoState
 from feed_api import event_stream as sse
 from feed_api.deps import Svc, User
 from feed_api.videos import OWNER_ERRORS, VideoId, load_own
@@ -79,25 +80,30 @@ def _events(s: Session, video_id: str, after: int, url: Callable[[str], str]) ->
             for e in events_repo.since(s, video_id, after, limit=BATCH)]
 
 
-def _first(sessions: sessionmaker[Session], video_id: str, user: str, after: int, url: Callable[[str], str]) -> Poll:
+def _first(sessions: sessionmaker[Session], video_id: str, user: str, after: int, url: Callable[..., str]) -> Poll:
     with session_scope(sessions) as s:
         video = load_own(s, video_id, user)  # 404 missing or deleted, 403 someone else's: before any byte
         # The state is read before the events: a terminal state commits with its event, so that event is seen.
         finished = video.state in FINISHED_STATES
-        return Poll(_events(s, video_id, after, url), finished)
+        return Poll(_events(s, video_id, after, _urls_for(video, url)), finished)
 
 
-def _poll(sessions: sessionmaker[Session], video_id: str, after: int, url: Callable[[str], str]) -> Poll:
+def _urls_for(video: Video, url: Callable[..., str]) -> Callable[[str], str]:
+    """The edge refuses a non-public video's objects without a playback token: sign those."""
+    return functools.partial(url, signed=video.privacy != Privacy.PUBLIC)
+
+
+def _poll(sessions: sessionmaker[Session], video_id: str, after: int, url: Callable[..., str]) -> Poll:
     with session_scope(sessions) as s:
         video = s.get(Video, video_id)
         if video is None or video.deleted_at is not None:
             return Poll([], finished=True, gone=True)
         finished = video.state in FINISHED_STATES
-        return Poll(_events(s, video_id, after, url), finished)
+        return Poll(_events(s, video_id, after, _urls_for(video, url)), finished)
 
 
 async def _follow(sessions: sessionmaker[Session], video_id: str, after: int, poll: Poll,
-                  url: Callable[[str], str]) -> AsyncIterator[str]:
+                  url: Callable[..., str]) -> AsyncIterator[str]:
     # Module constants are read here, at call time, so tests can shorten them.
     started = last_write = time.monotonic()
     yield sse.retry(RETRY_MS)

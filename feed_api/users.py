@@ -84,17 +84,18 @@ def user_videos(user_id: UserId, viewer: MaybeUser, svc: Svc,
     own = viewer == user_id
     ids = [v for v, _ in rows if v in cards and (own or servable(cards[v], None, followers_ok=True))]
     deltas = live_deltas(svc, ids)
-    items = [_own_item(cards[v], deltas.get(v)) if own else public(cards[v], deltas.get(v)) for v in ids]
+    items = [_own_item(cards[v], deltas.get(v), svc) if own else public(cards[v], deltas.get(v), svc)
+             for v in ids]
     nxt = svc.cursors.encode(Cursor(session="", feed=feed, user=viewer or "", mode="recent",
                                     key=[rows[-1][1].isoformat(), rows[-1][0]])) if len(rows) == limit else None
     return VideoList(items=items, next_cursor=nxt)
 
 
-def _own_item(card: dict, deltas) -> dict:
+def _own_item(card: dict, deltas, svc: Svc) -> dict:
     """A creator's own video in their list: its state and where it stands with moderation; a removed one keeps
     no playback URL (nothing serves it)."""
     meta = card["_"]
-    item = {**public(card, deltas), "state": meta["state"],
+    item = {**public(card, deltas, svc), "state": meta["state"],
             "moderation": moderation_out(meta["state"], meta.get("moderation", "clear"), meta.get("reason"))}
     if meta["state"] == VideoState.REMOVED:
         item["playback_url"] = ""

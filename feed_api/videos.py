@@ -13,7 +13,7 @@ from catalog import events, social
 from catalog import users as users_repo
 from catalog import videos as repo
 from catalog.db import session_scope
-from catalog.models import SERVABLE_STATES, Moderation, Video
+from catalog.models import SERVABLE_STATES, Moderation, Privacy, Video
 from feed_api.activity import live_deltas
 from feed_api.cards import drop_cards
 from feed_api.deps import MaybeUser, Svc, User
@@ -55,6 +55,10 @@ def _out(video: Video, svc: Services, handle: str | None = None, deltas: dict | 
          own: bool = True) -> VideoOut:
     ready = video.state in SERVABLE_STATES and video.master_key and video.deleted_at is None
     d = deltas or {}
+
+    def url(key: str) -> str:  # the edge refuses a non-public video's objects without a token
+        return svc.playback_url(key, signed=video.privacy != Privacy.PUBLIC)
+
     return VideoOut(
         id=video.id, state="deleted" if video.deleted_at else video.state, caption=video.caption,
         hashtags=list(video.hashtags or []), privacy=video.privacy, sound_id=video.sound_id, category=video.category,
@@ -68,9 +72,9 @@ def _out(video: Video, svc: Services, handle: str | None = None, deltas: dict | 
         # A playable video whose later steps failed keeps playing its first ladder; the creator sees why.
         if video.state == repo.VideoState.FAILED or (video.state == repo.VideoState.PLAYABLE and video.failure_code)
         else None,
-        playback_url=svc.playback_url(video.master_key) if ready else None,
-        poster_url=svc.playback_url(video.poster_key) if ready and video.poster_key else None,
-        thumbnails_vtt_url=svc.playback_url(video.sprite_vtt_key) if ready and video.sprite_vtt_key else None,
+        playback_url=url(video.master_key) if ready else None,
+        poster_url=url(video.poster_key) if ready and video.poster_key else None,
+        thumbnails_vtt_url=url(video.sprite_vtt_key) if ready and video.sprite_vtt_key else None,
         renditions=[RenditionOut(name=r.name, kind=r.kind, codecs=r.codecs, width=r.width, height=r.height,
                                  bandwidth=r.bandwidth) for r in video.renditions] if ready else [],
         pipeline_run_id=video.pipeline_run_id, step_seconds=video.step_seconds or {},

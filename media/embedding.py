@@ -179,6 +179,8 @@ class ContentEncoder:
         state = load_state_dict(weights_path())
         self._model = _build(state)
         self._centre = imagenet_mean_feature(state)
+        # The ImageNet classifier on the same pooled features: free class scores for content screening.
+        self._fc_weight, self._fc_bias = state["_fc.weight"].T.astype(np.float32), state["_fc.bias"].astype(np.float32)
         # One trace for every frame size: eager calls cost ~10x, Keras' predict() more (bench/recommend.py).
         self._features = tf.function(
             lambda x: self._model(x, training=False),
@@ -192,12 +194,29 @@ class ContentEncoder:
         x = (_resize_long_side(images, INPUT_LONG_SIDE).astype(np.float32) - _MEAN) / _STD
         return self._features(x).numpy()
 
-    def embed(self, times: np.ndarray, images: np.ndarray) -> np.ndarray:
-        """One unit-length float32 vector of :data:`DIMENSION` for a video's (upright RGB) samples."""
+    def class_logits(self, features: np.ndarray) -> np.ndarray:
+        """(n, 1280) pooled features -> (n, 1000) ImageNet-1k logits (the standard class order)."""
+        return features @ self._fc_weight + self._fc_bias
+
+    def analyse(self, times: np.ndarray, images: np.ndarray) -> ContentAnalysis:
+        """The embedding and, from the same forward pass, each embedded frame's ImageNet class logits."""
         rows, cols = picture_box(to_gray(images.astype(np.float32)))
         chosen = select_frames(times, images)
         features = self.frame_features(np.ascontiguousarray(images[chosen][:, rows, cols]))
-        return normalise(features.mean(axis=0) - self._centre)
+        return ContentAnalysis(vector=normalise(features.mean(axis=0) - self._centre),
+                               frame_times=np.asarray(times)[chosen].astype(np.float32),
+                               class_logits=self.class_logits(features))
+
+    def embed(self, times: np.ndarray, images: np.ndarray) -> np.ndarray:
+        """One unit-length float32 vector of :data:`DIMENSION` for a video's (upright RGB) samples."""
+        return self.analyse(times, images).vector
+
+
+@dataclass(frozen=True)
+class ContentAnalysis:
+    vector: np.ndarray  # (DIMENSION,) unit length
+    frame_times: np.ndarray  # (n,) seconds of the frames embedded
+    class_logits: np.ndarray  # (n, 1000) ImageNet-1k logits per frame
 
 
 def normalise(vector: np.ndarray) -> np.ndarray:

@@ -79,7 +79,8 @@ def _edge(args: argparse.Namespace) -> int:
                          cache_bytes=s.edge_cache_bytes, regional_cache_bytes=s.edge_regional_cache_bytes,
                          shield_cache_bytes=s.edge_shield_cache_bytes, default_region=s.edge_default_region,
                          policy=s.edge_cache_policy, cold_buckets={s.vod_bucket: s.cold_bucket},
-                         admin_token=s.edge_admin_token or None, catalog_url=s.database_url))
+                         admin_token=s.edge_admin_token or None, catalog_url=s.database_url,
+                         playback_keys=s.playback_keys))
     return 0
 
 
@@ -416,6 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
     from reelflow.ops_cli import add_commands as add_ops_commands
 
     add_ops_commands(sub)  # reprocess, videos, retry, reladder, gc, tier, status
+    from reelflow.prohibited_cli import add_commands as add_prohibited_commands
+
+    add_prohibited_commands(sub)  # prohibited add|list|remove
     return p
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from catalog import video_events
+from catalog import prohibited_media, video_events
 from catalog import videos as repo
 from catalog.embeddings import save_embedding
 from catalog.fingerprints import published_fingerprints, save_fingerprint
@@ -139,14 +139,17 @@ def _samples(run: IngestRun) -> Samples:
 
 
 def dedup(run: IngestRun) -> Dedup:
-    """Fingerprint from the scan's samples, store it, and apply the policy to any published original."""
+    """Fingerprint from the scan's samples, store it, refuse prohibited media, and apply the dedup policy to
+    any published original."""
     with run.timed("dedup"):
         samples = _samples(run)
         query = fingerprint_samples(samples, file_sha256(run.source_file()))
         reference = query.reference()
         with run.session() as s:
             save_fingerprint(s, run.video_id, reference.sha256, reference.times, reference.hashes)
+            prohibited = prohibited_media.entries(s)
             published = published_fingerprints(s, uploader=repo.get_video(s, run.video_id).creator_id)
+        _refuse_prohibited(run, query, prohibited)
         index = DedupIndex()
         for row in published:
             if row.video_id != run.video_id:
@@ -164,6 +167,20 @@ def dedup(run: IngestRun) -> Dedup:
             repo.get_video(s, run.video_id, for_update=True).duplicate_of = original.video_id
         log.info("video %s is %s of %s; linked (policy: link)", run.video_id, how, original.video_id)
         return Dedup(frames=len(query), duplicate_of=original.video_id)
+
+
+def _refuse_prohibited(run: IngestRun, query: Fingerprint,
+                       prohibited: Sequence[prohibited_media.ProhibitedEntry]) -> None:
+    """The prohibited-media list, matched with the dedup engine (so re-encodes, crops and logos are caught
+    as for duplicates). The creator is told no more than that: the list and its reasons stay with moderators,
+    who find the entry in the log and in the video's failure code."""
+    index = DedupIndex()
+    for entry in prohibited:
+        index.add(f"prohibited:{entry.id}", Fingerprint(entry.sha256, entry.times, entry.hashes))
+    hits = index.lookup(query)
+    if hits:
+        log.warning("video %s matches prohibited-media entry %s", run.video_id, hits[0].video_id)
+        raise run.reject("prohibited", "this upload matches media that is not allowed on Reelflow")
 
 
 def codecs_for_run(settings: Settings, requested: Iterable[str] | None) -> tuple[Codec, ...]:

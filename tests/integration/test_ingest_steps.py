@@ -196,3 +196,63 @@ def test_dedup_never_names_another_creator_s_private_video_and_forgets_deleted_o
     assert ingest.dedup(upload(alice)).duplicate_of is None
     for run in (private, copy, again):
         ingest.cleanup(run)
+
+
+def test_prohibited_media_is_rejected_even_re_encoded_and_its_entry_outlives_the_video(settings, sessions, store,
+                                                                                        tmp_path, capsys):
+    """An entry of the prohibited-media list (from a file, or from a taken-down video's fingerprint) rejects
+    every upload that matches it, re-encoded, scaled and stamped with a logo, as ``prohibited``, without
+    telling the uploader which entry or video; an unrelated clip passes."""
+    from catalog import prohibited_media
+    from media.samples import make_variant
+    from reelflow.cli import main
+
+    banned = make_clip(tmp_path / "banned.mp4", width=320, height=240, seconds=6.0, audio=False,
+                       pattern=unique_pattern(31_337))
+    edited = make_variant(banned, tmp_path / "edited.mp4", scale=0.75, logo=True, crf=30)
+    other = make_clip(tmp_path / "other.mp4", width=320, height=240, seconds=3.0, audio=False,
+                      pattern=unique_pattern(31_338))
+
+    def upload(path) -> IngestRun:
+        with session_scope(sessions) as s:
+            video = repo.create_video(s, privacy="public")
+            repo.start_processing(s, video.id, run_id=f"pm-{video.id}")
+            vid, key = video.id, video.raw_key
+        store.client.fput_object(settings.raw_bucket, key, str(path))
+        run = IngestRun(settings, vid, f"pm-{vid}")
+        ingest.validate(run)
+        return run
+
+    # Before: nothing refuses it. Its fingerprint goes on the list (a moderator's takedown would do this).
+    first = upload(banned)
+    assert ingest.dedup(first).duplicate_of is None
+    with session_scope(sessions) as s:
+        entry = prohibited_media.add_video(s, first.video_id, reason="test: banned clip", added_by="test")
+        repo.tombstone(s, first.video_id)  # the source video is gone; the entry stays
+    runs = [first]
+    for path in (banned, edited):
+        run = upload(path)
+        runs.append(run)
+        with pytest.raises(ingest.UploadRejected, match="prohibited"):
+            ingest.dedup(run)
+        video = _video(sessions, run.video_id)
+        assert video.state == "failed" and video.failure_code == "prohibited"
+        assert first.video_id not in video.failure_reason and "banned" not in video.failure_reason
+    clean = upload(other)
+    runs.append(clean)
+    assert ingest.dedup(clean).duplicate_of is None and _video(sessions, clean.video_id).failure_code is None
+
+    # The operators' CLI: list shows the entry, remove lifts it, add FILE puts a file's fingerprint on.
+    assert main(["prohibited", "list"]) == 0 and f"video {first.video_id}" in capsys.readouterr().out
+    assert main(["prohibited", "remove", str(entry)]) == 0
+    lifted = upload(edited)
+    runs.append(lifted)
+    assert ingest.dedup(lifted).duplicate_of is None
+    assert main(["prohibited", "add", str(other), "--reason", "test: from a file"]) == 0
+    assert main(["prohibited", "add", str(other)]) == 2  # a reason is required
+    again = upload(other)
+    runs.append(again)
+    with pytest.raises(ingest.UploadRejected, match="prohibited"):
+        ingest.dedup(again)
+    for run in runs:
+        ingest.cleanup(run)

@@ -9,9 +9,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from adapters.catalog_check import CatalogCheck
 from catalog import videos as repo
 from catalog.db import session_scope
 from catalog.models import PendingPurge, Video
+from cdn_sim.access import Access
 from jobs.purge import process_pending
 from reelflow import cli
 from tests.integration.feed_helpers import Person, all_pages, clear_live_keys, make_client, ready_video, word
@@ -212,6 +214,8 @@ def test_report_review_takedown_notify_appeal_restore(api, sessions, store, sett
     with session_scope(sessions) as s:
         assert s.get(PendingPurge, vid) is None and s.get(Video, vid).state == "removed"
     assert store.list_keys(settings.vod_bucket, f"v/{vid}/") == [key]
+    edge_check = CatalogCheck(settings.database_url)  # what the edge asks before any tier answers
+    assert edge_check.access(vid) is Access.GONE
 
     # Gone for everyone else: every feed (new sessions), the profile, the page, likes, comments, reports.
     fresh = Person(api, interests=(tag,))
@@ -254,6 +258,8 @@ def test_report_review_takedown_notify_appeal_restore(api, sessions, store, sett
                     headers=mod.headers).status_code == 409
     with session_scope(sessions) as s:
         assert s.get(Video, vid).state == "ready"
+    assert edge_check.access(vid) is Access.PUBLIC
+    edge_check.close()
     assert any(n["kind"] == "video_restored" and n["detail"]["reason"] == "fiction, labelled"
                for n in notifications(api, creator))
     assert api.get(f"/v1/videos/{vid}", headers=viewer.headers).status_code == 200

@@ -74,6 +74,19 @@ def test_the_edge_admin_token_is_required_and_given_to_the_api_and_the_edge_only
     Settings(edge_admin_token=ENV_EXAMPLE["EDGE_ADMIN_TOKEN"])  # the example's placeholder is a valid token
 
 
+def test_the_api_secret_stays_in_the_api_and_the_playback_secret_in_the_api_and_the_edge(compose):
+    """Whoever holds the API secret can mint any user's token: the edge and Airflow must not hold it."""
+    def holders(name: str) -> set[str]:
+        return {svc for svc, spec in compose["services"].items() if name in (spec.get("environment") or {})}
+
+    assert holders("REELFLOW_API_SECRET") == {"api"}
+    assert holders("REELFLOW_PLAYBACK_SECRET") == {"api", "edge"}
+    with pytest.raises(KeyError, match="PLAYBACK_SECRET"):
+        interpolate((DOCKER / "compose.yaml").read_text(), {k: v for k, v in ENV_EXAMPLE.items()
+                                                             if k != "PLAYBACK_SECRET"})
+    Settings(playback_secret=ENV_EXAMPLE["PLAYBACK_SECRET"])  # the placeholder is long enough
+
+
 def test_build_targets_exist_and_base_images_are_pinned(compose):
     targets = {}
     for file in ("Dockerfile", "Dockerfile.cuda"):
