@@ -72,6 +72,15 @@ class AlreadyAppealed(ModerationError):
     pass
 
 
+class OwnContent(PermissionError):
+    """A moderator may not decide on their own video, comment, account or appeal (the API answers 403)."""
+
+
+def _not_own(moderator_id: str, owner_id: str | None, what: str) -> None:
+    if owner_id is not None and owner_id == moderator_id:
+        raise OwnContent(f"you cannot moderate your own {what}")
+
+
 # --------------------------------------------------------------------------------------------- reports
 def report(session: Session, *, reporter_id: str, kind: TargetKind, target_id: str, reason: str, note: str = "",
            review_threshold: int = 0) -> tuple[Report, bool]:
@@ -187,6 +196,7 @@ def act_on_video(session: Session, *, moderator_id: str, video_id: str, action: 
     """Apply ``action``, resolve the video's open reports and log it. For ``remove`` the caller enqueues the
     CDN purge in the same transaction."""
     video = _video(session, video_id)
+    _not_own(moderator_id, video.creator_id, "video")
     removed = video.state == VideoState.REMOVED
     if removed != (action == Action.RESTORE):
         raise ModerationError(f"video {video_id} is removed; only restore (or an appeal) applies" if removed
@@ -217,6 +227,7 @@ def act_on_comment(session: Session, *, moderator_id: str, comment_id: int, acti
     comment = session.get(Comment, comment_id, with_for_update=True)
     if comment is None:
         raise TargetNotFound(f"comment {comment_id} does not exist")
+    _not_own(moderator_id, comment.user_id, "comment")
     if action not in ALLOWED[TargetKind.COMMENT]:
         raise ModerationError(f"{action} does not apply to a comment")
     if action == Action.REMOVE:
@@ -233,6 +244,7 @@ def act_on_comment(session: Session, *, moderator_id: str, comment_id: int, acti
 def act_on_user(session: Session, *, moderator_id: str, user_id: str, action: Action, reason: str) -> ModerationAction:
     if session.get(User, user_id) is None:
         raise TargetNotFound(f"user {user_id!r} does not exist")
+    _not_own(moderator_id, user_id, "account")
     if action not in ALLOWED[TargetKind.USER]:
         raise ModerationError(f"{action} does not apply to a user (act on their videos and comments)")
     _resolve_reports(session, TargetKind.USER, user_id, moderator_id)
@@ -282,6 +294,7 @@ def decide_appeal(session: Session, *, moderator_id: str, appeal_id: int, uphold
     appeal = session.get(Appeal, appeal_id, with_for_update=True)
     if appeal is None:
         raise TargetNotFound(f"appeal {appeal_id} does not exist")
+    _not_own(moderator_id, appeal.creator_id, "appeal")
     if appeal.status != "open":
         raise ModerationError(f"appeal {appeal_id} has been decided already ({appeal.status})")
     video = _video(session, appeal.video_id)

@@ -41,7 +41,7 @@ from jobs import purge
 router = APIRouter(prefix="/v1/moderation", tags=["moderation"])
 QUEUE_FEED = "moderation_queue"
 MAX_ID = 2**63 - 1
-ACTION_ERRORS = {404: {"description": "no such target"},
+ACTION_ERRORS = {403: {"description": "not a moderator, or your own content"}, 404: {"description": "no such target"},
                  409: {"description": "the action does not apply to the target as it stands"}}
 
 
@@ -95,6 +95,8 @@ def act_on_video(video_id: VideoId, body: VideoAction, mod: Moderator, svc: Svc,
             raise not_found("video", video_id) from exc
         except repo.ModerationError as exc:
             raise ApiError(409, "invalid_state", str(exc)) from exc
+        except repo.OwnContent as exc:
+            raise ApiError(403, "forbidden", str(exc)) from exc
         if action == repo.Action.REMOVE:
             purge.enqueue(s, video_id, keep_origin=True)  # in the takedown's transaction: never lost
         out = action_out(row)
@@ -115,6 +117,8 @@ def act_on_comment(comment_id: CommentId, body: CommentAction, mod: Moderator, s
             raise not_found("comment", str(comment_id)) from exc
         except repo.ModerationError as exc:
             raise ApiError(409, "invalid_state", str(exc)) from exc
+        except repo.OwnContent as exc:
+            raise ApiError(403, "forbidden", str(exc)) from exc
 
 
 @router.post("/users/{user_id}/actions", response_model=ActionOut, responses=ACTION_ERRORS)
@@ -126,6 +130,8 @@ def act_on_user(user_id: UserId, body: UserAction, mod: Moderator, svc: Svc) -> 
                                                reason=body.reason))
         except repo.TargetNotFound as exc:
             raise not_found("user", user_id) from exc
+        except repo.OwnContent as exc:
+            raise ApiError(403, "forbidden", str(exc)) from exc
 
 
 @router.get("/appeals", response_model=AppealPage)
@@ -138,7 +144,8 @@ def appeals(mod: Moderator, svc: Svc, after: Annotated[int, Query(ge=0, le=MAX_I
 
 
 @router.post("/appeals/{appeal_id}", response_model=Decided,
-             responses={404: {"description": "no such appeal"}, 409: {"description": "decided already"}})
+             responses={403: {"description": "not a moderator, or your own appeal"},
+                        404: {"description": "no such appeal"}, 409: {"description": "decided already"}})
 def decide_appeal(appeal_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: AppealDecision, mod: Moderator,
                   svc: Svc) -> Decided:
     """uphold (the video is restored exactly as it was; the creator is told) or deny (the creator is told)."""
@@ -150,6 +157,8 @@ def decide_appeal(appeal_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: Appeal
             raise not_found("appeal", str(appeal_id)) from exc
         except repo.ModerationError as exc:
             raise ApiError(409, "invalid_state", str(exc)) from exc
+        except repo.OwnContent as exc:
+            raise ApiError(403, "forbidden", str(exc)) from exc
         out = Decided(appeal=appeal_out(appeal), action=action_out(action))
     drop_cards(svc, [out.appeal.video_id])
     return out

@@ -186,6 +186,24 @@ def test_every_moderator_route_refuses_everyone_else(api, sessions):
     assert cli.main(["user", "role", f"nobody_{word()}", "moderator"]) == 1
 
 
+def test_a_moderator_cannot_decide_on_their_own_content(api, sessions):
+    mod, other = moderator(api), moderator(api)
+    vid = ready_video(sessions, mod.id)
+    cid = api.post(f"/v1/videos/{vid}/comments", json={"body": "mine"}, headers=mod.headers).json()["id"]
+    for path, body in ((f"/v1/moderation/videos/{vid}/actions", {"action": "approve", "reason": "fine"}),
+                       (f"/v1/moderation/comments/{cid}/actions", {"action": "approve", "reason": "fine"}),
+                       (f"/v1/moderation/users/{mod.id}/actions", {"action": "approve", "reason": "fine"})):
+        resp = api.post(path, json=body, headers=mod.headers)
+        assert resp.status_code == 403 and resp.json()["code"] == "forbidden", path
+    act(api, other, vid, "remove", "spam")
+    appeal_id = api.post(f"/v1/videos/{vid}/appeal", json={"statement": "no"}, headers=mod.headers).json()["id"]
+    resp = api.post(f"/v1/moderation/appeals/{appeal_id}", json={"decision": "uphold", "reason": "mine is fine"},
+                    headers=mod.headers)
+    assert resp.status_code == 403
+    with session_scope(sessions) as s:
+        assert s.get(Video, vid).state == "removed"
+
+
 # ------------------------------------------------------------------------------------------- the whole flow
 def test_report_review_takedown_notify_appeal_restore(api, sessions, store, settings):
     tag, sound = f"t{word()}", f"s{word()}"
