@@ -16,16 +16,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, and_, exists, func, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from catalog import notifications, video_events
+from catalog import notifications, prohibited_media, video_events
 from catalog.models import (
     Appeal,
     Comment,
     Moderation,
     ModerationAction,
+    ProhibitedMedia,
     Report,
     User,
     Video,
@@ -49,6 +50,8 @@ class Action(StrEnum):
     RESTRICT = "restrict"  # out of discovery feeds; still plays by link, on the profile, in Following
     REMOVE = "remove"  # a video taken down (or a comment hidden)
     RESTORE = "restore"  # a moderator reverses a removal
+    PROHIBIT = "prohibit"  # with a removal: the video's fingerprint joins the prohibited-media list
+    UNPROHIBIT = "unprohibit"  # a reversed removal takes its prohibited-media entries back
     APPEAL_UPHELD = "appeal_upheld"
     APPEAL_DENIED = "appeal_denied"
 
@@ -188,13 +191,22 @@ def _restore(session: Session, video: Video, *, moderator_id: str, action: Actio
     row = _log(session, moderator_id=moderator_id, kind=TargetKind.VIDEO, target_id=video.id, action=action,
                reason=reason, previous_state=previous, previous_moderation=previous_moderation)
     video_events.record(session, video.id, EventKind.RESTORED, {"reason": reason, "state": video.state})
+    # A re-upload of what was judged fine must not be refused as prohibited because of this removal.
+    entries = session.scalars(delete(ProhibitedMedia).where(ProhibitedMedia.source_video_id == video.id)
+                              .returning(ProhibitedMedia.id)).all()
+    if entries:
+        _log(session, moderator_id=moderator_id, kind=TargetKind.VIDEO, target_id=video.id, action=Action.UNPROHIBIT,
+             reason=f"prohibited-media entries {', '.join(map(str, entries))} dropped with the removal")
     return row
 
 
-def act_on_video(session: Session, *, moderator_id: str, video_id: str, action: Action,
-                 reason: str) -> ModerationAction:
+def act_on_video(session: Session, *, moderator_id: str, video_id: str, action: Action, reason: str,
+                 prohibit: bool = False) -> ModerationAction:
     """Apply ``action``, resolve the video's open reports and log it. For ``remove`` the caller enqueues the
-    CDN purge in the same transaction."""
+    CDN purge in the same transaction; ``prohibit`` also adds the video's fingerprint to the prohibited-media
+    list, so ingest refuses re-uploads of it (a reversed removal takes the entry back)."""
+    if prohibit and action != Action.REMOVE:
+        raise ModerationError("only a removal can prohibit the video's media")
     video = _video(session, video_id)
     _not_own(moderator_id, video.creator_id, "video")
     removed = video.state == VideoState.REMOVED
@@ -217,6 +229,14 @@ def act_on_video(session: Session, *, moderator_id: str, video_id: str, action: 
             raise ModerationError(f"{action} does not apply to a video")
         row = _log(session, moderator_id=moderator_id, kind=TargetKind.VIDEO, target_id=video_id, action=action,
                    reason=reason, previous_state=previous_state, previous_moderation=previous_moderation)
+        if prohibit:  # logged after the removal it belongs to
+            try:
+                entry = prohibited_media.add_video(session, video_id, reason=reason,
+                                                   added_by=f"moderator:{moderator_id}")
+            except LookupError as exc:  # never validated: nothing to match re-uploads against (all rolls back)
+                raise ModerationError(str(exc)) from exc
+            _log(session, moderator_id=moderator_id, kind=TargetKind.VIDEO, target_id=video_id,
+                 action=Action.PROHIBIT, reason=f"prohibited-media entry {entry}: {reason}")
     _resolve_reports(session, TargetKind.VIDEO, video_id, moderator_id)
     return row
 

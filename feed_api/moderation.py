@@ -90,7 +90,8 @@ def act_on_video(video_id: VideoId, body: VideoAction, mod: Moderator, svc: Svc,
     action = repo.Action(body.action)
     with session_scope(svc.sessions) as s:
         try:
-            row = repo.act_on_video(s, moderator_id=mod, video_id=video_id, action=action, reason=body.reason)
+            row = repo.act_on_video(s, moderator_id=mod, video_id=video_id, action=action, reason=body.reason,
+                                    prohibit=body.prohibit)
         except repo.TargetNotFound as exc:
             raise not_found("video", video_id) from exc
         except repo.ModerationError as exc:

@@ -267,6 +267,8 @@ class QueuePage(BaseModel):
 class VideoAction(Strict):
     action: Literal["approve", "restrict", "remove", "restore"]
     reason: str = Field(min_length=1, max_length=500, description="told to the creator on remove and restore")
+    prohibit: bool = Field(False, description="remove only: also add the video's fingerprint to the "
+                                              "prohibited-media list, so ingest refuses re-uploads of it")
 
 
 class CommentAction(Strict):

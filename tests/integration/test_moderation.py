@@ -471,3 +471,33 @@ def test_the_recommendation_pools_take_only_videos_clear_with_moderation(api, se
         snapshot = load_snapshot(s, RefreshConfig(as_of=utcnow() + timedelta(seconds=1), embedding_model="none"))
     assert clear in snapshot.meta
     assert restricted not in snapshot.meta and removed not in snapshot.meta
+
+
+def test_a_removal_may_prohibit_re_uploads_and_a_reversal_takes_that_back(api, sessions):
+    import numpy as np
+
+    from catalog import fingerprints, prohibited_media
+
+    creator, mod = Person(api), moderator(api)
+    vid, unvalidated = ready_video(sessions, creator.id), ready_video(sessions, creator.id)
+    with session_scope(sessions) as s:
+        fingerprints.save_fingerprint(s, vid, "ab" * 32, np.arange(4, dtype=np.float32),
+                                      np.arange(1, 5, dtype=np.uint64) * 0x9E3779B97F4A7C15)
+    body = {"action": "remove", "reason": "violent extremism", "prohibit": True}
+    resp = api.post(f"/v1/moderation/videos/{unvalidated}/actions", json=body, headers=mod.headers)
+    assert resp.status_code == 409 and "fingerprint" in resp.json()["detail"]
+    with session_scope(sessions) as s:
+        assert s.get(Video, unvalidated).state == "ready"  # refused as a whole: nothing half done
+    assert act_status(api, mod, vid, "restrict") == 200
+    resp = api.post(f"/v1/moderation/videos/{vid}/actions", json={**body, "action": "approve"}, headers=mod.headers)
+    assert resp.status_code == 409  # only a removal prohibits
+
+    assert api.post(f"/v1/moderation/videos/{vid}/actions", json=body, headers=mod.headers).status_code == 200
+    with session_scope(sessions) as s:
+        assert [e.source_video_id for e in prohibited_media.entries(s) if e.source_video_id == vid] == [vid]
+    act(api, mod, vid, "restore", "news footage, allowed")
+    with session_scope(sessions) as s:
+        assert not [e for e in prohibited_media.entries(s) if e.source_video_id == vid]
+    log = api.get("/v1/moderation/audit", params={"target_id": vid}, headers=mod.headers).json()["items"]
+    assert [a["action"] for a in log] == ["unprohibit", "restore", "prohibit", "remove", "restrict"]
+    assert log[2]["reason"].startswith("prohibited-media entry ")
