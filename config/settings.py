@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     redis_prefix: str = "rf:"  # every live key (adapters/live_store.py) starts with it
     rate_limit_per_s: float = 20.0  # per user, GCRA in Redis; fails open while Redis is down
     rate_limit_burst: int = 60
+    # Every request body is small JSON (video files go straight to S3): the largest valid one, a 2,200-character
+    # caption and 30 hashtags of 64 characters all written as \u escapes, is about 50 KiB. A body over this
+    # limit is refused with 413 before routing and auth, without being read (feed_api.body_limit).
+    max_request_body_bytes: int = Field(default=128 * 2**10, ge=4 * 2**10)
     feed_page_size: int = 10
     # For You ranking with the trained ranker (registry "ranker" + the two-tower version it names), blended
     # with the light ranker (recommend.blended_ranking); the light ranker alone when off, when no model is
