@@ -27,6 +27,7 @@ from tests.integration.feed_helpers import (
     RecordingPipeline,
     clear_live_keys,
     make_client,
+    ready_video,
     word,
 )
 
@@ -177,3 +178,84 @@ def test_bodies_up_to_the_limit_still_work(server):
         assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "display_name"
         me = Person(api)
         assert api.get(f"/v1/users/{me.id}", headers=me.headers).status_code == 200
+
+
+# ------------------------------------------------------------------------------------------- rate limits
+def test_seventy_signups_from_one_address_are_cut_to_the_burst(server):
+    """Was: 70 accounts in 2 s from one address."""
+    burst = SHIPPED["signup_limit_burst"]
+    ip = fresh_ip()
+    with client_from(server, ip) as api:
+        started = time.monotonic()
+        answers = [api.post("/v1/users", json={"handle": f"s_{word(10)}"}) for _ in range(70)]
+        took = time.monotonic() - started
+        created = [r for r in answers if r.status_code == 201]
+        refused = [r for r in answers if r.status_code == 429]
+        # The burst, plus one per 10 s (6 a minute) while the 70 went by.
+        assert burst <= len(created) <= burst + 1 + int(took * SHIPPED["signup_limit_per_min"] / 60), len(created)
+        assert len(created) + len(refused) == 70
+        assert all(1 <= int(r.headers["retry-after"]) <= 10 for r in refused)
+        assert refused[0].json()["code"] == "rate_limited"
+        # The dev token, another way to a token, spends the same budget.
+        assert api.post("/v1/auth/dev-token", json={"handle": f"d_{word(10)}"}).status_code == 429
+    with client_from(server, fresh_ip()) as other:  # another address is unaffected
+        assert other.post("/v1/users", json={"handle": f"s_{word(10)}"}).status_code == 201
+        assert other.post("/v1/auth/dev-token", json={"handle": f"d_{word(10)}"}).status_code == 200
+    # IPv6: one subscriber's /64 is one address; the next /64 is another client.
+    with client_from(server, "2001:db8:5:1::1") as a, client_from(server, "2001:db8:5:1::2") as b:
+        codes = [c.post("/v1/users", json={"handle": f"s_{word(10)}"}).status_code for c in (a, b) * burst]
+        assert codes.count(201) <= burst + 1 and 429 in codes
+    with client_from(server, "2001:db8:5:2::1") as c:
+        assert c.post("/v1/users", json={"handle": f"s_{word(10)}"}).status_code == 201
+
+
+def test_a_comment_flood_is_limited_per_account_and_leaves_reads_and_others_alone(server, sessions):
+    """Was: 190 comments in 9 s accepted."""
+    with client_from(server, fresh_ip()) as a, client_from(server, fresh_ip()) as b:
+        flooder, other, creator = Person(a), Person(b), Person(b)
+        vid = ready_video(sessions, creator.id)
+        started = time.monotonic()
+        answers = [a.post(f"/v1/videos/{vid}/comments", json={"body": f"spam {i}"}, headers=flooder.headers)
+                   for i in range(190)]
+        took = time.monotonic() - started
+        accepted = sum(r.status_code == 201 for r in answers)
+        burst, per_min = SHIPPED["comment_limit_burst"], SHIPPED["comment_limit_per_min"]
+        assert burst <= accepted <= burst + 1 + int(took * per_min / 60), (accepted, took)
+        refused = [r for r in answers if r.status_code == 429]
+        assert len(refused) == 190 - accepted and all(int(r.headers["retry-after"]) >= 1 for r in refused)
+        # 190 requests in a moment are more than the general budget's burst (60): only because the comments
+        # spent their own budget does the flooder still read.
+        assert len(answers) > SHIPPED["rate_limit_burst"]
+        page = a.get(f"/v1/videos/{vid}/comments", params={"limit": 100}, headers=flooder.headers)
+        assert page.status_code == 200 and len(page.json()["items"]) == accepted
+        assert a.get(f"/v1/users/{creator.id}", headers=flooder.headers).status_code == 200
+        # Another account comments on the same video as ever.
+        assert b.post(f"/v1/videos/{vid}/comments", json={"body": "nice"}, headers=other.headers).status_code == 201
+        # And the flooder's other writes have budgets of their own.
+        assert a.post(f"/v1/videos/{vid}/like", headers=flooder.headers).status_code == 200
+        assert a.post(f"/v1/users/{creator.id}/follow", headers=flooder.headers).status_code == 200
+
+
+@pytest.mark.parametrize("budget,write", [("follow", "follow"), ("reaction", "like")])
+def test_follow_and_like_toggling_is_limited_per_account(server, sessions, budget, write):
+    with client_from(server, fresh_ip()) as api:
+        me, creator = Person(api), Person(api)
+        vid = ready_video(sessions, creator.id)
+        path = f"/v1/users/{creator.id}/follow" if write == "follow" else f"/v1/videos/{vid}/like"
+        burst = SHIPPED[f"{budget}_limit_burst"]
+        codes = [(api.post if i % 2 == 0 else api.delete)(path, headers=me.headers).status_code
+                 for i in range(burst + 20)]
+        assert burst <= codes.count(200) <= burst + 3 and set(codes) == {200, 429}, codes
+        comment = api.post(f"/v1/videos/{vid}/comments", json={"body": "still here"}, headers=me.headers)
+        assert comment.status_code == 201  # another budget
+
+
+def test_the_limits_fail_open_while_redis_is_down(settings, store, catalog_url, sessions):
+    """An outage must not lock anyone out: Redis unreachable, one-request budgets, and nothing is refused."""
+    tight = {f"{b}_limit_{k}": 1 for b in ("signup", "comment", "follow", "reaction") for k in ("per_min", "burst")}
+    with make_client(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0", **tight) as api:
+        people = [Person(api) for _ in range(3)]  # three sign-ups from one address
+        vid = ready_video(sessions, people[0].id)
+        codes = [api.post(f"/v1/videos/{vid}/comments", json={"body": f"c{i}"}, headers=people[1].headers).status_code
+                 for i in range(3)]
+        assert codes == [201, 201, 201]
