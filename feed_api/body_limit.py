@@ -4,7 +4,9 @@ Every body the API takes is small JSON (video files go straight to S3), but Fast
 body before its dependencies run, so without a limit a 100 MiB body to an authenticated route is read in full
 before the 401. Here a declared ``Content-Length`` over the limit is answered 413 at once, its body unread; a
 body without one (chunked) is counted as it streams and cut off with 413 the moment it passes the limit.
-The 413 asks the server to close the connection (``Connection: close``), so the rest is never read.
+The 413 asks the server to close the connection (``Connection: close``), so the rest is never read; so does
+any answer given before the request's body was read to its end (a route that takes no body, a 401 for one
+without a token), or the server would read through the rest to reach the next request.
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ def declared_length(scope: Scope) -> int | None:
     return None
 
 
+def has_body(scope: Scope) -> bool:
+    return any(name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"0", b""))
+               for name, value in scope["headers"])
+
+
 class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
@@ -43,22 +50,25 @@ class BodyLimitMiddleware:
         if declared is not None and declared > self.max_bytes:
             await self.refuse(scope, receive, send)
             return
-        received, cut, started = 0, False, False
+        received, cut, started, read_all = 0, False, False, not has_body(scope)
 
         async def counted() -> Message:
-            nonlocal received, cut
+            nonlocal received, cut, read_all
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     cut = True
                     raise BodyTooLarge(f"request body over {self.max_bytes} bytes")
+                read_all = not message.get("more_body", False)
             return message
 
         async def guarded(message: Message) -> None:
             nonlocal started
             if cut:  # the app's own answer to the failed read (FastAPI's is a 400) gives way to the 413
                 return
+            if message["type"] == "http.response.start" and not read_all:
+                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
             started = True
             await send(message)
 

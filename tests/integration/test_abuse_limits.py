@@ -163,6 +163,12 @@ def test_over_a_real_server_an_oversized_body_is_answered_413_and_the_connection
     assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
     assert b"payload_too_large" in answer
     assert sent < 20 * MIB and took < 5, (sent, took)  # what went out is the limit plus the kernel's buffers
+    # A route that takes no body answers without reading it (401 here); the server hangs up rather than read
+    # through the rest of it to the next request.
+    answer, sent, took = _raw_post(server, f"/v1/users/{'0' * 16}/follow", "Transfer-Encoding: chunked\r\n", chunk,
+                                   HUNDRED_MIB)
+    assert answer.startswith(b"HTTP/1.1 401 ") and b"connection: close" in answer.lower(), answer[:300]
+    assert sent < 20 * MIB and took < 4, (sent, took)
 
 
 def test_bodies_up_to_the_limit_still_work(server):
