@@ -60,7 +60,8 @@ async def optional_user(request: Request, svc: Svc,
 
 
 def account_budget(budget: Budget) -> Callable[..., object]:
-    """A dependency like current_user whose requests spend ``budget``, per account, instead of the general one."""
+    """A dependency like current_user whose requests spend ``budget``, per account, instead of the general one
+    (spending both would let a comment flood starve the same account's reads)."""
     async def limited_user(svc: Svc, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
         user = _required(svc, creds)
         await rate_limit(svc, user, budget)
