@@ -42,7 +42,8 @@ VideoId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="video id")
 VISIBLE_ERRORS = {404: {"description": "no such video, or not one you may see"}}
 OWNER_ERRORS = {403: {"description": "not your video"}, 404: {"description": "no such video, or deleted"}}
 CREATE_ERRORS = {401: {"description": "no or bad token, or its user does not exist"},
-                 413: {"description": "the declared size is over the upload limit; nothing was stored"}}
+                 413: {"description": "the declared size is over the upload limit (too_large); nothing was stored. "
+                                      "Or the request body itself is over the API's limit (payload_too_large)"}}
 RESUME_ERRORS = {**OWNER_ERRORS, 409: {"description": "not uploading, or its multipart upload was aborted"}}
 COMPLETE_ERRORS = {**OWNER_ERRORS, 409: {"description": "not uploading, nothing uploaded yet, parts missing, or "
                                                         "not the declared size"},
