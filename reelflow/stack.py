@@ -29,6 +29,8 @@ from reelflow.container import airflow_pythonpath
 from reelflow.s3server import pid_alive, port_in_use, s3_ready, start_seaweed, stop_process_group, wait_ready
 
 VENV_BIN = Path(sys.executable).parent
+LOOPBACK = "127.0.0.1"
+LOG_SERVER_HOST_ENV = "REELFLOW_AIRFLOW_LOG_SERVER_HOST"  # read by reelflow/airflow_config/airflow_local_settings
 Log = Callable[[str], None]
 
 
@@ -158,6 +160,12 @@ class Stack:
             "AIRFLOW__API_AUTH__JWT_SECRET": secret_file.read_text().strip(),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+            # Every listener on the loopback, as the module doc promises. Airflow's defaults are 0.0.0.0 for the
+            # scheduler's health check and every interface for the log servers (which have no host setting:
+            # airflow_local_settings binds them); the API server then fetches logs from the recorded hostname.
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": LOOPBACK,
+            LOG_SERVER_HOST_ENV: LOOPBACK,
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "airflow_local_settings.loopback_hostname",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         }
 
