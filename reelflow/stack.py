@@ -329,8 +329,16 @@ class Stack:
         self._wait("edge", lambda: self._http_ok(self.edge_tcp_url()), 30)
 
     # ------------------------------------------------------------------ public face
+    def forget_exited(self) -> list[str]:
+        """Drop the pid files of processes that have exited (status reports them down); what was dropped."""
+        gone = [n for n in self.SERVICES if self._pid_file(n).exists() and self.pid(n) is None]
+        for name in gone:
+            self._pid_file(name).unlink(missing_ok=True)
+        return gone
+
     def up(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
+        self.forget_exited()  # what up starts again writes a new one; what another program serves is external
         self.ensure_postgres()
         self.ensure_redis()
         self.ensure_databases()
@@ -362,5 +370,13 @@ class Stack:
             ("api", lambda: self._http_ok(f"{self.s.api_url}/healthz"), self.s.api_url),
             ("edge", lambda: self._http_ok(self.edge_tcp_url()), f"{self.s.edge_public_url} (h3)"),
         ]
-        return [ServiceStatus(name, check(), url, self.pid(name), self.pid(name) is not None)
-                for name, check, url in checks]
+        out = []
+        for name, check, url in checks:
+            pid = self.pid(name)
+            if self._pid_file(name).exists() and pid is None:
+                # Started by this stack and gone. A probe can lag (the scheduler's heartbeat counts as healthy
+                # for 30 s after it was killed); the process table does not.
+                out.append(ServiceStatus(name, False, url, None, True, "its process has exited"))
+            else:
+                out.append(ServiceStatus(name, check(), url, pid, pid is not None))
+        return out

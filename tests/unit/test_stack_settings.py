@@ -97,3 +97,33 @@ def test_airflow_s_log_server_and_health_check_listen_on_the_loopback_only(tmp_p
     finally:
         for proc in procs.values():
             stop_process_group(proc.pid)
+
+
+def test_status_reports_a_killed_scheduler_down_at_once(tmp_path, monkeypatch):
+    """``stack status`` used to trust the scheduler's heartbeat alone, which stays fresh for 30 s after a kill."""
+    stack = Stack(Settings(home=tmp_path), log=lambda _: None)
+    for probe in ("_postgres_ok", "_redis_ok", "_api_server_up", "_airflow_healthy", "_http_ok"):
+        monkeypatch.setattr(stack, probe, lambda *a: True)  # every probe answers: the heartbeat is fresh
+    monkeypatch.setattr("reelflow.stack.s3_ready", lambda *a: True)
+    live = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    killed = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    killed.kill()
+    killed.wait()
+    try:
+        stack.run_dir.mkdir(parents=True)
+        stack._pid_file("airflow-scheduler").write_text(str(live.pid))
+        stack._pid_file("airflow-triggerer").write_text(str(live.pid))
+        rows = {r.name: r for r in stack.status()}
+        assert rows["airflow-scheduler"].healthy and rows["airflow-scheduler"].pid == live.pid
+        assert rows["api"].healthy and not rows["api"].managed  # not started by this stack: the probe decides
+
+        stack._pid_file("airflow-scheduler").write_text(str(killed.pid))
+        rows = {r.name: r for r in stack.status()}
+        scheduler = rows["airflow-scheduler"]
+        assert (scheduler.healthy, scheduler.managed, scheduler.pid) == (False, True, None)
+        assert "exited" in scheduler.detail and rows["airflow-triggerer"].healthy
+        # up forgets it (and starts a new one): a pid file is only as good as its process
+        assert stack.forget_exited() == ["airflow-scheduler"] and stack.forget_exited() == []
+    finally:
+        live.kill()
+        live.wait()
