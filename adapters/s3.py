@@ -96,6 +96,16 @@ class OriginStore:
                 return None
             raise
 
+    def stat(self, bucket: str, key: str) -> ObjectInfo | None:
+        """The object's size, ETag and last change; None when it is not there."""
+        try:
+            o = self.client.stat_object(bucket, key)
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchBucket", "NoSuchObject"):
+                return None
+            raise
+        return ObjectInfo(key, o.size or 0, (o.etag or "").strip('"'), o.last_modified or datetime.now(UTC))
+
     def get(self, bucket: str, key: str) -> StoredObject:
         try:
             resp = self.client.get_object(bucket, key)

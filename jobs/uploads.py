@@ -150,7 +150,7 @@ def seal(store: OriginStore, bucket: str, video_id: str) -> Sealed | None:
         store.copy(bucket, upload, sealed)
     except ObjectNotFound:
         return None
-    info = next((o for o in store.list_objects(bucket, sealed) if o.key == sealed), None)
+    info = store.stat(bucket, sealed)
     if info is None:  # removed between the copy and the read: as if nothing was uploaded
         return None
     return Sealed(sealed, info.size, info.etag)
