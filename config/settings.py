@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     multipart_part_bytes: int = Field(default=8 * 2**20, ge=5 * 2**20, le=5 * 2**30)
     # upload_lifecycle aborts multipart uploads started longer ago than this; their videos fail as upload_abandoned.
     upload_abandon_after_s: int = Field(default=24 * 3600, ge=3600)
+    # upload_lifecycle deletes the raw file of a failed (or rejected) video this long after it failed: a week for
+    # operators to re-run it (`reelflow retry`); a deleted video's raw file goes at once.
+    raw_retention_s: int = Field(default=7 * 86400, ge=0)
 
     airflow_url: str = "http://127.0.0.1:8080"
     airflow_user: str = "admin"
