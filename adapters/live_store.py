@@ -33,7 +33,9 @@ Key (type): what.
   creators and tags, region, interests); deleted on every change.
 - ``card:{video}`` (STRING): JSON feed card (metadata, author, stats, URLs); TTL ``CARD_TTL_S``, deleted
   on delete and on flush.
-- ``rl:{subject}`` (STRING): rate limit state (GCRA theoretical arrival time, ms).
+- ``rl:{subject}`` (STRING): rate limit state (GCRA theoretical arrival time, ms) of the general budget;
+  ``rl:{budget}:{subject}`` the same for a class of requests with its own budget (sign-up per client IP,
+  comments, follows and reactions per account).
 """
 
 from __future__ import annotations
@@ -114,8 +116,9 @@ class Keys:
     def card(self, video: str) -> str:
         return f"{self.p}card:{video}"
 
-    def rate(self, subject: str) -> str:
-        return f"{self.p}rl:{subject}"
+    def rate(self, subject: str, budget: str = "") -> str:
+        """The general budget's key, or a class's own (``budget``: signup, comment, ...)."""
+        return f"{self.p}rl:{budget}:{subject}" if budget else f"{self.p}rl:{subject}"
 
 
 # ------------------------------------------------------------------------------------------- Lua scripts

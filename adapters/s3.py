@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,6 +31,16 @@ class StoredObject:
 
 # What the client raises when the store cannot be reached (refused, reset, timed out after its retries).
 STORAGE_DOWN: tuple[type[Exception], ...] = (urllib3.exceptions.HTTPError,)
+# Any failure of a request: the store down, or an error it answered.
+STORAGE_ERRORS: tuple[type[Exception], ...] = (*STORAGE_DOWN, S3Error)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
 
 
 class ObjectNotFound(KeyError):
@@ -85,6 +96,16 @@ class OriginStore:
                 return None
             raise
 
+    def stat(self, bucket: str, key: str) -> ObjectInfo | None:
+        """The object's size, ETag and last change; None when it is not there."""
+        try:
+            o = self.client.stat_object(bucket, key)
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchBucket", "NoSuchObject"):
+                return None
+            raise
+        return ObjectInfo(key, o.size or 0, (o.etag or "").strip('"'), o.last_modified or datetime.now(UTC))
+
     def get(self, bucket: str, key: str) -> StoredObject:
         try:
             resp = self.client.get_object(bucket, key)
@@ -102,6 +123,29 @@ class OriginStore:
 
     def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
         return [o.object_name for o in self.client.list_objects(bucket, prefix=prefix, recursive=True)]
+
+    def list_objects(self, bucket: str, prefix: str = "") -> list[ObjectInfo]:
+        """Every object under ``prefix`` with its size, ETag and last change; none when the bucket is missing."""
+        now = datetime.now(UTC)
+        try:
+            # A listing without a date counts as written now: nothing is deleted for an age it may not have.
+            return [ObjectInfo(o.object_name, o.size or 0, (o.etag or "").strip('"'), o.last_modified or now)
+                    for o in self.client.list_objects(bucket, prefix=prefix, recursive=True)]
+        except S3Error as exc:
+            if exc.code == "NoSuchBucket":
+                return []
+            raise
+
+    def copy(self, bucket: str, src: str, dst: str) -> None:
+        """Server-side copy within ``bucket`` (headers kept; sources over 5 GiB are copied in parts)."""
+        from minio.commonconfig import ComposeSource
+
+        try:
+            self.client.compose_object(bucket, dst, [ComposeSource(bucket, src)])
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchBucket"):
+                raise ObjectNotFound(f"{bucket}/{src}") from exc
+            raise
 
     def delete(self, bucket: str, key: str) -> None:
         """Remove one object (no error when it is not there)."""

@@ -9,7 +9,8 @@ watching the stream (playable, rejected, failed) also leave a notification for t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import func, select
@@ -53,6 +54,25 @@ def record(session: Session, video_id: str, kind: EventKind, detail: dict | None
     session.flush()
     session.execute(select(func.pg_notify(CHANNEL, video_id)))  # delivered at commit, dropped on rollback
     return event
+
+
+def videos_with_terminal_events(session: Session, after: datetime) -> set[str]:
+    """Videos with a run that ended (ready, rejected, failed) after ``after``."""
+    return set(session.scalars(select(VideoEvent.video_id).distinct().where(
+        VideoEvent.kind.in_([k.value for k in TERMINAL]), VideoEvent.created_at >= after)))
+
+
+def ended_runs(session: Session, video_ids: Collection[str]) -> dict[str, dict[str, datetime]]:
+    """Per video, each run that ended (a terminal event with its run id) and when it last did."""
+    ended: dict[str, dict[str, datetime]] = {}
+    ids = list(video_ids)
+    for i in range(0, len(ids), 1000):
+        rows = session.execute(select(VideoEvent.video_id, VideoEvent.run_id, func.max(VideoEvent.created_at)).where(
+            VideoEvent.video_id.in_(ids[i:i + 1000]), VideoEvent.kind.in_([k.value for k in TERMINAL]),
+            VideoEvent.run_id.is_not(None)).group_by(VideoEvent.video_id, VideoEvent.run_id))
+        for video_id, run_id, at in rows:
+            ended.setdefault(video_id, {})[run_id] = at
+    return ended
 
 
 def since(session: Session, video_id: str, after_id: int = 0, *, limit: int = 100) -> Sequence[VideoEvent]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -61,13 +62,27 @@ class RenditionRecord:
 
 
 def raw_key_for(video_id: str) -> str:
+    """Where the creator's upload lands: the one key the presigned URLs name (the video's raw_key until complete)."""
     return f"uploads/{video_id}/source"
 
 
+SEALED_ROOT = "sealed"
+
+
+def sealed_key_for(video_id: str) -> str:
+    """Where ``complete`` copies the upload: no URL names this key, so what the pipeline reads cannot change."""
+    return f"{SEALED_ROOT}/{video_id}/source"
+
+
 def video_id_for_raw_key(key: str) -> str | None:
-    """The video whose upload lands at ``key``; None for any other key (staging, strays)."""
+    """The video whose upload lands at ``key``; None for any other key (staging, sealed copies, strays)."""
     parts = key.split("/")
     return parts[1] if len(parts) == 3 and parts[0] == "uploads" and parts[2] == "source" and parts[1] else None
+
+
+def video_id_for_sealed_key(key: str) -> str | None:
+    parts = key.split("/")
+    return parts[1] if len(parts) == 3 and parts[0] == SEALED_ROOT and parts[2] == "source" and parts[1] else None
 
 
 def create_video(session: Session, *, caption: str = "", hashtags: Iterable[str] = (),
@@ -129,6 +144,27 @@ def waiting_for_upload(session: Session, video_id: str, upload_id: str) -> Video
     if video is None or video.deleted_at is not None or video.state != VideoState.UPLOADING:
         return None
     return video if video.upload_id == upload_id else None
+
+
+def seal_raw(session: Session, video_id: str, key: str) -> Video:
+    """Point the video at its sealed copy (part of ``complete``'s transaction): the pipeline reads only this."""
+    video = get_video(session, video_id, for_update=True)
+    video.raw_key = key
+    return video
+
+
+def uploading_since(session: Session, before: datetime) -> list[str]:
+    """Videos registered before ``before`` and still waiting for their upload (not deleted)."""
+    return list(session.scalars(select(Video.id).where(Video.state == VideoState.UPLOADING,
+                                                       Video.deleted_at.is_(None), Video.created_at < before)))
+
+
+def videos_by_id(session: Session, ids: Iterable[str]) -> dict[str, Video]:
+    ids = list(ids)
+    found: dict[str, Video] = {}
+    for i in range(0, len(ids), 1000):
+        found.update((v.id, v) for v in session.scalars(select(Video).where(Video.id.in_(ids[i:i + 1000]))))
+    return found
 
 
 def set_pipeline_run(session: Session, video_id: str, run_id: str) -> None:

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     multipart_part_bytes: int = Field(default=8 * 2**20, ge=5 * 2**20, le=5 * 2**30)
     # upload_lifecycle aborts multipart uploads started longer ago than this; their videos fail as upload_abandoned.
     upload_abandon_after_s: int = Field(default=24 * 3600, ge=3600)
+    # upload_lifecycle deletes the raw file of a failed (or rejected) video this long after it failed: a week for
+    # operators to re-run it (`reelflow retry`); a deleted video's raw file goes at once.
+    raw_retention_s: int = Field(default=7 * 86400, ge=0)
 
     airflow_url: str = "http://127.0.0.1:8080"
     airflow_user: str = "admin"
@@ -86,6 +89,23 @@ class Settings(BaseSettings):
     redis_prefix: str = "rf:"  # every live key (adapters/live_store.py) starts with it
     rate_limit_per_s: float = 20.0  # per user, GCRA in Redis; fails open while Redis is down
     rate_limit_burst: int = 60
+    # Budgets per class of request (feed_api.rate_limits), each with its own Redis keys so one cannot eat
+    # another's: a comment flood leaves reads alone. Human scale: a person signs up once, and comments,
+    # follows or likes at the speed of thumbs. Sign-up and dev-token share one budget per client IP.
+    signup_limit_per_min: float = Field(default=6.0, gt=0)  # a sign-up every 10 s per IP after the burst
+    signup_limit_burst: int = Field(default=5, ge=1)
+    comment_limit_per_min: float = Field(default=20.0, gt=0)  # a comment every 3 s per account
+    comment_limit_burst: int = Field(default=5, ge=1)
+    follow_limit_per_min: float = Field(default=30.0, gt=0)  # follows and unfollows, per account
+    follow_limit_burst: int = Field(default=20, ge=1)
+    reaction_limit_per_min: float = Field(default=60.0, gt=0)  # likes, unlikes and shares, per account
+    reaction_limit_burst: int = Field(default=30, ge=1)
+    report_limit_per_min: float = Field(default=10.0, gt=0)  # reports on videos, comments and users, per account
+    report_limit_burst: int = Field(default=5, ge=1)
+    # Every request body is small JSON (video files go straight to S3): the largest valid one, a 2,200-character
+    # caption and 30 hashtags of 64 characters all written as \u escapes, is about 50 KiB. A body over this
+    # limit is refused with 413 before routing and auth, without being read (feed_api.body_limit).
+    max_request_body_bytes: int = Field(default=128 * 2**10, ge=4 * 2**10)
     feed_page_size: int = 10
     # For You ranking with the trained ranker (registry "ranker" + the two-tower version it names), blended
     # with the light ranker (recommend.blended_ranking); the light ranker alone when off, when no model is

@@ -1,4 +1,5 @@
-"""publication_gc: delete publications that re-runs replaced, once their grace period is over.
+"""publication_gc: delete publications that re-runs replaced, and those no video points to whose run is over
+(a publish that failed after its last retry), once their grace period is over.
 
 Players that loaded an old master keep fetching its segments for a while, so nothing is deleted
 before ``REELFLOW_SUPERSEDED_GRACE_S`` after the switch (see ``jobs.operations.collect_superseded``).
@@ -22,7 +23,7 @@ def publication_gc():
         from jobs.operations import collect_superseded
 
         report = collect_superseded(get_settings())
-        return {"deleted": report.deleted, "kept_in_grace": report.kept_in_grace}
+        return {"deleted": report.deleted, "kept_in_grace": report.kept_in_grace, "kept_running": report.kept_running}
 
     @task
     def collect_staging() -> dict[str, int]:

@@ -29,6 +29,7 @@ from feed_api import (
     users,
     videos,
 )
+from feed_api.body_limit import BodyLimitMiddleware
 from feed_api.live import REDIS_ERRORS
 from feed_api.metrics import MetricsMiddleware, PipelineCollector
 from feed_api.services import Services
@@ -100,6 +101,8 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
     for module in (auth, users, feed, videos, status_stream, social, interactions, notifications, reports,
                    moderation):
         app.include_router(module.router)
+    # Outside routing and auth, inside the metrics (which count the 413s like any answer).
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=svc.metrics)
     app.add_route("/metrics", svc.metrics.endpoint, include_in_schema=False)
     svc.metrics.registry.register(PipelineCollector(svc.sessions))  # pipeline figures from the catalog

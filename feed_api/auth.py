@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from catalog import users as repo
 from catalog.db import session_scope
-from feed_api.deps import Svc
+from feed_api.deps import Svc, signup_budget
 from feed_api.errors import ApiError, invalid, not_found
 from feed_api.schemas import DevTokenRequest, TokenOut
 
@@ -17,7 +17,8 @@ def token_for(svc, user_id: str) -> TokenOut:
     return TokenOut(access_token=svc.tokens.issue(user_id), expires_in=svc.tokens.ttl_s, user_id=user_id)
 
 
-@router.post("/dev-token", response_model=TokenOut, responses={404: {"description": "dev auth is off, or no user"}})
+@router.post("/dev-token", response_model=TokenOut, responses={404: {"description": "dev auth is off, or no user"}},
+             dependencies=[Depends(signup_budget)])
 def dev_token(body: DevTokenRequest, svc: Svc) -> TokenOut:
     """Development only: a token for an existing ``user_id``, or for ``handle`` (created when missing)."""
     if not svc.dev_auth:

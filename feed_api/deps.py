@@ -1,8 +1,7 @@
-"""FastAPI dependencies shared by the routers: the caller (bearer token + per-user rate limit)."""
+"""FastAPI dependencies shared by the routers: the caller (bearer token) and the rate limit it is held to."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Annotated
 
@@ -13,7 +12,7 @@ from catalog.db import session_scope
 from catalog.models import MODERATOR_ROLES
 from catalog.moderation import role
 from feed_api.errors import ApiError
-from feed_api.live import LiveUnavailable
+from feed_api.rate_limits import Budget, client_subject, rate_limit
 from feed_api.services import Services, services
 from feed_api.tokens import TokenError
 
@@ -21,29 +20,6 @@ bearer = HTTPBearer(auto_error=False, description="a JWT from POST /v1/users or 
 Svc = Annotated[Services, Depends(services)]
 
 UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="reelflow"'}
-
-
-def rate_args(svc: Services) -> list[float]:
-    """GCRA parameters: emission interval and burst tolerance, in milliseconds."""
-    interval_ms = 1000.0 / svc.rate_per_s
-    return [interval_ms, interval_ms * max(svc.rate_burst - 1, 0)]
-
-
-def refuse_if_limited(wait_ms: int | str | None) -> None:
-    if wait_ms and int(wait_ms) > 0:
-        retry = max(1, math.ceil(int(wait_ms) / 1000))
-        raise ApiError(429, "rate_limited", f"too many requests; retry in {retry} s",
-                       headers={"Retry-After": str(retry)})
-
-
-async def rate_limit(svc: Services, subject: str) -> None:
-    """GCRA in Redis; fails open (logged by Live) while Redis is down: an outage must not lock users out."""
-    try:
-        wait_ms = await svc.live.run(lambda r: svc.live.script(r, "gcra", [svc.live.keys.rate(subject)],
-                                                               rate_args(svc)))
-    except LiveUnavailable:
-        return
-    refuse_if_limited(wait_ms)
 
 
 def _token_user(svc: Services, creds: HTTPAuthorizationCredentials | None) -> str | None:
@@ -82,8 +58,25 @@ async def optional_user(request: Request, svc: Svc,
                         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str | None:
     """Like current_user, but anonymous callers are let through (None); a bad token is still 401."""
     user = _token_user(svc, creds)
-    await rate_limit(svc, user or f"ip:{request.client.host if request.client else 'unknown'}")
+    await rate_limit(svc, user or client_subject(request))
     return user
+
+
+def account_budget(budget: Budget) -> Callable[..., object]:
+    """A dependency like current_user whose requests spend ``budget``, per account, instead of the general one
+    (spending both would let a comment flood starve the same account's reads)."""
+    async def limited_user(svc: Svc, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+        user = _required(svc, creds)
+        await rate_limit(svc, user, budget)
+        return user
+
+    limited_user.__name__ = f"{budget}_user"
+    return limited_user
+
+
+async def signup_budget(request: Request, svc: Svc) -> None:
+    """Ways to get a token without one (sign-up, the dev token) spend one budget per client IP."""
+    await rate_limit(svc, client_subject(request), Budget.SIGNUP)
 
 
 User = Annotated[str, Depends(current_user)]
@@ -99,8 +92,13 @@ def current_moderator(svc: Svc, user: User) -> str:
 
 
 Moderator = Annotated[str, Depends(current_moderator)]
-
 MaybeUser = Annotated[str | None, Depends(optional_user)]
+commenter, follower, reactor, reporter = (account_budget(b) for b in (Budget.COMMENT, Budget.FOLLOW, Budget.REACTION,
+                                                                      Budget.REPORT))
+Commenter = Annotated[str, Depends(commenter)]
+Follower = Annotated[str, Depends(follower)]
+Reactor = Annotated[str, Depends(reactor)]
+Reporter = Annotated[str, Depends(reporter)]
 
 # What each dependency can answer besides the route's own errors, for the OpenAPI document (feed_api.openapi).
 # 503: the rate limiter's Redis call sheds the request when no connection comes free (LiveBusy).
@@ -108,5 +106,8 @@ LIMIT_ERRORS = {429: "rate limited; retry after Retry-After", 503: "overloaded; 
 DEPENDENCY_ERRORS: dict[Callable[..., object], dict[int, str]] = {
     current_user: {401: "no or bad token", **LIMIT_ERRORS},
     optional_user: {401: "bad token (calling without one is fine)", **LIMIT_ERRORS},
+    **{dep: {401: "no or bad token", **LIMIT_ERRORS} for dep in (commenter, follower, reactor, reporter)},
+    signup_budget: {429: "too many sign-ups or tokens from this address; retry after Retry-After",
+                    503: LIMIT_ERRORS[503]},
     current_moderator: {403: "not a moderator"},
 }

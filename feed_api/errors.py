@@ -51,6 +51,7 @@ TITLES: dict[str, str] = {
     "upload_gone": "Upload gone",
     "conflict": "Conflict with stored data",
     "too_large": "Upload too large",
+    "payload_too_large": "Request body too large",
     "rate_limited": "Too many requests",
     "overloaded": "Service overloaded",
     "pipeline_unavailable": "Processing unavailable",

@@ -27,9 +27,9 @@ from catalog.db import session_scope
 from feed_api import simple_pool
 from feed_api.cards import Card, ViewerState, discoverable, for_you_ok, get_cards, public, servable, viewer_state
 from feed_api.cursor import Cursor, CursorError
-from feed_api.deps import rate_args, rate_limit, refuse_if_limited
 from feed_api.errors import ApiError, invalid
 from feed_api.live import LiveUnavailable
+from feed_api.rate_limits import Budget, rate_limit, refuse_if_limited
 from feed_api.services import Services
 from recommend import blended_ranking, diversity, light_ranker
 from recommend.blended_ranking import ModelBundle
@@ -108,7 +108,7 @@ async def _for_you(req: Request) -> Page:
 
     async def first_trip(r):
         pipe = r.pipeline(transaction=False)
-        svc.live.script(pipe, "gcra", [keys.rate(req.user)], rate_args(svc))
+        svc.live.script(pipe, "gcra", [keys.rate(req.user)], svc.rates[Budget.GENERAL].gcra_args())
         svc.live.script(pipe, "pool_unseen", pool_keys, [want, keys.card("")])
         pipe.hgetall(keys.profile(req.user))
         pipe.get(keys.viewer(req.user))

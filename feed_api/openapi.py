@@ -2,9 +2,10 @@
 problem document (``Problem``; ``ValidationProblem`` for 422) served as ``application/problem+json``.
 
 The statuses come from the code, so the document cannot drift from it: the route's own ``responses=``
-(what its handler raises), its dependencies (``deps.DEPENDENCY_ERRORS``: auth, rate limit), FastAPI's 422
-for routes with parameters or a body and its 400 for an unreadable body, 409 for writes (the IntegrityError
-handler) and 500 for every route.
+(what its handler raises), its dependencies (``deps.DEPENDENCY_ERRORS``: auth, rate limits), FastAPI's 422
+for routes with parameters or a body, its 400 for an unreadable body and the body limit's 413
+(``feed_api.body_limit``) for routes with a body, 409 for writes (the IntegrityError handler) and 500 for
+every route.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ DESCRIPTIONS = {
     429: "rate limited; retry after Retry-After", 500: "unexpected failure", 503: "unavailable; retry later",
 }
 UNREADABLE_BODY = "the body could not be read (not UTF-8)"
+BODY_TOO_LARGE = "the request body is over the API's limit (payload_too_large)"
 HEADERS = {
     401: {"WWW-Authenticate": {"description": "the scheme to authenticate with (Bearer)",
                                "schema": {"type": "string"}}},
@@ -60,6 +62,7 @@ def implied_errors(route: APIRoute) -> dict[int, str]:
         found[409] = DESCRIPTIONS[409]  # IntegrityError: a reference to something gone, or a raced insert
     if route.body_field is not None:
         found[400] = UNREADABLE_BODY  # FastAPI's own answer when the body is not UTF-8, before validation
+        found[413] = BODY_TOO_LARGE  # feed_api.body_limit, before routing: any body may be sent too long
     return found
 
 

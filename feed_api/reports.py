@@ -1,7 +1,8 @@
 """What users send to moderation: reports on videos, comments and users, and a creator's appeal of a removal.
 
 A report names only what its reporter may see (a video they cannot see answers 404, as everywhere else), is
-filed once per reporter and target (again: 200 with ``duplicate``), and is rate-limited like every write.
+filed once per reporter and target (again: 200 with ``duplicate``), and spends a budget of its own per account
+(``Budget.REPORT``): a report flood is how one would hold videos for review.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from catalog import users as users_repo
 from catalog.db import session_scope
 from catalog.models import Appeal, Comment, Report
 from feed_api.cards import drop_cards
-from feed_api.deps import Svc, User
+from feed_api.deps import Reporter, Svc, User
 from feed_api.errors import ApiError, invalid, not_found
 from feed_api.schemas import USER_ID_PATTERN, AppealOut, NewAppeal, NewReport, ReportOut
 from feed_api.services import Services
@@ -52,7 +53,7 @@ def _file(s: Session, svc: Services, user: str, kind: repo.TargetKind, target_id
 
 @router.post("/v1/videos/{video_id}/report", status_code=201, response_model=ReportOut,
              responses={**REPORT_ERRORS, 404: {"description": "no such video, or not one you may see"}})
-def report_video(video_id: VideoId, body: NewReport, user: User, svc: Svc, response: Response) -> ReportOut:
+def report_video(video_id: VideoId, body: NewReport, user: Reporter, svc: Svc, response: Response) -> ReportOut:
     """Report a video you can see. Enough distinct reporters hold it for review (out of discovery feeds)."""
     with session_scope(svc.sessions) as s:
         video = load_visible(s, video_id, user)
@@ -66,7 +67,7 @@ def report_video(video_id: VideoId, body: NewReport, user: User, svc: Svc, respo
 
 @router.post("/v1/comments/{comment_id}/report", status_code=201, response_model=ReportOut,
              responses={**REPORT_ERRORS, 404: {"description": "no such comment, or on a video you may not see"}})
-def report_comment(comment_id: CommentId, body: NewReport, user: User, svc: Svc, response: Response) -> ReportOut:
+def report_comment(comment_id: CommentId, body: NewReport, user: Reporter, svc: Svc, response: Response) -> ReportOut:
     with session_scope(svc.sessions) as s:
         comment = s.get(Comment, comment_id)
         if comment is None or comment.deleted_at is not None:
@@ -80,7 +81,7 @@ def report_comment(comment_id: CommentId, body: NewReport, user: User, svc: Svc,
 
 @router.post("/v1/users/{user_id}/report", status_code=201, response_model=ReportOut,
              responses={**REPORT_ERRORS, 404: {"description": "no such user"}})
-def report_user(user_id: UserId, body: NewReport, user: User, svc: Svc, response: Response) -> ReportOut:
+def report_user(user_id: UserId, body: NewReport, user: Reporter, svc: Svc, response: Response) -> ReportOut:
     with session_scope(svc.sessions) as s:
         if user_id == user:
             raise invalid("you cannot report yourself", "user_id")

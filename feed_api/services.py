@@ -19,6 +19,7 @@ from feed_api.cursor import CursorCodec
 from feed_api.live import Live
 from feed_api.metrics import Metrics
 from feed_api.ranker_loader import ModelRanker
+from feed_api.rate_limits import Budget, Rate, rates_from
 from feed_api.tokens import TokenSigner
 from jobs.pipeline import AirflowPipeline, Pipeline
 from jobs.purge import OriginTarget
@@ -50,8 +51,7 @@ class Services:
     tokens: TokenSigner
     cursors: CursorCodec
     dev_auth: bool
-    rate_per_s: float
-    rate_burst: int
+    rates: dict[Budget, Rate]  # the general budget and each class's (feed_api.rate_limits)
     page_size: int
     metrics: Metrics = field(default_factory=Metrics)
     pg_trending: dict = field(default_factory=dict)  # the Redis-down fallback's per-minute trending order
@@ -94,7 +94,7 @@ class Services:
             playback=PlaybackSigner(settings.playback_keys, settings.playback_token_ttl_s),
             live=Live(settings.redis_url, settings.redis_prefix), purger=purger,
             tokens=TokenSigner(settings.api_secret, settings.token_ttl_s), cursors=CursorCodec(settings.api_secret),
-            dev_auth=settings.dev_auth, rate_per_s=settings.rate_limit_per_s, rate_burst=settings.rate_limit_burst,
+            dev_auth=settings.dev_auth, rates=rates_from(settings),
             page_size=settings.feed_page_size,
             exposure=ExposureRule(settings.exposure_min_views, settings.exposure_max_reports,
                                   settings.exposure_sample_share),

@@ -16,7 +16,7 @@ from catalog.models import Video
 from feed_api.activity import LiveUpdate, apply, live_deltas
 from feed_api.cards import build_card, forget_viewers
 from feed_api.cursor import CursorError
-from feed_api.deps import MaybeUser, Svc, User
+from feed_api.deps import Commenter, MaybeUser, Reactor, Svc, User
 from feed_api.errors import ApiError, invalid
 from feed_api.live import LiveUnavailable
 from feed_api.schemas import (
@@ -68,19 +68,19 @@ def _like(svc, video_id: str, user: str, on: bool) -> LikeState:
 
 
 @router.post("/{video_id}/like", response_model=LikeState, responses=VISIBLE_ERRORS)
-def like(video_id: VideoId, user: User, svc: Svc) -> LikeState:
+def like(video_id: VideoId, user: Reactor, svc: Svc) -> LikeState:
     """Like (liking twice is one like)."""
     return _like(svc, video_id, user, True)
 
 
 @router.delete("/{video_id}/like", response_model=LikeState, responses=VISIBLE_ERRORS)
-def unlike(video_id: VideoId, user: User, svc: Svc) -> LikeState:
+def unlike(video_id: VideoId, user: Reactor, svc: Svc) -> LikeState:
     return _like(svc, video_id, user, False)
 
 
 @router.post("/{video_id}/comments", status_code=201, response_model=CommentOut,
              responses={404: {"description": "no such video (or not one you may see), or no such parent comment"}})
-def comment(video_id: VideoId, body: NewComment, user: User, svc: Svc) -> CommentOut:
+def comment(video_id: VideoId, body: NewComment, user: Commenter, svc: Svc) -> CommentOut:
     """Comment, or reply with ``parent_id`` (a comment on the same video)."""
     with session_scope(svc.sessions) as s:
         load_visible(s, video_id, user)
@@ -127,7 +127,7 @@ def comments(video_id: VideoId, user: MaybeUser, svc: Svc,
 
 
 @router.post("/{video_id}/share", status_code=201, response_model=ShareOut, responses=VISIBLE_ERRORS)
-def share(video_id: VideoId, user: User, svc: Svc, body: NewShare | None = None) -> ShareOut:
+def share(video_id: VideoId, user: Reactor, svc: Svc, body: NewShare | None = None) -> ShareOut:
     channel = body.channel if body else "link"
     with session_scope(svc.sessions) as s:
         load_visible(s, video_id, user)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy import func, select
 
 from catalog import events, feeds, social
@@ -16,7 +16,7 @@ from feed_api.activity import live_deltas
 from feed_api.auth import token_for
 from feed_api.cards import forget_viewers, load_cards_sync, public, servable
 from feed_api.cursor import Cursor, CursorError
-from feed_api.deps import MaybeUser, Svc, User
+from feed_api.deps import Follower, MaybeUser, Svc, User, signup_budget
 from feed_api.errors import ApiError, invalid, not_found
 from feed_api.schemas import USER_ID_PATTERN, BlockState, FollowState, SignedUp, SignUp, UserOut, VideoList
 from feed_api.videos import moderation_out
@@ -36,7 +36,8 @@ def _user_out(s, user) -> UserOut:
                    following=following)
 
 
-@router.post("", status_code=201, response_model=SignedUp, responses={409: {"description": "handle taken"}})
+@router.post("", status_code=201, response_model=SignedUp, responses={409: {"description": "handle taken"}},
+             dependencies=[Depends(signup_budget)])
 def sign_up(body: SignUp, svc: Svc) -> SignedUp:
     """Create an account (handle, region, interests picked at sign-up) and get its first token."""
     with session_scope(svc.sessions) as s:
@@ -111,7 +112,7 @@ def _target(s, me: str, user_id: str) -> None:
 
 @router.post("/{user_id}/follow", response_model=FollowState,
              responses={**TARGET_ERRORS, 403: {"description": "either has blocked the other"}})
-def follow(user_id: UserId, user: User, svc: Svc) -> FollowState:
+def follow(user_id: UserId, user: Follower, svc: Svc) -> FollowState:
     """Follow (idempotent). Refused while either has blocked the other."""
     with session_scope(svc.sessions) as s:
         _target(s, user, user_id)
@@ -123,7 +124,7 @@ def follow(user_id: UserId, user: User, svc: Svc) -> FollowState:
 
 
 @router.delete("/{user_id}/follow", response_model=FollowState, responses=TARGET_ERRORS)
-def unfollow(user_id: UserId, user: User, svc: Svc) -> FollowState:
+def unfollow(user_id: UserId, user: Follower, svc: Svc) -> FollowState:
     with session_scope(svc.sessions) as s:
         _target(s, user, user_id)
         if social.unfollow(s, user, user_id):

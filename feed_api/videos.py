@@ -43,7 +43,8 @@ VideoId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="video id")
 VISIBLE_ERRORS = {404: {"description": "no such video, or not one you may see"}}
 OWNER_ERRORS = {403: {"description": "not your video"}, 404: {"description": "no such video, or deleted"}}
 CREATE_ERRORS = {401: {"description": "no or bad token, or its user does not exist"},
-                 413: {"description": "the declared size is over the upload limit; nothing was stored"}}
+                 413: {"description": "the declared size is over the upload limit (too_large); nothing was stored. "
+                                      "Or the request body itself is over the API's limit (payload_too_large)"}}
 RESUME_ERRORS = {**OWNER_ERRORS, 409: {"description": "not uploading, or its multipart upload was aborted"}}
 COMPLETE_ERRORS = {**OWNER_ERRORS, 409: {"description": "not uploading, nothing uploaded yet, parts missing, or "
                                                         "not the declared size"},
@@ -142,7 +143,8 @@ def _single_put(svc: Services, video: Video) -> str:
     if video.upload_size is None:
         raise ApiError(409, "invalid_state", f"video {video.id} was registered without its size; register the "
                                              "upload again with size_bytes")
-    return svc.multipart.presign_put(svc.raw_bucket, video.raw_key, video.upload_size, svc.presign_expiry_s)
+    return svc.multipart.presign_put(svc.raw_bucket, repo.raw_key_for(video.id), video.upload_size,
+                                     svc.presign_expiry_s)
 
 
 def _target(svc: Services, video: Video, multipart: MultipartTarget | None = None) -> UploadTarget:
@@ -167,7 +169,8 @@ def create_video(body: CreateVideo, user: User, svc: Svc) -> CreatedVideo:
         multipart = None
         if body.size_bytes > svc.multipart_threshold_bytes:
             # If this transaction fails after S3 created the upload, upload_lifecycle aborts the orphan.
-            started = uploads.start_multipart(svc.multipart, svc.raw_bucket, video.raw_key, size=body.size_bytes,
+            started = uploads.start_multipart(svc.multipart, svc.raw_bucket, repo.raw_key_for(video.id),
+                                              size=body.size_bytes,
                                               preferred_part_size=svc.multipart_part_bytes,
                                               expires_s=svc.presign_expiry_s)
             video = repo.set_multipart(s, video.id, upload_id=started.upload_id, part_size=started.part_size)
@@ -187,11 +190,11 @@ def resume_upload(video_id: VideoId, user: User, svc: Svc) -> UploadTarget:
         if not video.upload_id:
             return _target(svc, video)
         try:
-            state = uploads.progress(svc.multipart, svc.raw_bucket, video.raw_key, video.upload_id,
+            state = uploads.progress(svc.multipart, svc.raw_bucket, repo.raw_key_for(video.id), video.upload_id,
                                      size=video.upload_size or 0, part_size=video.upload_part_size or 1,
                                      expires_s=svc.presign_expiry_s)
         except UploadNotFound as exc:
-            if svc.store.stat_size(svc.raw_bucket, video.raw_key) is None:
+            if svc.store.stat_size(svc.raw_bucket, repo.raw_key_for(video.id)) is None:
                 raise ApiError(409, "upload_gone", "the multipart upload was aborted; register the video "
                                                    "again") from exc
             return _target(svc, video, _multipart(video, [], assembled=True))
@@ -201,7 +204,7 @@ def resume_upload(video_id: VideoId, user: User, svc: Svc) -> UploadTarget:
 def _join_parts(svc: Services, video: Video) -> None:
     """Complete the multipart upload from S3's own list of parts; 409 naming what is missing or wrong."""
     try:
-        uploads.complete_multipart(svc.multipart, svc.raw_bucket, video.raw_key, video.upload_id or "",
+        uploads.complete_multipart(svc.multipart, svc.raw_bucket, repo.raw_key_for(video.id), video.upload_id or "",
                                    size=video.upload_size or 0, part_size=video.upload_part_size or 1)
     except uploads.PartsMissing as exc:
         raise ApiError(409, "parts_missing", f"{exc}; GET /v1/videos/{video.id}/upload re-issues their URLs",
@@ -213,7 +216,9 @@ def _join_parts(svc: Services, video: Video) -> None:
 
 @router.post("/{video_id}/complete", status_code=202, response_model=VideoOut, responses=COMPLETE_ERRORS)
 def complete_upload(video_id: VideoId, user: User, svc: Svc) -> VideoOut:
-    """The client finished its PUT (or its parts): join the parts, check the size, start processing."""
+    """The client finished its PUT (or its parts): join the parts, seal the file, check its size, start
+    processing. Sealing copies the upload to a key no URL names; the pipeline reads only that copy, so a PUT
+    through the old URL afterwards changes nothing it sees."""
     too_large: str | None = None
     with session_scope(svc.sessions) as s:
         video = load_own(s, video_id, user, for_update=True)
@@ -222,14 +227,17 @@ def complete_upload(video_id: VideoId, user: User, svc: Svc) -> VideoOut:
                                                  "can be completed")
         if video.upload_id:
             _join_parts(svc, video)
-        size = svc.store.stat_size(svc.raw_bucket, video.raw_key)
-        if size is None:
+        # A complete that answers 409 or 503 rolls back: the video keeps its upload key (and may be completed
+        # again); the sealed copy it made is overwritten then, or removed with the video by upload_lifecycle.
+        sealed = uploads.seal(svc.store, svc.raw_bucket, video_id)
+        if sealed is None:
             raise ApiError(409, "upload_missing", "no file has been uploaded yet; PUT it to the upload URL first")
-        if size > svc.max_upload_bytes:
-            too_large = f"the file is {_mib(size)}; the limit is {_mib(svc.max_upload_bytes)}"
+        video = repo.seal_raw(s, video_id, sealed.key)
+        if sealed.size > svc.max_upload_bytes:
+            too_large = f"the file is {_mib(sealed.size)}; the limit is {_mib(svc.max_upload_bytes)}"
             repo.mark_failed(s, video_id, code="too_large", reason=too_large)
-        elif video.upload_size is not None and size != video.upload_size:
-            raise ApiError(409, "size_mismatch", f"the stored file is {size} bytes, not the declared "
+        elif video.upload_size is not None and sealed.size != video.upload_size:
+            raise ApiError(409, "size_mismatch", f"the stored file is {sealed.size} bytes, not the declared "
                                                  f"{video.upload_size}; upload it again")
         else:
             try:
@@ -239,6 +247,7 @@ def complete_upload(video_id: VideoId, user: User, svc: Svc) -> VideoOut:
                 raise ApiError(503, "pipeline_unavailable", f"processing could not be started: {exc}") from exc
             video = repo.start_processing(s, video_id, run_id=run_id)
         out = _out(video, svc)
+    uploads.discard_upload(svc.store, svc.raw_bucket, video_id)  # committed: the sealed copy is the file
     if too_large:
         raise ApiError(413, "too_large", too_large)
     return out

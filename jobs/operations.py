@@ -15,13 +15,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from adapters.airflow_api import AirflowClient
+from catalog import video_events
 from catalog import videos as repo
 from catalog.db import session_scope
 from catalog.models import Video, VideoState
 from catalog.pipeline_stats import PipelineSnapshot, pipeline_snapshot  # noqa: F401 - re-exported
 from config.clients import origin_store, sessions
 from config.settings import Settings
-from jobs.ingest import staging_bucket
+from jobs.ingest import publication_id, staging_bucket
 from jobs.pipeline import INGEST_DAG
 from jobs.staging import STAGING_ROOT
 from media.codecs import parse_codecs
@@ -79,17 +80,28 @@ def retry_failed(settings: Settings, client: AirflowClient, *, codes: tuple[str,
     return [(v.id, "" if dry_run else trigger_reprocess(client, v.id, prefix="retry")) for v in targets]
 
 
-# -- superseded publications -------------------------------------------------------------------------
+# -- superseded and orphaned publications -------------------------------------------------------------
 
 @dataclass
 class CollectReport:
     deleted: dict[str, int] = field(default_factory=dict)  # prefix -> objects removed
     kept_in_grace: list[str] = field(default_factory=list)
+    kept_running: list[str] = field(default_factory=list)  # no catalog row points to it, but its run may be live
 
 
 def collect_superseded(settings: Settings, *, grace_s: float | None = None, lookback_days: int = 30,
                        now: datetime | None = None) -> CollectReport:
-    """Delete publications of ready videos that a re-run replaced more than ``grace_s`` ago.
+    """Delete publications no catalog row points to: those of ready videos that a re-run replaced, and those
+    of runs that ended without switching to theirs (a publish that failed after its last retry, a re-run
+    that failed or was superseded), once ``grace_s`` has passed since the switch, the run's end and the
+    publication's newest object.
+
+    A video's current publication (``publish_prefix``: served, or kept by a failed video for a re-run) is
+    never a candidate. An unpointed one is deleted only when its run is known to be over: the catalog
+    recorded the run's end (a ready, rejected or failed event with its run id, whose publication id names
+    the prefix), or the video is ready on another one (the superseded case). A prefix of a run that may still
+    be live is kept (``kept_running``); so a run still writing, or one whose tasks an operator clears and
+    re-runs, never loses its files under it.
 
     The CDN is not purged: the old keys are immutable and nothing references them after the switch,
     so cached copies only serve players that loaded the old master, and age out; purging the video
@@ -97,25 +109,35 @@ def collect_superseded(settings: Settings, *, grace_s: float | None = None, look
     """
     grace = timedelta(seconds=settings.superseded_grace_s if grace_s is None else grace_s)
     now = now or datetime.now(UTC)
+    since = now - timedelta(days=lookback_days) - grace
     store = origin_store(settings)
     report = CollectReport()
     with session_scope(sessions(settings)) as s:
-        rows = s.execute(select(Video.id, Video.publish_prefix, Video.ready_at).where(
-            Video.state == VideoState.READY, Video.deleted_at.is_(None), Video.publish_prefix.is_not(None),
-            Video.ready_at >= now - timedelta(days=lookback_days) - grace)).all()
+        candidates = video_events.videos_with_terminal_events(s, since) | set(s.scalars(select(Video.id).where(
+            Video.state == VideoState.READY, Video.publish_prefix.is_not(None), Video.ready_at >= since)))
+        ended = video_events.ended_runs(s, candidates)
+        rows = s.execute(select(Video.id, Video.publish_prefix, Video.state, Video.ready_at).where(
+            Video.id.in_(candidates), Video.deleted_at.is_(None))).all() if candidates else []
     buckets = [settings.vod_bucket]
     if store.client.bucket_exists(settings.cold_bucket):  # a publication frozen before its re-run
         buckets.append(settings.cold_bucket)
-    for video_id, current, ready_at in rows:
+    for video_id, current, state, ready_at in rows:
+        # The publication id of each run the catalog saw end, and when it ended.
+        over = {publication_id(run): at for run, at in ended.get(video_id, {}).items()}
         for bucket in buckets:
             for obj in store.client.list_objects(bucket, prefix=f"v/{video_id}/"):
                 prefix = obj.object_name.rstrip("/")
                 if prefix == current:
                     continue
+                ended_at = over.get(prefix.rsplit("/", 1)[-1])
+                if ended_at is None and state != VideoState.READY:
+                    report.kept_running.append(prefix)
+                    continue
                 newest = max((o.last_modified for o in store.client.list_objects(
                     bucket, prefix=prefix + "/", recursive=True)), default=None)
-                # In grace: just switched away from, or still being written by a run that has not switched yet.
-                if now - ready_at < grace or (newest is not None and now - newest < grace):
+                # In grace: just switched away from, just ended, or still being written (a run's other tasks
+                # may finish their uploads after the failure that ended it).
+                if any(t is not None and now - t < grace for t in (ready_at, ended_at, newest)):
                     report.kept_in_grace.append(prefix)
                     continue
                 report.deleted[prefix] = report.deleted.get(prefix, 0) + store.delete_prefix(bucket, prefix + "/")

@@ -20,7 +20,7 @@ from adapters.edge_admin import Purger
 from adapters.s3 import OriginStore
 from catalog.db import session_scope
 from catalog.models import PendingPurge, utcnow
-from catalog.videos import raw_key_for
+from catalog.videos import raw_key_for, sealed_key_for
 
 log = logging.getLogger("jobs.purge")
 
@@ -38,6 +38,7 @@ class OriginTarget:
         prefix = f"v/{video_id}/"
         removed = self.store.delete_prefix(self.cold_bucket, prefix) if self.cold_bucket else 0
         removed += self.store.delete_prefix(self.vod_bucket, prefix)
+        removed += self.store.delete_prefix(self.raw_bucket, sealed_key_for(video_id))
         return removed + self.store.delete_prefix(self.raw_bucket, raw_key_for(video_id))
 
 

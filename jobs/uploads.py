@@ -1,5 +1,5 @@
 """Uploads in parts (S3 multipart): the part plan, what a resume re-issues, completion against S3's own list
-of parts, and the sweep of abandoned uploads (the ``upload_lifecycle`` DAG).
+of parts, sealing the upload at ``complete``, and the sweep of abandoned uploads (the ``upload_lifecycle`` DAG).
 
 The API keeps no per-part state: S3's ListParts is the record of what arrived. Each part URL is signed with
 its exact length, so a part is either the declared length or absent; completion still checks every size,
@@ -12,10 +12,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from adapters.s3 import STORAGE_ERRORS, ObjectNotFound, OriginStore
 from adapters.s3_multipart import MultipartStore, StoredPart, UploadNotFound, part_size_for, part_sizes
 from catalog import videos as repo
 from catalog.db import session_scope
-from config.clients import multipart_store, sessions
+from config.clients import multipart_store, origin_store, sessions
 from config.settings import Settings
 
 log = logging.getLogger("jobs.uploads")
@@ -58,11 +59,19 @@ class PartsMismatch(ValueError):
         self.sizes = sizes
 
 
+@dataclass(frozen=True)
+class Sealed:
+    key: str
+    size: int
+    etag: str
+
+
 @dataclass
 class AbandonReport:
     aborted: list[str] = field(default_factory=list)  # "key upload_id"
     failed_videos: list[str] = field(default_factory=list)
     kept: int = 0  # younger than the cut-off
+    deleted: list[str] = field(default_factory=list)  # raw-bucket keys of the abandoned videos
 
 
 def planned_sizes(size: int, part_size: int) -> dict[int, int]:
@@ -131,11 +140,41 @@ def complete_multipart(mp: MultipartStore, bucket: str, key: str, upload_id: str
     return True
 
 
+def seal(store: OriginStore, bucket: str, video_id: str) -> Sealed | None:
+    """Copy the upload to the key no presigned URL names (server-side); what was sealed, or None when nothing
+    was uploaded. The URL of a single PUT stays valid until it expires: a PUT through it after this lands at
+    the upload key, which the pipeline never reads (``discard_upload`` removes it; ``upload_lifecycle`` removes
+    a later one). Sizes and ETags are read back from the sealed copy, so checks apply to what the pipeline reads."""
+    upload, sealed = repo.raw_key_for(video_id), repo.sealed_key_for(video_id)
+    try:
+        store.copy(bucket, upload, sealed)
+    except ObjectNotFound:
+        return None
+    info = store.stat(bucket, sealed)
+    if info is None:  # removed between the copy and the read: as if nothing was uploaded
+        return None
+    return Sealed(sealed, info.size, info.etag)
+
+
+def discard_upload(store: OriginStore, bucket: str, video_id: str) -> bool:
+    """Remove the upload key once the sealed copy is committed. Best effort: left behind (the store down),
+    it is a stray that ``upload_lifecycle`` removes."""
+    try:
+        store.delete(bucket, repo.raw_key_for(video_id))
+    except STORAGE_ERRORS as exc:
+        log.warning("could not remove the upload of %s (upload_lifecycle will): %s", video_id, exc)
+        return False
+    return True
+
+
 def abort_abandoned(settings: Settings, *, max_age_s: float | None = None,
                     now: datetime | None = None) -> AbandonReport:
     """Abort multipart uploads in the raw bucket started more than ``max_age_s`` ago (default
     ``upload_abandon_after_s``), and fail their videos with ``upload_abandoned`` when they still wait for
-    that upload. Uploads with no video (a registration rolled back, ingest staging) are aborted too."""
+    that upload. Uploads with no video (a registration rolled back, ingest staging) are aborted too.
+    Then every video still uploading that was registered before the cut-off (a single PUT never completed,
+    or parts joined by a ``complete`` that never got through) fails the same way, and its objects (the upload,
+    a sealed copy of a ``complete`` that rolled back) are removed."""
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(seconds=settings.upload_abandon_after_s if max_age_s is None else max_age_s)
     mp = multipart_store(settings)
@@ -156,6 +195,24 @@ def abort_abandoned(settings: Settings, *, max_age_s: float | None = None,
                 repo.mark_failed(s, video.id, code=ABANDONED,
                                  reason=f"the upload started {hours:.0f} h ago and was never completed; upload again")
                 report.failed_videos.append(video.id)
-    if report.aborted:
-        log.info("aborted %d abandoned uploads; failed videos %s", len(report.aborted), report.failed_videos)
+    store = origin_store(settings)
+    with session_scope(sessions(settings)) as s:
+        stale = repo.uploading_since(s, cutoff)
+    for video_id in stale:
+        # Locked and looked at again: a ``complete`` that got the lock first has moved the video on.
+        with session_scope(sessions(settings)) as s:
+            video = repo.get_video(s, video_id, for_update=True)
+            if video.state != repo.VideoState.UPLOADING or video.deleted_at is not None:
+                continue
+            hours = (now - video.created_at).total_seconds() / 3600
+            repo.mark_failed(s, video_id, code=ABANDONED,
+                             reason=f"registered {hours:.0f} h ago and never completed; upload again")
+            for key in (repo.raw_key_for(video_id), repo.sealed_key_for(video_id)):
+                if store.stat_size(settings.raw_bucket, key) is not None:
+                    store.delete(settings.raw_bucket, key)
+                    report.deleted.append(key)
+        report.failed_videos.append(video_id)
+    if report.aborted or report.failed_videos:
+        log.info("aborted %d abandoned uploads; failed videos %s; deleted %s", len(report.aborted),
+                 report.failed_videos, report.deleted)
     return report

@@ -55,7 +55,7 @@ def _print_status(stack) -> bool:
     rows = stack.status()
     for r in rows:
         mark = "up  " if r.healthy else "DOWN"
-        owner = f"pid {r.pid}" if r.managed else "external"
+        owner = r.detail or (f"pid {r.pid}" if r.managed else "external")
         print(f"  {mark}  {r.name:22} {r.url:45} {owner}")
     print(f"  state and logs: {stack.home}")
     return all(r.healthy for r in rows)

@@ -177,7 +177,8 @@ def _gc(args: argparse.Namespace) -> int:
     report = collect_superseded(get_settings(), grace_s=args.grace_s)
     for prefix, n in report.deleted.items():
         print(f"deleted {prefix}/ ({n} objects)")
-    print(f"{len(report.deleted)} superseded publication(s) deleted, {len(report.kept_in_grace)} still in grace")
+    print(f"{len(report.deleted)} superseded or orphaned publication(s) deleted, {len(report.kept_in_grace)} still "
+          f"in grace, {len(report.kept_running)} of runs not known to be over")
     return 0
 
 

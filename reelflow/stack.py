@@ -29,6 +29,8 @@ from reelflow.container import airflow_pythonpath
 from reelflow.s3server import pid_alive, port_in_use, s3_ready, start_seaweed, stop_process_group, wait_ready
 
 VENV_BIN = Path(sys.executable).parent
+LOOPBACK = "127.0.0.1"
+LOG_SERVER_HOST_ENV = "REELFLOW_AIRFLOW_LOG_SERVER_HOST"  # read by reelflow/airflow_config/airflow_local_settings
 Log = Callable[[str], None]
 
 
@@ -158,6 +160,12 @@ class Stack:
             "AIRFLOW__API_AUTH__JWT_SECRET": secret_file.read_text().strip(),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+            # Every listener on the loopback, as the module doc promises. Airflow's defaults are 0.0.0.0 for the
+            # scheduler's health check and every interface for the log servers (which have no host setting:
+            # airflow_local_settings binds them); the API server then fetches logs from the recorded hostname.
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": LOOPBACK,
+            LOG_SERVER_HOST_ENV: LOOPBACK,
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "airflow_local_settings.loopback_hostname",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         }
 
@@ -321,8 +329,16 @@ class Stack:
         self._wait("edge", lambda: self._http_ok(self.edge_tcp_url()), 30)
 
     # ------------------------------------------------------------------ public face
+    def forget_exited(self) -> list[str]:
+        """Drop the pid files of processes that have exited (status reports them down); what was dropped."""
+        gone = [n for n in self.SERVICES if self._pid_file(n).exists() and self.pid(n) is None]
+        for name in gone:
+            self._pid_file(name).unlink(missing_ok=True)
+        return gone
+
     def up(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
+        self.forget_exited()  # what up starts again writes a new one; what another program serves is external
         self.ensure_postgres()
         self.ensure_redis()
         self.ensure_databases()
@@ -354,5 +370,13 @@ class Stack:
             ("api", lambda: self._http_ok(f"{self.s.api_url}/healthz"), self.s.api_url),
             ("edge", lambda: self._http_ok(self.edge_tcp_url()), f"{self.s.edge_public_url} (h3)"),
         ]
-        return [ServiceStatus(name, check(), url, self.pid(name), self.pid(name) is not None)
-                for name, check, url in checks]
+        out = []
+        for name, check, url in checks:
+            pid = self.pid(name)
+            if self._pid_file(name).exists() and pid is None:
+                # Started by this stack and gone. A probe can lag (the scheduler's heartbeat counts as healthy
+                # for 30 s after it was killed); the process table does not.
+                out.append(ServiceStatus(name, False, url, None, True, "its process has exited"))
+            else:
+                out.append(ServiceStatus(name, check(), url, pid, pid is not None))
+        return out

@@ -43,6 +43,10 @@ TEST_ENV = {
     # turn it off again and set a secret).
     "REELFLOW_DEV_AUTH": "true",
     "REELFLOW_RELADDER_POKE_S": "1",  # the re-ladder chunks look at their ingest runs every second
+    # Tests sign up, comment, follow and like far faster than people, all from one address: the per-class
+    # budgets (feed_api.rate_limits) are raised for every test; the tests of those limits restore the defaults.
+    **{f"REELFLOW_{budget}_LIMIT_{knob}": "100000"
+       for budget in ("SIGNUP", "COMMENT", "FOLLOW", "REACTION", "REPORT") for knob in ("PER_MIN", "BURST")},
     # Feed tests write videos with no views: limited exposure of new uploads is off unless a test turns it on
     # (tests/integration/test_moderation.py does).
     "REELFLOW_EXPOSURE_MIN_VIEWS": "0",

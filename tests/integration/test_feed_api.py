@@ -464,12 +464,14 @@ def test_delete_tombstones_removes_objects_and_purges(api, sessions, store, sett
     vid = ready_video(sessions, creator.id)
     store.put_bytes(settings.vod_bucket, f"v/{vid}/pub1/master.m3u8", b"#EXTM3U\n", content_type="text/plain")
     store.put_bytes(settings.raw_bucket, f"uploads/{vid}/source", b"raw", content_type="video/mp4")
+    store.put_bytes(settings.raw_bucket, f"sealed/{vid}/source", b"raw", content_type="video/mp4")  # what ingest read
     assert api.delete(f"/v1/videos/{vid}", headers=other.headers).status_code == 403
     assert api.delete(f"/v1/videos/{vid}").status_code == 401
     assert api.delete(f"/v1/videos/{vid}", headers=creator.headers).status_code == 204
     assert api.purger.calls == [vid]
     assert store.list_keys(settings.vod_bucket, f"v/{vid}/") == []
     assert store.list_keys(settings.raw_bucket, f"uploads/{vid}/") == []
+    assert store.list_keys(settings.raw_bucket, f"sealed/{vid}/") == []
     with session_scope(sessions) as s:
         row = s.get(Video, vid)
         assert row.deleted_at is not None and s.get(PendingPurge, vid) is None

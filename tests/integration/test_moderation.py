@@ -104,7 +104,7 @@ def test_reporting_a_video_validates_is_idempotent_and_never_reveals_a_hidden_vi
 
 
 def test_reports_are_rate_limited(settings, store, catalog_url, sessions):
-    with make_client(settings, rate_limit_per_s=0.01, rate_limit_burst=2) as api:
+    with make_client(settings, report_limit_per_min=0.5, report_limit_burst=2) as api:
         creator, reporter = Person(api), Person(api)
         vids = [ready_video(sessions, creator.id) for _ in range(3)]
         codes = [api.post(f"/v1/videos/{v}/report", json={"reason": "spam"}, headers=reporter.headers).status_code

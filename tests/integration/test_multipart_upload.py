@@ -134,7 +134,7 @@ def test_interrupted_multipart_upload_resumes_and_the_stored_file_is_byte_identi
     done = api.post(f"/v1/videos/{vid}/complete")
     assert done.status_code == 202 and done.json()["state"] == "processing", done.text
     assert api.pipeline.triggered == [vid]
-    stored = store.get(settings.raw_bucket, f"uploads/{vid}/source").body
+    stored = store.get(settings.raw_bucket, f"sealed/{vid}/source").body
     assert len(stored) == SIZE and hashlib.sha256(stored).digest() == hashlib.sha256(data).digest()
     assert api.get(f"/v1/videos/{vid}/upload").status_code == 409  # processing: nothing to resume
 
@@ -147,7 +147,7 @@ def test_a_part_sent_twice_is_listed_once_and_the_file_is_joined_right(api, data
     target = api.get(f"/v1/videos/{vid}/upload").json()["multipart"]
     assert [p["part_number"] for p in target["uploaded"]] == [1, 2, 3] and target["parts"] == []
     assert api.post(f"/v1/videos/{vid}/complete").status_code == 202
-    assert store.get(settings.raw_bucket, f"uploads/{vid}/source").body == data
+    assert store.get(settings.raw_bucket, f"sealed/{vid}/source").body == data
 
 
 def test_a_part_body_of_another_length_than_signed_is_refused_by_s3(api, data, mp, settings):
@@ -186,7 +186,7 @@ def test_parts_joined_before_an_outage_are_completed_by_the_retry(api, data, sto
     target = api.get(f"/v1/videos/{vid}/upload").json()["multipart"]
     assert target["assembled"] is True and target["parts"] == []
     assert api.post(f"/v1/videos/{vid}/complete").status_code == 202
-    assert store.get(settings.raw_bucket, f"uploads/{vid}/source").body == data
+    assert store.get(settings.raw_bucket, f"sealed/{vid}/source").body == data
 
 
 class DroppingTransport(httpx.BaseTransport):
@@ -226,7 +226,7 @@ def test_creator_client_resumes_after_a_dropped_connection_sending_only_missing_
     assert steady.sent == [2, 3]  # part 1 was not sent again
     assert video["state"] == "processing" and api.pipeline.triggered == [video["id"]]
     assert seen[0] == (PART, SIZE) and seen[-1] == (SIZE, SIZE)
-    assert store.get(settings.raw_bucket, f"uploads/{video['id']}/source").body == data
+    assert store.get(settings.raw_bucket, f"sealed/{video['id']}/source").body == data
     assert not state_path(states, "http://testserver", clip).exists()
 
     # A third call finds no state: a new upload (the state file is what resumes, not the file name).
@@ -261,7 +261,7 @@ def test_creator_client_asks_for_fresh_urls_when_they_expired(api, data, store, 
     video = client.upload(clip, state_dir=tmp_path / "uploads")
     assert slow.statuses[0] == 403 and slow.statuses[-1] == 200  # refused as expired, then sent on a fresh URL
     assert video["state"] == "processing"
-    assert store.get(settings.raw_bucket, f"uploads/{video['id']}/source").body == data
+    assert store.get(settings.raw_bucket, f"sealed/{video['id']}/source").body == data
 
 
 def test_lifecycle_aborts_abandoned_uploads_fails_their_videos_and_drops_their_parts(
@@ -287,7 +287,7 @@ def test_lifecycle_aborts_abandoned_uploads_fails_their_videos_and_drops_their_p
 
 def test_upload_lifecycle_dag_runs_the_sweep(api, data, mp, sessions, settings, airflow_db):
     dag = load_dag_module("upload_lifecycle").UPLOAD_LIFECYCLE
-    assert dag.task_ids == ["abort_abandoned"] and dag.max_active_runs == 1
+    assert dag.task_ids == ["abort_abandoned", "sweep_raw"] and dag.max_active_runs == 1
     waiting, upload = _register(api)
     assert _put_part(upload["multipart"]["parts"][0], data, PART).status_code == 200
     run = dag.test(run_conf={"max_age_s": 0})

@@ -80,6 +80,14 @@ def test_404_409_422_401_and_409_conflict_answer_problem_documents(api, spec):
                    f"/v1/users/{me.id}/follow", spec, ("post", "/v1/users/{user_id}/follow"))
 
 
+def test_an_oversized_body_answers_a_documented_413(api, spec, settings):
+    """The body limit answers before routing, still as the operation's documented problem."""
+    body = b"{" + b" " * settings.max_request_body_bytes + b"}"
+    resp = api.post("/v1/users", content=body, headers={"Content-Type": "application/json"})
+    assert_problem(resp, 413, "payload_too_large", "/v1/users", spec, ("post", "/v1/users"))
+    assert resp.headers["connection"] == "close"
+
+
 def test_problem_headers_and_unrouted_paths(settings, store, catalog_url, spec):
     with make_client(settings, rate_limit_per_s=1.0, rate_limit_burst=1) as api:
         person = Person(api)
@@ -123,13 +131,13 @@ def test_openapi_documents_every_error_as_a_problem(spec):
 
 @pytest.mark.parametrize(("operation", "statuses"), [
     ("GET /v1/feed", {400, 401, 422, 429, 500, 503}),
-    ("POST /v1/users", {400, 409, 422, 500, 503}),
+    ("POST /v1/users", {400, 409, 413, 422, 429, 500, 503}),  # 429: sign-ups per client IP
     ("GET /v1/users/{user_id}", {401, 404, 422, 429, 500, 503}),
-    ("POST /v1/users/{user_id}/follow", {401, 403, 404, 409, 422, 429, 500, 503}),
+    ("POST /v1/users/{user_id}/follow", {401, 403, 404, 409, 422, 429, 500, 503}),  # no body, no 413
     ("POST /v1/videos/{video_id}/complete", {401, 403, 404, 409, 413, 422, 429, 500, 503}),
     ("GET /v1/videos/{video_id}/comments", {400, 401, 404, 422, 429, 500, 503}),
-    ("POST /v1/videos/{video_id}/not_interested", {400, 401, 404, 409, 422, 429, 500, 503}),
-    ("POST /v1/auth/dev-token", {400, 404, 409, 422, 500, 503}),
+    ("POST /v1/videos/{video_id}/not_interested", {400, 401, 404, 409, 413, 422, 429, 500, 503}),
+    ("POST /v1/auth/dev-token", {400, 404, 409, 413, 422, 429, 500, 503}),
     ("GET /healthz", {500, 503}),
     ("POST /v1/videos/{video_id}/report", {400, 401, 404, 409, 422, 429, 500, 503}),
     ("GET /v1/moderation/queue", {400, 401, 403, 422, 429, 500, 503}),

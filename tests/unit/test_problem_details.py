@@ -99,10 +99,11 @@ def test_openapi_lists_route_dependency_and_framework_errors_as_problems():
     spec = small_app().openapi()
     ops = {(m, p): op["responses"] for p, item in spec["paths"].items() for m, op in item.items()}
     make, things, ping = ops[("post", "/things/{tid}")], ops[("get", "/things")], ops[("get", "/ping")]
-    assert set(make) == {"200", "400", "401", "404", "409", "422", "429", "500", "503"}
+    assert set(make) == {"200", "400", "401", "404", "409", "413", "422", "429", "500", "503"}
     assert set(things) == {"200", "400", "401", "429", "500", "503"} and things["400"]["description"] == "bad cursor"
     assert set(ping) == {"200", "500", "503"}  # any route may meet a dependency outage
     assert make["404"]["description"] == "no such thing" and make["422"]["description"] != "Validation Error"
+    assert "payload_too_large" in make["413"]["description"]  # the body limit: only routes that take a body
     assert make["422"]["content"] == {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ValidationProblem"}}}
     assert make["404"]["content"] == {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     assert "WWW-Authenticate" in make["401"]["headers"] and make["429"]["headers"]["Retry-After"]["required"]
