@@ -139,9 +139,9 @@ def test_openapi_documents_every_error_as_a_problem(spec):
     ("POST /v1/videos/{video_id}/not_interested", {400, 401, 404, 409, 413, 422, 429, 500, 503}),
     ("POST /v1/auth/dev-token", {400, 404, 409, 413, 422, 429, 500, 503}),
     ("GET /healthz", {500, 503}),
-    ("POST /v1/videos/{video_id}/report", {400, 401, 404, 409, 422, 429, 500, 503}),
+    ("POST /v1/videos/{video_id}/report", {400, 401, 404, 409, 413, 422, 429, 500, 503}),
     ("GET /v1/moderation/queue", {400, 401, 403, 422, 429, 500, 503}),
-    ("POST /v1/moderation/videos/{video_id}/actions", {400, 401, 403, 404, 409, 422, 429, 500, 503}),
+    ("POST /v1/moderation/videos/{video_id}/actions", {400, 401, 403, 404, 409, 413, 422, 429, 500, 503}),
 ])
 def test_each_operation_lists_the_errors_its_code_can_answer(spec, operation, statuses):
     op = dict(operations(spec))[operation]
