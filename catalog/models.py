@@ -359,7 +359,8 @@ class Report(Base):
                       CheckConstraint("char_length(note) <= 500", name="reports_note_length"))
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    reporter_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # None: filed by a check (the ingest classifier), which the note names.
+    reporter_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     target_kind: Mapped[str] = mapped_column(String(16))
     target_id: Mapped[str] = mapped_column(String(32))  # a video or user id, or a comment id as text
     reason: Mapped[str] = mapped_column(String(32))

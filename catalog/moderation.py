@@ -52,6 +52,7 @@ class Action(StrEnum):
     RESTORE = "restore"  # a moderator reverses a removal
     PROHIBIT = "prohibit"  # with a removal: the video's fingerprint joins the prohibited-media list
     UNPROHIBIT = "unprohibit"  # a reversed removal takes its prohibited-media entries back
+    HOLD = "hold"  # a check (the ingest classifier) held the video for review; logged with the check's name
     APPEAL_UPHELD = "appeal_upheld"
     APPEAL_DENIED = "appeal_denied"
 
@@ -108,6 +109,29 @@ def report(session: Session, *, reporter_id: str, kind: TargetKind, target_id: s
             session.execute(update(Video).where(Video.id == target_id, Video.moderation == Moderation.CLEAR)
                             .values(moderation=Moderation.REVIEW))
     return row, new_id is not None
+
+
+def hold_for_review(session: Session, video_id: str, *, check: str, reason: str, note: str) -> bool:
+    """A check's verdict (the ingest classifier's): file an automated report, so the video reaches the review
+    queue, and hold a video that is clear with moderation out of discovery feeds until a moderator decides.
+    Logged under the check's name. Idempotent: one open automated report per video. False when the video is
+    gone (deleted or removed) or already has one."""
+    if reason not in REASONS:
+        raise ValueError(f"unknown reason {reason!r}")
+    video = session.scalars(select(Video).where(Video.id == video_id).with_for_update()).one_or_none()
+    if video is None or video.deleted_at is not None or video.state == VideoState.REMOVED:
+        return False
+    if session.scalar(select(exists().where(Report.target_kind == TargetKind.VIDEO.value, Report.target_id == video_id,
+                                            Report.reporter_id.is_(None), Report.status == "open"))):
+        return False
+    session.add(Report(reporter_id=None, target_kind=TargetKind.VIDEO.value, target_id=video_id, reason=reason,
+                       note=f"{check}: {note}"[:NOTE_MAX]))
+    previous = video.moderation
+    if video.moderation == Moderation.CLEAR:
+        video.moderation, video.moderation_reason = Moderation.REVIEW, f"{check}: {note}"[:NOTE_MAX]
+    _log(session, moderator_id=check, kind=TargetKind.VIDEO, target_id=video_id, action=Action.HOLD,
+         reason=note[:NOTE_MAX], previous_state=video.state, previous_moderation=previous)
+    return True
 
 
 def _resolve_reports(session: Session, kind: TargetKind, target_id: str, moderator_id: str) -> int:

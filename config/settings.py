@@ -12,6 +12,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from media.codecs import Codec, parse_codec, parse_codecs
+from media.content_screen import WEAPON_CLASSES, ScreenPolicy
 from media.ladder import LadderConfig
 from media.limits import Limits
 
@@ -122,6 +123,12 @@ class Settings(BaseSettings):
     # exposure_sample_share of viewers only. exposure_min_views 0 turns it off. Keep exposure_max_reports below
     # moderation_review_reports: a report or two must not demote a video more than a review hold does.
     exposure_min_views: int = Field(default=100, ge=0)
+    # Content screening at ingest (media.content_screen), on the embedding's forward pass: ImageNet-1k class
+    # index -> label of what holds a video for review (weapons by default; {} turns it off), and how sure and
+    # how often it must be seen.
+    screen_classes: dict[int, str] = Field(default_factory=lambda: dict(WEAPON_CLASSES))
+    screen_min_probability: float = Field(default=0.5, gt=0, le=1)
+    screen_min_frames: int = Field(default=2, ge=1)
     exposure_max_reports: int = Field(default=2, ge=0)
     exposure_sample_share: float = Field(default=0.1, ge=0.0, le=1.0)
     edge_admin_url: str = ""  # where POST /admin/purge/{video} goes; default http://edge_host:edge_port
@@ -238,6 +245,11 @@ class Settings(BaseSettings):
         if not 0.5 <= v <= 10:
             raise ValueError("segment_seconds must be between 0.5 and 10")
         return v
+
+    @property
+    def screen_policy(self) -> ScreenPolicy:
+        return ScreenPolicy(classes=self.screen_classes, min_probability=self.screen_min_probability,
+                            min_frames=self.screen_min_frames)
 
     @property
     def upload_limits(self) -> Limits:

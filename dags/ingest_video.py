@@ -152,7 +152,8 @@ def ingest_video():
     @task(outlets=[EMBEDDED], on_failure_callback=_on_embed_failure)
     def embed() -> dict:
         embedding = ingest.embed(_run())
-        return {"model": embedding.model, "dimension": embedding.dimension}
+        return {"model": embedding.model, "dimension": embedding.dimension,
+                "screen_flags": list(embedding.screen_flags)}
 
     # Package, upload and switch in one task: each is a fraction of a second, and a task costs a process
     # start and a scheduler round (~2 s each on the path to ready). Runs when either transcode mapping has

@@ -130,3 +130,4 @@ class Publication:
 class Embedding:
     model: str
     dimension: int
+    screen_flags: tuple[str, ...] = ()  # what the content screen saw (held for review when any)

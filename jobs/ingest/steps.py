@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from catalog import prohibited_media, video_events
+from catalog import moderation, prohibited_media, video_events
 from catalog import videos as repo
 from catalog.embeddings import save_embedding
 from catalog.fingerprints import published_fingerprints, save_fingerprint
@@ -45,6 +45,7 @@ from jobs.staging import (
     transcode_outputs,
 )
 from media.codecs import Codec, parse_codecs
+from media.content_screen import screen
 from media.dedup_index import DedupIndex
 from media.embedding import MODEL_NAME as EMBEDDING_MODEL
 from media.embedding import shared_encoder
@@ -296,13 +297,22 @@ def thumbnails(run: IngestRun, source: Source) -> Thumbnails:
 
 
 def embed(run: IngestRun) -> Embedding:
-    """The content embedding from the scan's samples, stored in the catalog for this video."""
+    """The content embedding from the scan's samples, stored in the catalog for this video; and, from the same
+    forward pass, the content screen: a video whose frames show a watched ImageNet class (weapons by default)
+    is held for review (out of discovery feeds, in the moderators' queue) rather than recommended widely."""
     samples = _samples(run)
     with run.timed("embed"):
-        vector = shared_encoder().embed(samples.times, samples.images)
+        analysis = shared_encoder().analyse(samples.times, samples.images)
+        flags = screen(analysis.class_logits, analysis.frame_times, run.settings.screen_policy)
         with run.session() as s:
-            save_embedding(s, run.video_id, EMBEDDING_MODEL, vector)
-    return Embedding(model=EMBEDDING_MODEL, dimension=int(vector.size))
+            save_embedding(s, run.video_id, EMBEDDING_MODEL, analysis.vector)
+            held = bool(flags) and moderation.hold_for_review(
+                s, run.video_id, check="classifier", reason="dangerous", note="; ".join(f.describe() for f in flags))
+    if held:
+        log.warning("video %s held for review by the content screen: %s", run.video_id,
+                    "; ".join(f.describe() for f in flags))
+    return Embedding(model=EMBEDDING_MODEL, dimension=int(analysis.vector.size),
+                     screen_flags=tuple(f.describe() for f in flags))
 
 
 def package(run: IngestRun, source: Source, parts: Sequence[Renditions], *, master: str = MASTER_NAME) -> Package:

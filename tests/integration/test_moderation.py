@@ -501,3 +501,67 @@ def test_a_removal_may_prohibit_re_uploads_and_a_reversal_takes_that_back(api, s
     log = api.get("/v1/moderation/audit", params={"target_id": vid}, headers=mod.headers).json()["items"]
     assert [a["action"] for a in log] == ["unprohibit", "restore", "prohibit", "remove", "restrict"]
     assert log[2]["reason"].startswith("prohibited-media entry ")
+
+
+# ----------------------------------------------------------------------------------- the content screen
+def test_the_content_screen_holds_a_flagged_upload_for_review_and_queues_it(api, settings, sessions, store,
+                                                                             tmp_path):
+    """The ingest classifier hook: the embedding's ImageNet classes, under a policy, hold a video for review
+    (out of For You, in the queue with an automated report, logged under the check's name); a moderator's
+    approval releases it. The photo matplotlib ships (Grace Hopper in uniform) stands in for a watched class
+    (ImageNet 652, military uniform); the default weapons policy lets the same clip through."""
+    import subprocess
+    from pathlib import Path
+
+    import matplotlib
+
+    from jobs import ingest
+    from jobs.ingest import IngestRun
+
+    photo = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    clip = tmp_path / "uniform.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-loop", "1", "-i", str(photo), "-t", "4", "-r", "10",
+                    "-vf", "scale=256:-2,format=yuv420p", "-c:v", "libx264", "-preset", "ultrafast", str(clip)],
+                   check=True)
+    creator, viewer, mod = Person(api), Person(api), moderator(api)
+
+    def upload_and_embed(policy_settings) -> tuple[str, ingest.Embedding]:
+        with session_scope(sessions) as s:
+            video = repo.create_video(s, creator_id=creator.id)
+            repo.start_processing(s, video.id, run_id=f"screen-{video.id}")
+            vid, key = video.id, video.raw_key
+        store.client.fput_object(settings.raw_bucket, key, str(clip))
+        run = IngestRun(policy_settings, vid, f"screen-{vid}")
+        ingest.validate(run)
+        with session_scope(sessions) as s:
+            repo.mark_ready(s, vid, publish_prefix=f"v/{vid}/p", master_key=f"v/{vid}/p/master.m3u8", renditions=[])
+        embedding = ingest.embed(run)
+        ingest.cleanup(run)
+        return vid, embedding
+
+    passed, embedding = upload_and_embed(settings)  # the default policy: weapons
+    assert embedding.screen_flags == ()
+    watched = settings.model_copy(update={"screen_classes": {652: "military uniform"},
+                                          "screen_min_probability": 0.3})
+    held, embedding = upload_and_embed(watched)
+    assert embedding.screen_flags and embedding.screen_flags[0].startswith("military uniform in ")
+
+    with session_scope(sessions) as s:
+        assert s.get(Video, held).moderation == "review" and s.get(Video, passed).moderation == "clear"
+    for_you = feed_ids(api, viewer, {"type": "for_you"})
+    assert passed in for_you and held not in for_you
+    assert api.get(f"/v1/videos/{held}", headers=viewer.headers).status_code == 200  # the link still works
+    item = next(i for i in queue(api, mod) if i["target_id"] == held)
+    assert item["reports"] == 1 and item["reasons"] == {"dangerous": 1}
+    audit = api.get("/v1/moderation/audit", headers=mod.headers).json()["items"]
+    hold = next(a for a in audit if a["target_id"] == held)
+    assert hold["action"] == "hold" and hold["moderator_id"] == "classifier" and "military uniform" in hold["reason"]
+    # A re-run screens again but files no second report.
+    with session_scope(sessions) as s:
+        from catalog import moderation
+
+        assert not moderation.hold_for_review(s, held, check="classifier", reason="dangerous", note="again")
+
+    act(api, mod, held, "approve", "a uniform, not a weapon")
+    assert held in feed_ids(api, Person(api), {"type": "for_you"})
+    assert all(i["target_id"] != held for i in queue(api, mod))
