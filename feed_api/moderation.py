@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Path, Query
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from catalog import moderation as repo
 from catalog.db import session_scope
@@ -35,6 +36,7 @@ from feed_api.schemas import (
     UserAction,
     VideoAction,
 )
+from feed_api.services import Services
 from feed_api.videos import VideoId
 from jobs import purge
 
@@ -98,13 +100,20 @@ def act_on_video(video_id: VideoId, body: VideoAction, mod: Moderator, svc: Svc,
             raise ApiError(409, "invalid_state", str(exc)) from exc
         except repo.OwnContent as exc:
             raise ApiError(403, "forbidden", str(exc)) from exc
-        if action == repo.Action.REMOVE:
-            purge.enqueue(s, video_id, keep_origin=True)  # in the takedown's transaction: never lost
+        edge_changes = action in (repo.Action.REMOVE, repo.Action.RESTORE)
+        if edge_changes:
+            _purge_edge(s, svc, background, video_id)
         out = action_out(row)
     drop_cards(svc, [video_id])
-    if action == repo.Action.REMOVE:
-        background.add_task(purge.process_pending, svc.sessions, svc.origin, svc.purger, video_id=video_id)
     return out
+
+
+def _purge_edge(s: Session, svc: Services, background: BackgroundTasks, video_id: str) -> None:
+    """A removal or a restore changes who may read the video at the edge: purge every tier, keeping the origin.
+    The purge also drops the edge's cached access answer, so a restored video plays again at once rather than
+    after that answer's few seconds. Enqueued in the action's transaction (never lost), sent after the answer."""
+    purge.enqueue(s, video_id, keep_origin=True)
+    background.add_task(purge.process_pending, svc.sessions, svc.origin, svc.purger, video_id=video_id)
 
 
 @router.post("/comments/{comment_id}/actions", response_model=ActionOut, responses=ACTION_ERRORS)
@@ -148,7 +157,7 @@ def appeals(mod: Moderator, svc: Svc, after: Annotated[int, Query(ge=0, le=MAX_I
              responses={403: {"description": "not a moderator, or your own appeal"},
                         404: {"description": "no such appeal"}, 409: {"description": "decided already"}})
 def decide_appeal(appeal_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: AppealDecision, mod: Moderator,
-                  svc: Svc) -> Decided:
+                  svc: Svc, background: BackgroundTasks) -> Decided:
     """uphold (the video is restored exactly as it was; the creator is told) or deny (the creator is told)."""
     with session_scope(svc.sessions) as s:
         try:
@@ -161,6 +170,8 @@ def decide_appeal(appeal_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: Appeal
         except repo.OwnContent as exc:
             raise ApiError(403, "forbidden", str(exc)) from exc
         out = Decided(appeal=appeal_out(appeal), action=action_out(action))
+        if body.decision == "uphold":
+            _purge_edge(s, svc, background, appeal.video_id)
     drop_cards(svc, [out.appeal.video_id])
     return out
 

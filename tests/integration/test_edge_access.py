@@ -1,8 +1,12 @@
-"""Signed playback: a private or followers-only video's objects open only with a playback token for that
-video, at every POP, cached or not; public videos stay cacheable and unsigned; deleted ones answer 404.
+"""Who may read what at the edge, over real aioquic with the catalog gate on.
 
-One real package (4 s, H.264 144p + AAC) is published under four catalog videos (public, private,
-followers-only, deleted) and served by the real edge over aioquic, with the catalog gate on.
+Signed playback: a private or followers-only video's objects open only with a playback token for that video,
+at every POP, cached or not; public videos stay cacheable and unsigned; deleted ones answer 404. Takedown: a
+reported video goes through review to removal, and is gone from every POP and every tier (the edge's purge,
+from the API's outbox), its creator told why; an upheld appeal brings it back.
+
+One real package (4 s, H.264 144p + AAC) is published under several catalog videos and served by the real
+edge in front of SeaweedFS.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from adapters.s3 import OriginConfig
 from catalog import videos as repo
 from catalog.db import session_scope
 from cdn_sim.playback_tokens import PlaybackSigner
+from cdn_sim.server import serve_app
 from delivery.fetch import ConnectOptions
 from delivery.h3client import h3_connect
 from delivery.player import PlayerConfig, play_session
@@ -27,7 +32,7 @@ from media.ladder import LadderConfig
 from media.package import package_hls
 from media.probe import probe
 from media.samples import make_clip
-from reelflow.edge import run_edge
+from reelflow.edge import build_app
 from tests.background import serving_in_thread
 from tests.conftest import free_port
 from tests.integration.feed_helpers import Person, make_client
@@ -64,11 +69,12 @@ def edge(settings, store, videos, tmp_path_factory):
     port = free_port()
     cert_dir = tmp_path_factory.mktemp("signed-certs")
     origin = OriginConfig(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key)
-    with serving_in_thread(lambda ready: run_edge(origin, buckets=(settings.vod_bucket,), hosts=("127.0.0.1",),
-                                                  port=port, cert_dir=cert_dir, cache_bytes=50_000_000, ready=ready,
-                                                  catalog_url=settings.database_url,
-                                                  playback_keys=settings.playback_keys)):
-        yield {"port": port, "cafile": str(cert_dir / "edge-cert.pem"), "url": f"https://localhost:{port}"}
+    app = build_app(origin, (settings.vod_bucket,), 50_000_000, catalog_url=settings.database_url,
+                    playback_keys=settings.playback_keys)
+    with serving_in_thread(lambda ready: serve_app(app, hosts=("127.0.0.1",), port=port, cert_dir=cert_dir,
+                                                   ready=ready)):
+        yield {"port": port, "cafile": str(cert_dir / "edge-cert.pem"), "url": f"https://localhost:{port}",
+               "app": app}
 
 
 def _get_all(edge: dict, paths: list[str]) -> list:
@@ -195,3 +201,81 @@ def test_the_api_signs_a_private_video_for_its_viewers_and_it_plays_over_http3(e
     bare = own.replace(urlsplit(own).path.split("/vod/")[0], "")
     with pytest.raises(PlaybackError, match="403"):
         asyncio.run(play_session(bare, config=config, options=options))
+
+
+def _publish(sessions, store, settings, package, creator: str, privacy: str = "public") -> dict:
+    with session_scope(sessions) as s:
+        vid = repo.create_video(s, caption=f"takedown {privacy}", privacy=privacy, creator_id=creator).id
+        repo.start_processing(s, vid, run_id=f"td-{vid}")
+    result = publish_package(store, package.directory, settings.vod_bucket, f"v/{vid}/p1")
+    with session_scope(sessions) as s:
+        repo.mark_ready(s, vid, publish_prefix=f"v/{vid}/p1", master_key=result.master_key, renditions=[])
+    keys = sorted(store.list_keys(settings.vod_bucket, f"v/{vid}/p1/"))
+    return {"id": vid, "master_key": result.master_key, "keys": keys,
+            "segment_key": next(k for k in keys if k.endswith(".m4s") and "/h264/" in k)}
+
+
+def test_a_reported_video_goes_through_review_to_takedown_at_every_edge_tier_and_an_appeal_restores_it(
+        edge, settings, sessions, store, package):
+    from adapters.edge_admin import EdgePurger
+    from catalog.models import PendingPurge
+    from cdn_sim.topology import default_topology
+    from feed_api.app import create_app
+    from reelflow import cli
+    from tests.integration.feed_helpers import RecordingPipeline, all_pages
+
+    pops = [p.name for p in default_topology().pops]
+    cfg = settings.model_copy(update={"edge_public_url": edge["url"], "feed_ranker": False,
+                                      "moderation_review_reports": 3})
+    app = create_app(cfg, pipeline=RecordingPipeline(), purger=EdgePurger(f"http://127.0.0.1:{edge['port']}"))
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as api:
+        creator, mod = Person(api), Person(api)
+        reporters = [Person(api) for _ in range(3)]
+        assert cli.main(["user", "role", mod.handle, "moderator"]) == 0
+        video = _publish(sessions, store, settings, package, creator.id)
+        vid = video["id"]
+        paths = [f"/{settings.vod_bucket}/{k}" for k in (video["master_key"], video["segment_key"])]
+        everywhere = [f"{p}?pop={pop}" for pop in pops for p in paths]
+
+        # Watched at every POP: every edge tier, the regional tiers and the shield hold it now.
+        assert {r.status for r in _get_all(edge, everywhere)} == {200}
+        assert {r.headers["x-cache"] for r in _get_all(edge, everywhere)} == {"HIT"}
+
+        # Three reports hold it for review; the moderator finds it in the queue and takes it down.
+        for person in reporters:
+            assert api.post(f"/v1/videos/{vid}/report", json={"reason": "violence", "note": "graphic"},
+                            headers=person.headers).status_code == 201
+        queue = api.get("/v1/moderation/queue", headers=mod.headers).json()["items"]
+        assert next(i for i in queue if i["target_id"] == vid)["reasons"] == {"violence": 3}
+        removed = api.post(f"/v1/moderation/videos/{vid}/actions", headers=mod.headers,
+                           json={"action": "remove", "reason": "graphic violence (rule 4)"})
+        assert removed.status_code == 200, removed.text
+
+        # Gone from every POP, cached or not; no tier keeps a byte of it; the origin keeps it for an appeal.
+        with session_scope(sessions) as s:
+            assert s.query(PendingPurge).filter_by(video_id=vid).count() == 0  # the purge reached the edge
+        assert {r.status for r in _get_all(edge, everywhere)} == {404}
+        assert sum(edge["app"].cdn.purge_video(vid).values()) == 0  # nothing left in any tier to purge
+        assert store.list_keys(settings.vod_bucket, f"v/{vid}/p1/") == video["keys"]
+        # ... and from the API: the page, and every feed of a stranger.
+        stranger = Person(api)
+        assert api.get(f"/v1/videos/{vid}", headers=stranger.headers).status_code == 404
+        for params in ({"type": "for_you"}, {"type": "trending"}):
+            items, _ = all_pages(api, stranger.headers, {"limit": 20, **params})
+            assert vid not in {i["id"] for i in items}
+
+        # The creator is told why, and appeals; the moderator upholds it.
+        told = api.get("/v1/me/notifications", headers=creator.headers).json()["items"]
+        assert any(n["video_id"] == vid and "graphic violence (rule 4)" in str(n["detail"]) for n in told)
+        appeal = api.post(f"/v1/videos/{vid}/appeal", headers=creator.headers,
+                          json={"statement": "it is a film scene, and clearly fictional"})
+        assert appeal.status_code == 201, appeal.text
+        decided = api.post(f"/v1/moderation/appeals/{appeal.json()['id']}", headers=mod.headers,
+                           json={"decision": "uphold", "reason": "fiction is allowed"})
+        assert decided.status_code == 200, decided.text
+
+        # Back at every POP (read from the origin again) and on its page.
+        assert {r.status for r in _get_all(edge, everywhere)} == {200}
+        assert api.get(f"/v1/videos/{vid}", headers=stranger.headers).status_code == 200
