@@ -12,9 +12,9 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from media.codecs import Codec, parse_codec, parse_codecs
-from media.content_screen import WEAPON_CLASSES, ScreenPolicy
 from media.ladder import LadderConfig
 from media.limits import Limits
+from media.screen_policy import WEAPON_CLASSES, ScreenPolicy
 
 # The media core owns what an upload may be; settings only let an operator override its defaults.
 _LIMITS = Limits()

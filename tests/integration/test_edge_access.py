@@ -34,8 +34,18 @@ from media.probe import probe
 from media.samples import make_clip
 from reelflow.edge import build_app
 from tests.background import serving_in_thread
-from tests.conftest import free_port
-from tests.integration.feed_helpers import Person, make_client
+from tests.conftest import RUN_TAG, free_port
+from tests.integration.feed_helpers import Person, clear_live_keys, make_client
+
+# These apps build feed cards with this module's edge URL: they must not land in the card cache other modules'
+# apps read (the catalog is shared, so these videos appear in their feeds too).
+OWN_REDIS_PREFIX = f"rftest{RUN_TAG}edge:"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _own_live_keys(settings):
+    yield
+    clear_live_keys(settings.model_copy(update={"redis_prefix": OWN_REDIS_PREFIX}))
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +169,7 @@ def test_public_videos_stay_unsigned_and_cacheable_and_deleted_ones_are_gone(edg
 
 def test_the_api_signs_a_private_video_for_its_viewers_and_it_plays_over_http3(edge, settings, sessions, store,
                                                                                  package):
-    with make_client(settings, edge_public_url=edge["url"]) as api:
+    with make_client(settings, edge_public_url=edge["url"], redis_prefix=OWN_REDIS_PREFIX) as api:
         creator, fan, stranger = Person(api), Person(api), Person(api)
         assert api.post(f"/v1/users/{creator.id}/follow", headers=fan.headers).status_code == 200
         ids = {}
@@ -226,6 +236,7 @@ def test_a_reported_video_goes_through_review_to_takedown_at_every_edge_tier_and
 
     pops = [p.name for p in default_topology().pops]
     cfg = settings.model_copy(update={"edge_public_url": edge["url"], "feed_ranker": False,
+                                      "redis_prefix": OWN_REDIS_PREFIX,
                                       "moderation_review_reports": 3})
     app = create_app(cfg, pipeline=RecordingPipeline(), purger=EdgePurger(f"http://127.0.0.1:{edge['port']}"))
     from fastapi.testclient import TestClient
