@@ -87,4 +87,41 @@ def assemble(cands: Sequence[Candidate], scores: np.ndarray, page_size: int, *, 
         for source in (queue_explore, main):
             if picked in source:
                 source.remove(picked)
-    return page
+    return spread_creators(page, [cands[i].creator_id for i in page])
+
+
+def _feasible(counts: Counter[str], n: int, last: str | None) -> bool:
+    """Whether ``n`` items with these creator counts can follow ``last`` with no creator twice in a row."""
+    return all(k <= (n // 2 if c == last else (n + 1) // 2) for c, k in counts.items())
+
+
+def spread_creators(page: list[int], creators: Sequence[str | None]) -> list[int]:
+    """The page reordered so no creator appears twice in a row whenever some order allows it, keeping the
+    given order (the ranking) as far as that goes. The greedy assembly can paint itself into a corner: when
+    the last candidates left are one creator's, its relaxed rule puts them side by side although an
+    interleaving of the chosen items existed."""
+    remaining = list(range(len(page)))
+    counts = Counter(c for c in creators if c)
+    out: list[int] = []
+    last: str | None = None
+    while remaining:
+        n = len(remaining) - 1
+        choice = None
+        for pos in remaining:  # the best-placed item that keeps the rest arrangeable
+            c = creators[pos]
+            if c and c == last:
+                continue
+            after = counts.copy()
+            if c:
+                after[c] -= 1
+            if _feasible(after, n, c):
+                choice = pos
+                break
+        if choice is None:  # no order avoids a repeat: keep the given one
+            choice = next((p for p in remaining if not creators[p] or creators[p] != last), remaining[0])
+        remaining.remove(choice)
+        out.append(page[choice])
+        last = creators[choice]
+        if last:
+            counts[last] -= 1
+    return out

@@ -49,6 +49,28 @@ def test_assemble_never_repeats_a_creator_back_to_back_and_caps_sounds_and_categ
     assert len(page) == 8 and len(set(page)) == 8
 
 
+def test_a_page_is_interleaved_whenever_its_videos_allow_it():
+    """The greedy pass once left [a, b, c, d, b, b, ...] on a page whose videos could be interleaved (seen when
+    one creator held the tail of the candidates)."""
+    from recommend.diversity import spread_creators
+
+    def order(creators: str) -> str:
+        return "".join(creators[i] for i in spread_creators(list(range(len(creators))), list(creators)))
+
+    # As close to the ranking as the rule allows: b must lead when it holds 4 of 7.
+    assert order("abcdbbb") == "babcbdb"
+    assert order("abcdbb") == "abcbdb" and order("bbbbaaa") == "bababab" and order("aaabb") == "ababa"
+    assert order("abcde") == "abcde"  # nothing to repair: the ranking's order stays
+    assert order("aaab") == "abaa"  # no order avoids a repeat: one, at the end
+    with_none = spread_creators([0, 1, 2], [None, None, "a"])
+    assert sorted(with_none) == [0, 1, 2]
+    # Through assemble: one creator holds the tail; the page still alternates.
+    cands = [cand(0, "x"), cand(1, "y"), cand(2, "z")] + [cand(i, "b") for i in range(3, 10)]
+    page = assemble(cands, np.linspace(1, 0, len(cands)), 7, rules=Rules(explore_share=0))
+    creators = [cands[i].creator_id for i in page]
+    assert all(x != y for x, y in zip(creators, creators[1:], strict=False)), creators
+
+
 def test_assemble_relaxes_rules_rather_than_returning_a_short_page():
     cands = [cand(i, "solo", sound="s", category="c") for i in range(5)]
     page = assemble(cands, np.arange(5, 0, -1), 5, rules=Rules(explore_share=0))
