@@ -121,9 +121,11 @@ EDITS: dict[str, dict[str, Any]] = {
     "sticker_corner": dict(sticker_seed=1),
     "sticker_centre": dict(sticker_seed=4),
     "watermark": dict(watermark="dance.queen_22"),
+    "watermark_large": dict(watermark="dance.queen_22", watermark_size=0.2),
     "repost": dict(mirror=True, caption="so true", crf=38),  # the typical re-post: mirror + caption + re-encode
 }
-OVERLAY_EDITS = ("caption_bottom", "caption_top", "sticker_corner", "sticker_centre", "watermark", "repost")
+OVERLAY_EDITS = ("caption_bottom", "caption_top", "sticker_corner", "sticker_centre", "watermark", "watermark_large",
+                 "repost")
 
 
 def edit_kwargs(edit: str, original: Original) -> dict[str, Any]:
@@ -239,9 +241,11 @@ def pair_kind(a: Clip, b: Clip) -> str:
         return "copy_textureless" if a.original.group == TEXTURELESS else "copy"
     if a.original.group == b.original.group and a.original.group.startswith(FIXED_CAMERA):
         return "same_camera"
+    both_flat = a.original.group == TEXTURELESS and b.original.group == TEXTURELESS
     if a.edit == b.edit and a.edit in OVERLAY_EDITS:
-        both_flat = a.original.group == TEXTURELESS and b.original.group == TEXTURELESS
         return "same_overlay_textureless" if both_flat else "same_overlay"
+    if both_flat and a.edit in OVERLAY_EDITS and b.edit in OVERLAY_EDITS:
+        return "other_overlay_textureless"  # two different overlays, each nearly all the content there is
     return "different"
 
 
@@ -283,7 +287,8 @@ def _share(c: Confusion, attr: str) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
-KINDS = ("copy", "copy_textureless", "same_camera", "same_overlay_textureless", "same_overlay", "different")
+KINDS = ("copy", "copy_textureless", "same_camera", "same_overlay_textureless", "other_overlay_textureless",
+         "same_overlay", "different")
 
 
 def report(results: list[Result], clips: list[Clip]) -> str:

@@ -98,7 +98,7 @@ def make_variant(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, sc
                  start_s: float = 0.0, end_s: float | None = None, fps: int | None = None, brightness: float = 0.0,
                  contrast: float = 1.0, logo: bool = False, black_intro_s: float = 0.0, crf: int = 23,
                  mirror: bool = False, caption: str = "", caption_at: str = "bottom", caption_share: float = 0.18,
-                 sticker_seed: int | None = None, watermark: str = "") -> Path:
+                 sticker_seed: int | None = None, watermark: str = "", watermark_size: float = 0.12) -> Path:
     """Write an edited copy of ``src``: the kinds of edit re-uploaders make to dodge duplicate checks.
 
     ``crop`` is (left, top, right, bottom) as shares of the picture; ``pad_to`` fits the picture into a
@@ -108,8 +108,8 @@ def make_variant(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, sc
     picture is cropped, scaled and ``mirror``-ed (flipped left to right), as a re-poster's editor would:
     ``caption`` (text on a bar along the ``caption_at`` edge, ``caption_share`` of the height, see
     :func:`draw_caption`), ``sticker_seed`` (a blob of ~15 % of the picture, see :func:`draw_sticker`)
-    and ``watermark`` (a platform mark with this user name, jumping between corners, see
-    :func:`draw_watermark`).
+    and ``watermark`` (a platform mark with this user name, ``watermark_size`` of the height tall, jumping
+    between corners, see :func:`draw_watermark`).
     """
     import cv2
     import numpy as np
@@ -145,7 +145,7 @@ def make_variant(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, sc
             if sticker_seed is not None:
                 img = draw_sticker(img, seed=sticker_seed)
             if watermark:
-                img = draw_watermark(img, watermark, t=t - start_s)
+                img = draw_watermark(img, watermark, t=t - start_s, size=watermark_size)
             if pad_to is not None:
                 cw, ch = pad_to
                 s = min(cw / img.shape[1], ch / img.shape[0])
@@ -240,17 +240,18 @@ def draw_sticker(img: np.ndarray, *, seed: int, share: float = STICKER_SHARE) ->
     return out
 
 
-def draw_watermark(img: np.ndarray, user: str, *, t: float, moving: bool = True,
+def draw_watermark(img: np.ndarray, user: str, *, t: float, size: float = 0.12, moving: bool = True,
                    period_s: float = WATERMARK_PERIOD_S) -> np.ndarray:
     """A copy of the RGB ``img`` with a source platform's watermark: an icon and ``@user`` in white with a
-    black outline, about 12 % of the height tall, top left for ``period_s`` then bottom right (``moving``)."""
+    black outline, ``size`` of the height tall (text up to 4.6 times as wide), top left for ``period_s``
+    then bottom right (``moving``)."""
     import cv2
 
     out = img.copy()
     h, w = out.shape[:2]
-    size = max(8, int(h * 0.12))
+    size, wide = max(8, int(h * size)), min(0.9, 4.6 * size)
     text = f"@{user}"
-    scale = _fit_text(text, w * 0.55, size * 0.8, 2)
+    scale = _fit_text(text, w * wide, size * 0.8, 2)
     (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_DUPLEX, scale, 2)
     corner = int(t // period_s) % 2 if moving else 0
     m = max(4, h // 30)

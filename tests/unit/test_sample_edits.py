@@ -69,6 +69,10 @@ def test_the_watermark_jumps_between_opposite_corners():
     assert np.argwhere(first).mean(axis=0).tolist() < [70, 200]  # top left
     assert (np.argwhere(later).mean(axis=0) > [200, 280]).all()  # bottom right
     assert 0.02 < first.mean() < 0.2
+    large = changed(draw_watermark(img, "re.poster", t=0.5, size=0.2), img)
+    ys, xs = np.nonzero(large)
+    box = (ys.max() - ys.min()) * (xs.max() - xs.min()) / large.size
+    assert large.mean() > 1.5 * first.mean() and 0.12 < box < 0.25  # "up to ~20 % of the frame"
 
 
 def test_edits_compose_in_a_re_post(clip, tmp_path):
