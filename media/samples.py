@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def make_clip(path: str | os.PathLike[str], *, width: int = 640, height: int = 360, seconds: float = 4.0,
@@ -92,13 +96,20 @@ def packaged_clip(name: str) -> Path | None:
 def make_variant(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, scale: float = 1.0,
                  crop: tuple[float, float, float, float] = (0, 0, 0, 0), pad_to: tuple[int, int] | None = None,
                  start_s: float = 0.0, end_s: float | None = None, fps: int | None = None, brightness: float = 0.0,
-                 contrast: float = 1.0, logo: bool = False, black_intro_s: float = 0.0, crf: int = 23) -> Path:
+                 contrast: float = 1.0, logo: bool = False, black_intro_s: float = 0.0, crf: int = 23,
+                 mirror: bool = False, caption: str = "", caption_at: str = "bottom", caption_share: float = 0.18,
+                 sticker_seed: int | None = None, watermark: str = "", watermark_size: float = 0.12) -> Path:
     """Write an edited copy of ``src``: the kinds of edit re-uploaders make to dodge duplicate checks.
 
     ``crop`` is (left, top, right, bottom) as shares of the picture; ``pad_to`` fits the picture into a
     (width, height) canvas with black bars; ``brightness`` adds to and ``contrast`` scales pixel values;
     ``logo`` stamps a small watermark in a corner; ``fps`` retimes by dropping or repeating frames;
-    ``black_intro_s`` prepends that much black.
+    ``black_intro_s`` prepends that much black. The large overlays of real re-posts, drawn after the
+    picture is cropped, scaled and ``mirror``-ed (flipped left to right), as a re-poster's editor would:
+    ``caption`` (text on a bar along the ``caption_at`` edge, ``caption_share`` of the height, see
+    :func:`draw_caption`), ``sticker_seed`` (a blob of ~15 % of the picture, see :func:`draw_sticker`)
+    and ``watermark`` (a platform mark with this user name, ``watermark_size`` of the height tall, jumping
+    between corners, see :func:`draw_watermark`).
     """
     import cv2
     import numpy as np
@@ -123,10 +134,18 @@ def make_variant(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, sc
                                  interpolation=cv2.INTER_AREA)
             if contrast != 1.0 or brightness:
                 img = np.clip((img.astype(np.float32) - 128) * contrast + 128 + brightness, 0, 255).astype(np.uint8)
+            if mirror:
+                img = np.ascontiguousarray(img[:, ::-1])
             if logo:
                 lh, lw = max(8, img.shape[0] // 10), max(16, img.shape[1] // 6)
                 cv2.rectangle(img, (8, 8), (8 + lw, 8 + lh), (240, 240, 240), -1)
                 cv2.putText(img, "@copy", (12, 8 + lh - 4), cv2.FONT_HERSHEY_SIMPLEX, lh / 30, (200, 0, 0), 1)
+            if caption:
+                img = draw_caption(img, caption, at=caption_at, share=caption_share)
+            if sticker_seed is not None:
+                img = draw_sticker(img, seed=sticker_seed)
+            if watermark:
+                img = draw_watermark(img, watermark, t=t - start_s, size=watermark_size)
             if pad_to is not None:
                 cw, ch = pad_to
                 s = min(cw / img.shape[1], ch / img.shape[0])
@@ -155,6 +174,108 @@ def make_variant(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, sc
         if stream is not None:
             out.mux(stream.encode(None))
     return dst
+
+
+CAPTION_OPACITY = 0.85  # most apps' caption bars are near-opaque: the picture barely shows through
+STICKER_SHARE = 0.15
+WATERMARK_PERIOD_S = 3.0  # the platform mark jumps corner to corner, as TikTok's does, to survive crops
+
+
+def _fit_text(text: str, max_w: float, max_h: float, thickness: int) -> float:
+    """The Hershey font scale at which ``text`` fits a max_w x max_h box (OpenCV's fonts need no font files)."""
+    import cv2
+
+    (w, h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_DUPLEX, 1.0, thickness)
+    return max(0.2, min(max_w / max(w, 1), max_h / max(h, 1)))
+
+
+def draw_caption(img: np.ndarray, text: str, *, at: str = "bottom", share: float = 0.18,
+                 opacity: float = CAPTION_OPACITY) -> np.ndarray:
+    """A copy of the RGB ``img`` with a caption bar: a dark band ``share`` of the height along the ``at``
+    edge ("bottom" or "top"), blended at ``opacity``, with ``text`` in white across it."""
+    import cv2
+    import numpy as np
+
+    out = img.copy()
+    h, w = out.shape[:2]
+    band = max(2, int(round(h * share)))
+    y0 = h - band if at == "bottom" else 0
+    region = out[y0:y0 + band].astype(np.float32)
+    out[y0:y0 + band] = (region * (1 - opacity) + 16 * opacity).astype(np.uint8)
+    scale = _fit_text(text, w * 0.9, band * 0.5, 2)
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_DUPLEX, scale, 2)
+    cv2.putText(out, text, ((w - tw) // 2, y0 + (band + th) // 2), cv2.FONT_HERSHEY_DUPLEX, scale,
+                (250, 250, 250), 2, cv2.LINE_AA)
+    return out
+
+
+STICKER_COLOURS = ((255, 204, 0), (255, 90, 160), (80, 200, 255), (120, 230, 90))
+STICKER_PLACES = ("top_left", "top_right", "bottom_left", "bottom_right", "off_centre")
+
+
+def sticker_place(seed: int) -> str:
+    return STICKER_PLACES[seed % len(STICKER_PLACES)]
+
+
+def draw_sticker(img: np.ndarray, *, seed: int, share: float = STICKER_SHARE) -> np.ndarray:
+    """A copy of the RGB ``img`` with an emoji-like sticker: a filled disc of ``share`` of the picture's area
+    (a face drawn inside), in a corner or off-centre and in a colour chosen by ``seed``."""
+    import cv2
+
+    out = img.copy()
+    h, w = out.shape[:2]
+    r = int(round((share * w * h / 3.14159265) ** 0.5))
+    r = min(r, h // 2 - 1, w // 2 - 1)
+    m = max(2, h // 40)  # a sticker sits a little in from the edge, wholly inside the picture
+    place = sticker_place(seed)
+    cx = {"top_left": r + m, "bottom_left": r + m, "off_centre": int(w * 0.62)}.get(place, w - r - m)
+    cy = {"top_left": r + m, "top_right": r + m, "off_centre": int(h * 0.42)}.get(place, h - r - m)
+    colour = STICKER_COLOURS[(seed // len(STICKER_PLACES)) % len(STICKER_COLOURS)]
+    cv2.circle(out, (cx, cy), r, colour, -1, cv2.LINE_AA)
+    ink = (60, 30, 10)
+    cv2.circle(out, (cx, cy), r, ink, max(1, r // 20), cv2.LINE_AA)
+    for ex in (-1, 1):
+        cv2.circle(out, (cx + ex * r // 3, cy - r // 4), max(1, r // 8), ink, -1, cv2.LINE_AA)
+    cv2.ellipse(out, (cx, cy + r // 8), (r // 2, r // 3), 0, 15, 165, ink, max(1, r // 12), cv2.LINE_AA)
+    return out
+
+
+def draw_watermark(img: np.ndarray, user: str, *, t: float, size: float = 0.12, moving: bool = True,
+                   period_s: float = WATERMARK_PERIOD_S) -> np.ndarray:
+    """A copy of the RGB ``img`` with a source platform's watermark: an icon and ``@user`` in white with a
+    black outline, ``size`` of the height tall (text up to 4.6 times as wide), top left for ``period_s``
+    then bottom right (``moving``)."""
+    import cv2
+
+    out = img.copy()
+    h, w = out.shape[:2]
+    size, wide = max(8, int(h * size)), min(0.9, 4.6 * size)
+    text = f"@{user}"
+    scale = _fit_text(text, w * wide, size * 0.8, 2)
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_DUPLEX, scale, 2)
+    corner = int(t // period_s) % 2 if moving else 0
+    m = max(4, h // 30)
+    x0 = m if corner == 0 else w - m - size - 6 - tw
+    y0 = m if corner == 0 else h - m - size
+    # The icon: a rounded dark tile with a white note, like the marks platforms stamp on downloads.
+    cv2.rectangle(out, (x0, y0), (x0 + size, y0 + size), (20, 20, 20), -1)
+    cv2.circle(out, (x0 + size // 2 - size // 8, y0 + size * 2 // 3), max(1, size // 6), (250, 250, 250), -1)
+    cv2.line(out, (x0 + size // 2, y0 + size // 5), (x0 + size // 2, y0 + size * 2 // 3), (250, 250, 250),
+             max(1, size // 10))
+    base = (x0 + size + 6, y0 + (size + th) // 2)
+    cv2.putText(out, text, base, cv2.FONT_HERSHEY_DUPLEX, scale, (0, 0, 0), 5, cv2.LINE_AA)
+    cv2.putText(out, text, base, cv2.FONT_HERSHEY_DUPLEX, scale, (250, 250, 250), 2, cv2.LINE_AA)
+    return out
+
+
+OPENCV_SAMPLES = Path("/usr/share/doc/opencv-doc/examples/data")
+
+
+def opencv_sample(name: str) -> Path | None:
+    """A video from Debian's opencv-doc examples (``vtest.avi``: a fixed street camera, 79 s; ``tree.avi``;
+    ``Megamind.avi``), or None where the package is not installed (``./dev setup`` installs it)."""
+    path = OPENCV_SAMPLES / name
+    return path if path.exists() else None
 
 
 def make_footage_clip(path: str | os.PathLike[str], *, width: int = 1920, height: int = 1080, seconds: float = 20.0,
