@@ -18,7 +18,7 @@ overlay on two textureless clips is a hard negative, their own fingerprints bein
 The corpus is cached under ``--corpus`` (keyed by a hash of the corpus definition and media/samples.py),
 so a second run only fingerprints.
 
-    PYTHONPATH=. .venv/bin/python bench/dedup_quality.py [--corpus DIR] [--jobs 2] [--engines phash]
+    PYTHONPATH=. .venv/bin/python bench/dedup_quality.py [--corpus DIR] [--jobs 2] [--engines phash,pdq,pdq-fg]
 
 To compare another engine, write a class with ``name``, ``fingerprint(path)``, ``duplicate(a, b)`` and
 ``index(refs)`` (see :class:`Engine`) and add it to ``ENGINES``: it gets its own columns in the same run.
@@ -39,10 +39,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
 import media.samples
 from media.dedup_eval import Confusion, Judged, by, confusion
 from media.dedup_index import DedupIndex
-from media.fingerprint import compare, fingerprint_file
+from media.fingerprint import compare, content_box, fingerprint_file, to_gray
 from media.samples import make_clip, make_variant, opencv_sample, packaged_clip
 
 # --- the corpus ---------------------------------------------------------------------------------------
@@ -230,7 +232,81 @@ class PhashEngine:
         return lambda query: {hit.video_id for hit in index.lookup(query)}
 
 
-ENGINES: dict[str, Callable[[], Engine]] = {"phash": PhashEngine}
+# PDQ (Meta's 256-bit perceptual hash, `pdqhash`), prototypes for the next engine. Frames at 2 fps, long side
+# 256, bars cropped as the pHash engine does; each frame hashed as is and mirrored (one pass of
+# compute_dihedral); low-quality (flat) frames skipped. A copy: at least 3 frames and half of one clip's
+# frames within PDQ_THRESHOLD bits of the other's, in one orientation. "pdq-fg" hashes each frame minus the
+# clip's temporal median: what a fixed camera shares across takes (the background), and static overlays,
+# drop out, so the moving content has to match.
+PDQ_THRESHOLD = 70  # of 256 bits
+PDQ_MIN_QUALITY = 50
+
+
+def _pdq_mirror_index() -> int:
+    import pdqhash
+
+    probe_image = (np.random.default_rng(0).random((64, 96, 3)) * 255).astype(np.uint8)
+    mirrored = pdqhash.compute(np.ascontiguousarray(probe_image[:, ::-1]))[0]
+    return int(np.argmin([np.count_nonzero(h != mirrored) for h in pdqhash.compute_dihedral(probe_image)[0]]))
+
+
+@dataclass
+class PdqPrint:
+    hashes: np.ndarray  # (n, 2, 256) bool: each kept frame as is and mirrored
+
+
+class PdqEngine:
+    name = "pdq"
+    foreground = False
+
+    def __init__(self) -> None:
+        self._mirror = _pdq_mirror_index()
+
+    def fingerprint(self, path: Path) -> Any:
+        import pdqhash
+
+        from media.limits import Limits
+        from media.probe import probe
+        from media.scan import scan
+
+        images = scan(path, probe(path), Limits(max_error_share=1.0), sample_rate=2.0,
+                      sample_long_side=256).samples.images
+        if len(images):
+            rows, cols = content_box(to_gray(images.astype(np.float32)))
+            images = images[:, rows, cols]
+        if self.foreground and len(images) >= 4:
+            f = images.astype(np.int16)
+            images = np.clip(np.abs(f - np.median(f, axis=0)) * 2, 0, 255).astype(np.uint8)
+        kept = []
+        for image in images:
+            hashes, quality = pdqhash.compute_dihedral(np.ascontiguousarray(image))
+            if quality >= PDQ_MIN_QUALITY:
+                kept.append(np.stack([hashes[0], hashes[self._mirror]]).astype(bool))
+        return PdqPrint(np.stack(kept) if kept else np.zeros((0, 2, 256), bool))
+
+    @staticmethod
+    def _contains(q: PdqPrint, r: PdqPrint, min_frames: int = 3, min_share: float = 0.5) -> bool:
+        if len(q.hashes) < min_frames or len(r.hashes) < min_frames:
+            return False
+        for orientation in (0, 1):
+            near = (q.hashes[:, orientation, None, :] != r.hashes[None, :, 0, :]).sum(-1).min(axis=1) <= PDQ_THRESHOLD
+            if near.sum() >= min_frames and near.mean() >= min_share:
+                return True
+        return False
+
+    def duplicate(self, a: Any, b: Any) -> bool:
+        return self._contains(a, b) or self._contains(b, a)
+
+    def index(self, refs: Mapping[str, Any]) -> Callable[[Any], set[str]]:
+        return lambda query: {name for name, ref in refs.items() if self.duplicate(query, ref)}
+
+
+class PdqForegroundEngine(PdqEngine):
+    name = "pdq-fg"
+    foreground = True
+
+
+ENGINES: dict[str, Callable[[], Engine]] = {"phash": PhashEngine, "pdq": PdqEngine, "pdq-fg": PdqForegroundEngine}
 
 # --- evaluation --------------------------------------------------------------------------------------
 
