@@ -8,6 +8,8 @@ appeal can restore it. Every action is a row of the append-only audit log.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated
 
@@ -45,6 +47,19 @@ QUEUE_FEED = "moderation_queue"
 MAX_ID = 2**63 - 1
 ACTION_ERRORS = {403: {"description": "not a moderator, or your own content"}, 404: {"description": "no such target"},
                  409: {"description": "the action does not apply to the target as it stands"}}
+
+
+@contextlib.contextmanager
+def _refusals(what: str, target_id: str) -> Iterator[None]:
+    """The catalog's refusals as the API answers them: 404 unknown target, 409 wrong state, 403 own content."""
+    try:
+        yield
+    except repo.TargetNotFound as exc:
+        raise not_found(what, target_id) from exc
+    except repo.ModerationError as exc:
+        raise ApiError(409, "invalid_state", str(exc)) from exc
+    except repo.OwnContent as exc:
+        raise ApiError(403, "forbidden", str(exc)) from exc
 
 
 def action_out(a: ModerationAction) -> ActionOut:
@@ -91,15 +106,9 @@ def act_on_video(video_id: VideoId, body: VideoAction, mod: Moderator, svc: Svc,
     told why; every edge tier is purged) or restore (reverse a removal)."""
     action = repo.Action(body.action)
     with session_scope(svc.sessions) as s:
-        try:
+        with _refusals("video", video_id):
             row = repo.act_on_video(s, moderator_id=mod, video_id=video_id, action=action, reason=body.reason,
                                     prohibit=body.prohibit)
-        except repo.TargetNotFound as exc:
-            raise not_found("video", video_id) from exc
-        except repo.ModerationError as exc:
-            raise ApiError(409, "invalid_state", str(exc)) from exc
-        except repo.OwnContent as exc:
-            raise ApiError(403, "forbidden", str(exc)) from exc
         edge_changes = action in (repo.Action.REMOVE, repo.Action.RESTORE)
         if edge_changes:
             _purge_edge(s, svc, background, video_id)
@@ -119,29 +128,17 @@ def _purge_edge(s: Session, svc: Services, background: BackgroundTasks, video_id
 @router.post("/comments/{comment_id}/actions", response_model=ActionOut, responses=ACTION_ERRORS)
 def act_on_comment(comment_id: CommentId, body: CommentAction, mod: Moderator, svc: Svc) -> ActionOut:
     """approve (dismiss the reports) or remove (hide the comment; its author is told why)."""
-    with session_scope(svc.sessions) as s:
-        try:
-            return action_out(repo.act_on_comment(s, moderator_id=mod, comment_id=comment_id,
-                                                  action=repo.Action(body.action), reason=body.reason))
-        except repo.TargetNotFound as exc:
-            raise not_found("comment", str(comment_id)) from exc
-        except repo.ModerationError as exc:
-            raise ApiError(409, "invalid_state", str(exc)) from exc
-        except repo.OwnContent as exc:
-            raise ApiError(403, "forbidden", str(exc)) from exc
+    with session_scope(svc.sessions) as s, _refusals("comment", str(comment_id)):
+        return action_out(repo.act_on_comment(s, moderator_id=mod, comment_id=comment_id,
+                                              action=repo.Action(body.action), reason=body.reason))
 
 
 @router.post("/users/{user_id}/actions", response_model=ActionOut, responses=ACTION_ERRORS)
 def act_on_user(user_id: UserId, body: UserAction, mod: Moderator, svc: Svc) -> ActionOut:
     """approve: dismiss the reports on an account (its videos and comments are acted on one by one)."""
-    with session_scope(svc.sessions) as s:
-        try:
-            return action_out(repo.act_on_user(s, moderator_id=mod, user_id=user_id, action=repo.Action(body.action),
-                                               reason=body.reason))
-        except repo.TargetNotFound as exc:
-            raise not_found("user", user_id) from exc
-        except repo.OwnContent as exc:
-            raise ApiError(403, "forbidden", str(exc)) from exc
+    with session_scope(svc.sessions) as s, _refusals("user", user_id):
+        return action_out(repo.act_on_user(s, moderator_id=mod, user_id=user_id, action=repo.Action(body.action),
+                                           reason=body.reason))
 
 
 @router.get("/appeals", response_model=AppealPage)
@@ -160,15 +157,9 @@ def decide_appeal(appeal_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: Appeal
                   svc: Svc, background: BackgroundTasks) -> Decided:
     """uphold (the video is restored exactly as it was; the creator is told) or deny (the creator is told)."""
     with session_scope(svc.sessions) as s:
-        try:
+        with _refusals("appeal", str(appeal_id)):
             appeal, action = repo.decide_appeal(s, moderator_id=mod, appeal_id=appeal_id,
                                                 uphold=body.decision == "uphold", reason=body.reason)
-        except repo.TargetNotFound as exc:
-            raise not_found("appeal", str(appeal_id)) from exc
-        except repo.ModerationError as exc:
-            raise ApiError(409, "invalid_state", str(exc)) from exc
-        except repo.OwnContent as exc:
-            raise ApiError(403, "forbidden", str(exc)) from exc
         out = Decided(appeal=appeal_out(appeal), action=action_out(action))
         if body.decision == "uphold":
             _purge_edge(s, svc, background, appeal.video_id)
