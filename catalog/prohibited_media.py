@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from catalog.fingerprints import get_fingerprint
 from catalog.models import ProhibitedMedia
+from media.fingerprint import Fingerprint
 
 MAX_REASON_CHARS = 500
 
@@ -19,8 +19,7 @@ MAX_REASON_CHARS = 500
 class ProhibitedEntry:
     id: int
     sha256: str
-    times: np.ndarray  # float32
-    hashes: np.ndarray  # uint64
+    fingerprint: Fingerprint | None  # None: stored by the first (pHash) engine, not matched until re-added
     reason: str
     source_video_id: str | None
     added_by: str
@@ -28,9 +27,8 @@ class ProhibitedEntry:
 
 
 def _entry(r: ProhibitedMedia) -> ProhibitedEntry:
-    return ProhibitedEntry(r.id, r.sha256, np.asarray(r.times, np.float32),
-                           np.asarray(r.hashes, np.int64).view(np.uint64), r.reason, r.source_video_id,
-                           r.added_by, r.created_at)
+    fp = None if r.pdq is None else Fingerprint.from_bytes(r.pdq)
+    return ProhibitedEntry(r.id, r.sha256, fp, r.reason, r.source_video_id, r.added_by, r.created_at)
 
 
 def _checked_reason(reason: str) -> str:
@@ -40,13 +38,13 @@ def _checked_reason(reason: str) -> str:
     return reason
 
 
-def add(session: Session, *, sha256: str, times: np.ndarray, hashes: np.ndarray, reason: str, added_by: str,
+def add(session: Session, *, fingerprint: Fingerprint, reason: str, added_by: str,
         source_video_id: str | None = None) -> int:
-    if len(times) != len(hashes) or not len(hashes):
-        raise ValueError("a fingerprint needs as many times as hashes, and at least one")
-    row = ProhibitedMedia(sha256=sha256, times=[float(t) for t in times],
-                          hashes=np.asarray(hashes, np.uint64).view(np.int64).tolist(),
-                          reason=_checked_reason(reason), source_video_id=source_video_id, added_by=added_by)
+    """A reference fingerprint (:meth:`Fingerprint.reference`) as a list entry."""
+    if not len(fingerprint) and not fingerprint.sha256:
+        raise ValueError("a prohibited-media entry needs a fingerprint with frames or a file digest")
+    row = ProhibitedMedia(sha256=fingerprint.sha256, pdq=fingerprint.to_bytes(), reason=_checked_reason(reason),
+                          source_video_id=source_video_id, added_by=added_by)
     session.add(row)
     session.flush()
     return row.id
@@ -57,8 +55,7 @@ def add_video(session: Session, video_id: str, *, reason: str, added_by: str) ->
     fp = get_fingerprint(session, video_id)
     if fp is None:
         raise LookupError(f"video {video_id} has no fingerprint (it never passed validation)")
-    return add(session, sha256=fp.sha256, times=fp.times, hashes=fp.hashes, reason=reason, added_by=added_by,
-               source_video_id=video_id)
+    return add(session, fingerprint=fp.fingerprint, reason=reason, added_by=added_by, source_video_id=video_id)
 
 
 def entries(session: Session) -> list[ProhibitedEntry]:

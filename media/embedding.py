@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from media.fingerprint import UNIFORM_STD, picture_box, to_gray
+from media.frames import UNIFORM_STD, picture_box, to_gray
 
 MODEL_NAME = "efficientnet-lite0-imagenet-v1"
 DIMENSION = 1280

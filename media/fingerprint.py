@@ -1,138 +1,213 @@
-"""Perceptual video fingerprints: pHash of upright frames sampled at fixed timestamps.
+"""Perceptual video fingerprints for dedup: PDQ hashes of sampled frames, with a foreground stage for still scenes.
 
-Robustness comes from three choices:
-- letterbox and pillarbox bars are cropped before hashing, so a 16:9 clip re-posted as 9:16 with black
-  bars hashes like the original;
-- near-uniform frames (black, flat colour) are dropped: they say nothing about identity and would make
-  unrelated clips look alike;
-- two clips match only when enough sampled frames agree *at one time offset* (a trim shifts every frame
-  by the same amount), so a few chance look-alikes between different clips never add up.
-pHash itself compares DCT coefficients to their median, so brightness and contrast changes, re-encoding,
-scaling and small overlays move a frame by a few bits only.
+Each sampled frame (the scan's samples, 4 per second) is hashed with PDQ (256 bits, ``pdqhash``):
+- after letterbox and pillarbox bars are cropped, so a 16:9 clip re-posted as 9:16 hashes like the original;
+- at three centre crops (``VIEWS``: the whole picture, its central 90 % and 80 %), so a re-post cropped by up
+  to a tenth on each side lines up with one of the original's views;
+- as is and mirrored, from one pass (PDQ's dihedral hashes), so a left-right flip is caught at no extra decode.
+Frames that are near-uniform, or whose detail sits in a small part of the picture (a caption or a sticker on a
+flat colour), are dropped: they carry no identity, and an overlay on nothing would otherwise be all there is.
+
+Two clips match when enough frames agree *at one time offset and in one orientation* (a trim shifts every
+frame by the same amount), so chance look-alikes never add up. A still scene (a fixed camera on a street,
+or a tree) looks the same at every moment: there the picture proves nothing, because two takes from one
+camera share it. Such pairs are decided by the foreground, the frame minus the median of the frames around it
+(about a second either side, so a trim or a moving watermark changes little), hashed the same way: copies
+share what moved, other takes do not. A clip with no foreground at all (a photo with music) is then only an
+exact copy by its bytes.
+
+The stored (reference) form keeps two frames a second, upright only; the query keeps every sample in both
+orientations. ``Match.explain`` says why in words a moderator can check.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-from dataclasses import dataclass
+import struct
+from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 
-import imagehash
 import numpy as np
-from PIL import Image
 
+from media.frames import UNIFORM_STD, centre_crop, file_sha256, picture_box, to_gray
 from media.limits import Limits
 from media.probe import probe
 from media.scan import Samples, scan
 
-UNIFORM_STD = 8.0  # grey-level std below which a frame carries no identity
-BAR_MEAN, BAR_STD = 28.0, 6.0  # a row or column this dark and flat is a bar
-CENTRE = 0.8  # hash the central 80 % of the picture: corner logos and cropped borders fall outside
-SAME_SHOT_BITS = 4  # consecutive reference hashes this close are one static shot
-REFERENCE_RATE = 1.0  # stored fingerprints keep one frame a second; queries keep every sample (4 fps)
-MAX_FRAME_DISTANCE = 14  # copies sit at 4-12 bits, different clips around 30
-MIN_SHARE = 0.5
+VIEWS = (1.0, 0.9, 0.8)  # centre crops hashed per frame
+WORDS = 4  # a 256-bit PDQ hash as four uint64
+TEXTURE_GRID = 6  # detail is measured on a 6 x 6 grid of cells ...
+TEXTURE_LEVEL = 1.5  # ... as the mean absolute high-pass response of a cell (grey levels)
+MIN_TEXTURE_SPREAD = 0.4  # a frame needs detail in this share of its cells
+FOREGROUND_WINDOW = 4  # samples either side whose median is a frame's background (4 fps: one second)
+FOREGROUND_GAIN = 2.0  # the foreground is faint; amplified around mid-grey before hashing
+MIN_FOREGROUND_QUALITY = 50  # PDQ quality below which a foreground hash is noise
+FRAME_BITS = 64  # two frames agree at this Hamming distance (of 256); copies sit at 20-60, other clips ~128
+FOREGROUND_BITS = 72
 MIN_FRAMES = 3
-OFFSET_TOLERANCE_S = 0.5
+MIN_SHARE = 0.5  # of the reference frames the query overlaps
+MIN_FOREGROUND_SHARE = 0.4
+STILL_SHARE = 0.3  # a clip is still when this share of its frame pairs 2+ s apart agree
+STILL_VIEW = 2  # stillness is judged on the central view, away from corner watermarks
+OFFSET_STEP_S = 0.25
+OFFSET_TOLERANCE_S = 0.25
+REFERENCE_RATE = 2.0  # stored fingerprints keep two frames a second (still scenes need the foreground's detail)
+_MAGIC = b"RFP2"
 
 
 @dataclass(frozen=True)
 class Fingerprint:
     sha256: str
-    times: np.ndarray  # float32 seconds
-    hashes: np.ndarray  # uint64 pHash per kept frame
+    times: np.ndarray  # float32 (n,) seconds
+    hashes: np.ndarray  # uint64 (n, views, orientations, 4): PDQ per view, as is [and mirrored]
+    foreground: np.ndarray  # uint64, same shape: PDQ of the frame minus its background; all zero if too faint
+    still: bool  # the picture barely changes over time: matches are decided on the foreground
 
     def __len__(self) -> int:
-        return len(self.hashes)
+        return len(self.times)
 
     def reference(self, rate: float = REFERENCE_RATE) -> Fingerprint:
-        """The sparse form stored in the index: one frame per 1/rate s, static runs collapsed."""
-        times: list[float] = []
-        hashes: list[int] = []
-        last_slot = -1
-        for t, h in zip(self.times.tolist(), self.hashes.tolist(), strict=True):
-            slot = int(t * rate)
-            if slot == last_slot:
-                continue
-            last_slot = slot
-            if hashes and (int(h) ^ hashes[-1]).bit_count() <= SAME_SHOT_BITS:
-                continue
-            times.append(t)
-            hashes.append(int(h))
-        return Fingerprint(self.sha256, np.asarray(times, np.float32), np.asarray(hashes, np.uint64))
+        """The sparse form stored in the catalog: one frame per 1/rate s, upright only."""
+        keep, last = [], -1
+        for i, t in enumerate(self.times.tolist()):
+            if int(t * rate) != last:
+                last = int(t * rate)
+                keep.append(i)
+        idx = np.asarray(keep, np.int64)
+        return replace(self, times=self.times[idx], hashes=self.hashes[idx, :, :1],
+                       foreground=self.foreground[idx, :, :1])
+
+    def to_bytes(self) -> bytes:
+        """A self-describing binary form for the catalog (little-endian arrays after a small header)."""
+        n, views, orients, _ = self.hashes.shape
+        sha = self.sha256.encode()
+        header = _MAGIC + struct.pack("<IBBB?B", n, views, orients, WORDS, self.still, len(sha)) + sha
+        return (header + self.times.astype("<f4").tobytes() + self.hashes.astype("<u8").tobytes()
+                + self.foreground.astype("<u8").tobytes())
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Fingerprint:
+        if data[:4] != _MAGIC:
+            raise ValueError("not a PDQ video fingerprint")
+        n, views, orients, words, still, sha_len = struct.unpack_from("<IBBB?B", data, 4)
+        at = 4 + struct.calcsize("<IBBB?B")
+        sha = data[at:at + sha_len].decode()
+        at += sha_len
+        shape = (n, views, orients, words)
+        size = n * views * orients * words * 8
+        if len(data) != at + 4 * n + 2 * size:
+            raise ValueError("truncated video fingerprint")
+        times = np.frombuffer(data, "<f4", n, at).astype(np.float32)
+        hashes = np.frombuffer(data, "<u8", size // 8, at + 4 * n).reshape(shape).astype(np.uint64)
+        fg = np.frombuffer(data, "<u8", size // 8, at + 4 * n + size).reshape(shape).astype(np.uint64)
+        return cls(sha, times, hashes, fg, bool(still))
 
 
 @dataclass(frozen=True)
 class Match:
     duplicate: bool
     exact: bool
-    distance: float  # median Hamming distance of the agreeing frames (0 for an exact copy)
+    distance: float  # median Hamming distance (of 256 bits) of the agreeing frames; 0 for an exact copy
     matched: int  # reference frames found in the query at one offset
     considered: int  # reference frames that overlap the query at that offset
     offset_s: float  # how much later the query's frames sit than the reference's
+    mirrored: bool = False
+    foreground: bool = False  # a still scene, decided on what moves in it
+
+    def explain(self) -> str:
+        if self.exact:
+            return "the same file (identical bytes)"
+        how = [f"matched {self.matched} of {self.considered} sampled frames at offset {self.offset_s:+.2f} s",
+               f"median distance {self.distance:.0f} of 256 bits"]
+        if self.mirrored:
+            how.append("mirrored")
+        if self.foreground:
+            how.append("on the moving content of a still scene")
+        return ", ".join(how)
 
 
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+@cache
+def _mirror_index() -> int:
+    """Which of PDQ's eight dihedral hashes is the left-right flip (the binding does not name them)."""
+    import pdqhash
+
+    probe_image = (np.random.default_rng(0).random((64, 96, 3)) * 255).astype(np.uint8)
+    mirrored = pdqhash.compute(np.ascontiguousarray(probe_image[:, ::-1]))[0]
+    return int(np.argmin([np.count_nonzero(h != mirrored) for h in pdqhash.compute_dihedral(probe_image)[0]]))
 
 
-def to_gray(images: np.ndarray) -> np.ndarray:
-    """(n, h, w, 3) RGB -> (n, h, w) float32 luma (BT.601)."""
-    return images[..., 0] * 0.299 + images[..., 1] * 0.587 + images[..., 2] * 0.114
+def _pack(bits: np.ndarray) -> np.ndarray:
+    """(..., 256) bits -> (..., 4) uint64."""
+    return np.packbits(bits.astype(bool), axis=-1).view(">u8").astype(np.uint64)
 
 
-def _content_span(mean: np.ndarray, std: np.ndarray) -> tuple[int, int]:
-    """First and last index (exclusive) along one axis that is content in at least one frame."""
-    content = ((mean > BAR_MEAN) | (std > BAR_STD)).any(axis=0)
-    idx = np.flatnonzero(content)
-    if idx.size == 0:
-        return 0, mean.shape[1]
-    lo, hi = int(idx[0]), int(idx[-1]) + 1
-    if hi - lo < 0.15 * mean.shape[1]:  # mostly dark footage, not bars: keep the whole frame
-        return 0, mean.shape[1]
-    return lo, hi
+def _hash_views(gray: np.ndarray) -> tuple[np.ndarray, float]:
+    """(views, 2, 4) PDQ of each centre crop as is and mirrored, and the whole view's quality (0-100)."""
+    import pdqhash
+
+    out, quality = [], 0.0
+    mirror = _mirror_index()
+    for i, scale in enumerate(VIEWS):
+        crop = np.clip(centre_crop(gray, scale), 0, 255).astype(np.uint8)
+        hashes, q = pdqhash.compute_dihedral(np.ascontiguousarray(np.repeat(crop[..., None], 3, axis=2)))
+        out.append(_pack(np.stack([hashes[0], hashes[mirror]])))
+        if i == 0:
+            quality = float(q)
+    return np.stack(out), quality
 
 
-def picture_box(gray: np.ndarray) -> tuple[slice, slice]:
-    """Rows and columns of real picture across all (n, h, w) frames: letterbox and pillarbox bars removed."""
-    r0, r1 = _content_span(gray.mean(axis=2), gray.std(axis=2))
-    c0, c1 = _content_span(gray.mean(axis=1), gray.std(axis=1))
-    return slice(r0, r1), slice(c0, c1)
+def texture_spread(gray: np.ndarray) -> np.ndarray:
+    """Per (n, h, w) frame, the share of grid cells with detail (high-pass energy), 0-1."""
+    import cv2
+
+    n, h, w = gray.shape
+    detail = np.abs(gray - np.stack([cv2.GaussianBlur(f, (0, 0), 2) for f in gray]))
+    g = TEXTURE_GRID
+    cells = np.stack([detail[:, i * h // g:(i + 1) * h // g, j * w // g:(j + 1) * w // g].reshape(n, -1).mean(axis=1)
+                      for i in range(g) for j in range(g)], axis=1)
+    return (cells > TEXTURE_LEVEL).mean(axis=1)
 
 
-def content_box(gray: np.ndarray) -> tuple[slice, slice]:
-    """The central part of the real picture: bars removed, then edges where crops and logos live."""
-    rows, cols = picture_box(gray)
-    r0, r1, c0, c1 = rows.start, rows.stop, cols.start, cols.stop
-    dr, dc = int((r1 - r0) * (1 - CENTRE) / 2), int((c1 - c0) * (1 - CENTRE) / 2)
-    return slice(r0 + dr, r1 - dr), slice(c0 + dc, c1 - dc)
+def _is_still(times: np.ndarray, hashes: np.ndarray) -> bool:
+    h = hashes[:, STILL_VIEW, 0]
+    apart = np.abs(times[:, None] - times[None, :]) >= 2.0
+    if not apart.any():
+        return True  # too short to tell: treat as still, the stricter test
+    d = np.bitwise_count(h[:, None] ^ h[None, :]).sum(axis=-1)
+    return float((d[apart] <= FRAME_BITS).mean()) > STILL_SHARE
 
 
-def phash64(gray: np.ndarray) -> int:
-    bits = imagehash.phash(Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8))).hash.flatten()
-    return int(np.packbits(bits).view(">u8")[0])
-
-
-def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise Hamming distances between two uint64 arrays, shape (len(a), len(b))."""
-    return np.bitwise_count(a[:, None] ^ b[None, :]).astype(np.int16)
+def _empty(sha256: str, orientations: int = 2) -> Fingerprint:
+    shape = (0, len(VIEWS), orientations, WORDS)
+    return Fingerprint(sha256, np.zeros(0, np.float32), np.zeros(shape, np.uint64), np.zeros(shape, np.uint64), True)
 
 
 def fingerprint_samples(samples: Samples, sha256: str) -> Fingerprint:
-    """The dense (query) fingerprint: a hash for every sample that is not near-uniform."""
+    """The dense (query) fingerprint of the scan's samples."""
     if len(samples) == 0:
-        return Fingerprint(sha256, np.zeros(0, np.float32), np.zeros(0, np.uint64))
+        return _empty(sha256)
     gray = to_gray(samples.images.astype(np.float32))
-    rows, cols = content_box(gray)
-    keep = [(float(t), phash64(frame)) for t, frame in zip(samples.times, gray[:, rows, cols], strict=True)
-            if frame.std() >= UNIFORM_STD]
-    return Fingerprint(sha256, np.asarray([t for t, _ in keep], np.float32),
-                       np.asarray([h for _, h in keep], np.uint64))
+    rows, cols = picture_box(gray)
+    gray = gray[:, rows, cols]
+    keep = gray.reshape(len(gray), -1).std(axis=1) >= UNIFORM_STD
+    gray, times = gray[keep], samples.times[keep].astype(np.float32)
+    if len(gray) == 0:
+        return _empty(sha256)
+    textured = texture_spread(gray) >= MIN_TEXTURE_SPREAD
+    hashes, foreground = [], []
+    w = FOREGROUND_WINDOW
+    for i in np.flatnonzero(textured):
+        h, _ = _hash_views(gray[i])
+        background = np.median(gray[max(0, i - w):i + w + 1], axis=0)
+        fg, quality = _hash_views((gray[i] - background) * FOREGROUND_GAIN + 128.0)
+        hashes.append(h)
+        foreground.append(fg if quality >= MIN_FOREGROUND_QUALITY else np.zeros_like(fg))
+    if not hashes:
+        return _empty(sha256)
+    times = times[textured]
+    stacked = np.stack(hashes)
+    return Fingerprint(sha256, times, stacked, np.stack(foreground), _is_still(times, stacked))
 
 
 def fingerprint_file(path: str | os.PathLike[str], *, limits: Limits | None = None) -> Fingerprint:
@@ -143,32 +218,82 @@ def fingerprint_file(path: str | os.PathLike[str], *, limits: Limits | None = No
     return fingerprint_samples(result.samples, file_sha256(path))
 
 
-def match(query: Fingerprint, ref: Fingerprint, *, max_distance: int = MAX_FRAME_DISTANCE,
-          min_share: float = MIN_SHARE, min_frames: int = MIN_FRAMES) -> Match:
-    """Is the dense ``query`` a copy of (a part of) the sparse reference ``ref``, or the other way round?"""
+def distances(query: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """(2, nq, nr): per query orientation, the least Hamming distance over every pair of views, the
+    reference taken upright. ``query`` (nq, views, 2, 4), ``ref`` (nr, views, >=1, 4)."""
+    best = np.full((query.shape[2], len(query), len(ref)), 256, np.int32)
+    for o in range(query.shape[2]):
+        for vq in range(query.shape[1]):
+            for vr in range(ref.shape[1]):
+                d = np.bitwise_count(query[:, None, vq, o, :] ^ ref[None, :, vr, 0, :]).sum(axis=-1, dtype=np.int32)
+                np.minimum(best[o], d, out=best[o])
+    return best
+
+
+@dataclass(frozen=True)
+class _Alignment:
+    matched: int
+    considered: int
+    distance: float
+    offset_s: float
+    mirrored: bool
+
+    @property
+    def share(self) -> float:
+        return self.matched / self.considered if self.considered else 0.0
+
+
+def _align(d: np.ndarray, tq: np.ndarray, tr: np.ndarray, max_bits: int) -> _Alignment | None:
+    """The orientation and offset at which the largest share of reference frames (at least MIN_FRAMES)
+    has a query frame within ``max_bits``."""
+    best: _Alignment | None = None
+    for o in range(d.shape[0]):
+        qi, rj = np.nonzero(d[o] <= max_bits)
+        if qi.size == 0:
+            continue
+        offsets = tq[qi] - tr[rj]
+        for offset in np.unique(np.round(offsets / OFFSET_STEP_S) * OFFSET_STEP_S):
+            agree = np.abs(offsets - offset) <= OFFSET_TOLERANCE_S
+            matched = np.unique(rj[agree]).size
+            if matched < MIN_FRAMES:
+                continue
+            shifted = tr + offset
+            overlap = (shifted >= tq.min() - OFFSET_TOLERANCE_S) & (shifted <= tq.max() + OFFSET_TOLERANCE_S)
+            considered = max(int(overlap.sum()), matched)
+            if best is None or matched / considered > best.share:
+                best = _Alignment(matched, considered, float(np.median(d[o][qi[agree], rj[agree]])),
+                                  float(offset), bool(o == 1))
+    return best
+
+
+def _with_foreground(fp: Fingerprint) -> tuple[np.ndarray, np.ndarray]:
+    """Times and foreground hashes of the frames whose foreground is strong enough to hash."""
+    present = fp.foreground.reshape(len(fp), -1).any(axis=1)
+    return fp.times[present], fp.foreground[present]
+
+
+def match(query: Fingerprint, ref: Fingerprint, *, max_bits: int = FRAME_BITS) -> Match:
+    """Is the dense ``query`` a copy of (a part of) the reference ``ref``, or the other way round?"""
     if query.sha256 and query.sha256 == ref.sha256:
         return Match(True, True, 0.0, len(ref), len(ref), 0.0)
+    none = Match(False, False, 256.0, 0, len(ref), 0.0)
     if len(query) == 0 or len(ref) == 0:
-        return Match(False, False, 64.0, 0, 0, 0.0)
-    d = hamming(query.hashes, ref.hashes)
-    qi, rj = np.nonzero(d <= max_distance)
-    if qi.size == 0:
-        return Match(False, False, float(d.min()), 0, len(ref), 0.0)
-    offsets = query.times[qi] - ref.times[rj]
-    best_count, best_offset, best_pairs = 0, 0.0, np.zeros(0, bool)
-    for offset in np.unique(np.round(offsets * 4) / 4):
-        agree = np.abs(offsets - offset) <= OFFSET_TOLERANCE_S
-        count = np.unique(rj[agree]).size
-        if count > best_count:
-            best_count, best_offset, best_pairs = count, float(offset), agree
-    # Only reference frames the query could contain at this offset count against it (trims, excerpts).
-    shifted = ref.times + best_offset
-    overlap = (shifted >= query.times.min() - OFFSET_TOLERANCE_S) & (shifted <= query.times.max() + OFFSET_TOLERANCE_S)
-    considered = max(int(overlap.sum()), best_count)
-    distance = float(np.median(d[qi[best_pairs], rj[best_pairs]]))
-    enough = best_count >= MIN_FRAMES or (best_count == considered and distance <= max_distance / 2)
-    duplicate = enough and best_count / considered >= min_share
-    return Match(duplicate, False, distance, best_count, considered, best_offset)
+        return none
+    picture = _align(distances(query.hashes, ref.hashes), query.times, ref.times, max_bits)
+    if picture is None or picture.share < MIN_SHARE:
+        return none if picture is None else Match(False, False, picture.distance, picture.matched,
+                                                  picture.considered, picture.offset_s, picture.mirrored)
+    if not (query.still or ref.still):
+        return Match(True, False, picture.distance, picture.matched, picture.considered, picture.offset_s,
+                     picture.mirrored)
+    (tq, fq), (tr, fr) = _with_foreground(query), _with_foreground(ref)
+    moving = None
+    if len(tq) and len(tr):
+        moving = _align(distances(fq, fr), tq, tr, FOREGROUND_BITS)
+    if moving is None:
+        return Match(False, False, picture.distance, 0, picture.considered, picture.offset_s, picture.mirrored, True)
+    return Match(moving.share >= MIN_FOREGROUND_SHARE, False, moving.distance, moving.matched, moving.considered,
+                 moving.offset_s, moving.mirrored, True)
 
 
 def compare(a: Fingerprint, b: Fingerprint) -> Match:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from media.errors import MediaError
-from media.fingerprint import to_gray
+from media.frames import to_gray
 from media.scan import Samples, upright
 
 POSTER_SIZES = (720, 360)  # long side in pixels; never upscaled

@@ -141,10 +141,10 @@ def _dedup(args: argparse.Namespace) -> int:
             m = compare(fps[a], fps[b])
             if m.duplicate:
                 if args.json:
-                    print(json.dumps({"a": a, "b": b, "distance": m.distance, "duplicate": True}))
+                    print(json.dumps({"a": a, "b": b, "distance": m.distance, "duplicate": True,
+                                      "mirrored": m.mirrored, "explanation": m.explain()}))
                 else:
-                    print(f"{a}  ~  {b}  (distance {m.distance:.1f} bits, {m.matched}/{m.considered} frames"
-                          f"{', exact copy' if m.exact else ''})")
+                    print(f"{a}  ~  {b}  ({m.explain()})")
         return 0
     return _dedup_check(args, fingerprints)
 
@@ -155,11 +155,10 @@ def _dedup_check(args: argparse.Namespace, fingerprints) -> int:
     from sqlalchemy.exc import OperationalError
 
     from catalog.db import session_scope
-    from catalog.fingerprints import published_fingerprints
+    from catalog.fingerprints import legacy_count, published_fingerprints
     from catalog.migrate import upgrade
     from config.clients import sessions
     from media.dedup_index import DedupIndex
-    from media.fingerprint import Fingerprint
 
     if len(args.paths) != 1:
         print("error: dedup check takes one file", file=sys.stderr)
@@ -173,7 +172,8 @@ def _dedup_check(args: argparse.Namespace, fingerprints) -> int:
         upgrade(settings.database_url)  # idempotent: an older catalog gains the fingerprints table
         with session_scope(sessions(settings)) as s:
             for row in published_fingerprints(s, every_privacy=True):  # an operator's check
-                index.add(row.video_id, Fingerprint(row.sha256, row.times, row.hashes))
+                index.add(row.video_id, row.fingerprint)
+            legacy = legacy_count(s)
     except OperationalError as exc:
         print(f"error: the catalog database is unreachable ({exc.orig}); is the stack up?", file=sys.stderr)
         return 1
@@ -181,12 +181,15 @@ def _dedup_check(args: argparse.Namespace, fingerprints) -> int:
     for h in hits:
         if args.json:
             print(json.dumps({"path": args.paths[0], "video_id": h.video_id, "distance": h.match.distance,
-                              "exact": h.match.exact, "duplicate": True}))
+                              "exact": h.match.exact, "duplicate": True, "mirrored": h.match.mirrored,
+                              "explanation": h.match.explain()}))
         else:
-            print(f"duplicate of video {h.video_id} (distance {h.match.distance:.1f} bits"
-                  f"{', exact copy' if h.match.exact else ''})")
+            print(f"duplicate of video {h.video_id} ({h.match.explain()})")
     if not hits and not args.json:
         print(f"no published video among {len(index)} is a copy of {args.paths[0]}")
+    if legacy:
+        print(f"note: {legacy} stored fingerprints are from the first (pHash) engine and were not compared",
+              file=sys.stderr)
     return 0
 
 

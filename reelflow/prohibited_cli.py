@@ -32,7 +32,8 @@ def _prohibited(args: argparse.Namespace) -> int:
             if args.action == "list":
                 for e in prohibited_media.entries(s):
                     origin = f"video {e.source_video_id}" if e.source_video_id else f"sha256 {e.sha256[:12]}"
-                    print(f"{e.id:6}  {e.created_at:%Y-%m-%d %H:%M}  {len(e.hashes):3} frames  {origin:24}  "
+                    frames = "legacy" if e.fingerprint is None else f"{len(e.fingerprint):3} frames"
+                    print(f"{e.id:6}  {e.created_at:%Y-%m-%d %H:%M}  {frames:>10}  {origin:24}  "
                           f"{e.added_by}: {e.reason}")
                 return 0
             if args.action == "remove":
@@ -51,8 +52,7 @@ def _prohibited(args: argparse.Namespace) -> int:
                 entry = prohibited_media.add_video(s, args.video, reason=args.reason, added_by=operator)
             elif args.target:
                 fp = fingerprint_file(args.target).reference()  # stored as the dedup references are
-                entry = prohibited_media.add(s, sha256=fp.sha256, times=fp.times, hashes=fp.hashes,
-                                             reason=args.reason, added_by=operator)
+                entry = prohibited_media.add(s, fingerprint=fp, reason=args.reason, added_by=operator)
             else:
                 print("error: prohibited add takes a FILE or --video ID", file=sys.stderr)
                 return 2

@@ -52,7 +52,8 @@ from media.embedding import shared_encoder
 from media.encoders import NVENC, SOFTWARE, encoder_opens, is_gpu_encoder, select_encoder
 from media.errors import MediaError
 from media.ffmpeg_engine import binary_encoders, encode_video_ffmpeg
-from media.fingerprint import Fingerprint, file_sha256, fingerprint_samples
+from media.fingerprint import Fingerprint, fingerprint_samples
+from media.frames import file_sha256
 from media.limits import check_limits
 from media.package import MASTER_NAME, finalize_package, plan_for
 from media.probe import SourceInfo, probe
@@ -145,23 +146,20 @@ def dedup(run: IngestRun) -> Dedup:
     with run.timed("dedup"):
         samples = _samples(run)
         query = fingerprint_samples(samples, file_sha256(run.source_file()))
-        reference = query.reference()
         with run.session() as s:
-            save_fingerprint(s, run.video_id, reference.sha256, reference.times, reference.hashes)
+            save_fingerprint(s, run.video_id, query.reference())
             prohibited = prohibited_media.entries(s)
             published = published_fingerprints(s, uploader=repo.get_video(s, run.video_id).creator_id)
         _refuse_prohibited(run, query, prohibited)
         index = DedupIndex()
         for row in published:
             if row.video_id != run.video_id:
-                index.add(row.video_id, Fingerprint(row.sha256, row.times, row.hashes))
+                index.add(row.video_id, row.fingerprint)
         hits = index.lookup(query, exclude=run.video_id)
         if not hits:
             return Dedup(frames=len(query), duplicate_of=None)
         original = hits[0]
-        how = "an exact copy" if original.match.exact else (
-            f"a near-copy ({original.match.matched} of {original.match.considered} sampled frames match, "
-            f"median distance {original.match.distance:.0f} bits)")
+        how = "an exact copy" if original.match.exact else f"a near-copy ({original.match.explain()})"
         if run.settings.dedup_policy == "reject":
             raise run.reject("duplicate", f"this upload is {how} of video {original.video_id}")
         with run.session() as s:
@@ -177,7 +175,8 @@ def _refuse_prohibited(run: IngestRun, query: Fingerprint,
     who find the entry in the log and in the video's failure code."""
     index = DedupIndex()
     for entry in prohibited:
-        index.add(f"prohibited:{entry.id}", Fingerprint(entry.sha256, entry.times, entry.hashes))
+        if entry.fingerprint is not None:  # legacy (pHash) entries wait to be added again
+            index.add(f"prohibited:{entry.id}", entry.fingerprint)
     hits = index.lookup(query)
     if hits:
         log.warning("video %s matches prohibited-media entry %s", run.video_id, hits[0].video_id)

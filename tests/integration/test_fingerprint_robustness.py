@@ -1,4 +1,5 @@
-"""Copies made with the edits re-uploaders use must match; different clips must not, on real footage too."""
+"""Copies made with the edits re-uploaders use must match; different clips must not, on real footage too, nor two
+takes of one fixed camera, nor flat clips that carry the same overlay."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from media.dedup_index import DedupIndex
 from media.fingerprint import compare, fingerprint_file
-from media.samples import make_clip, make_variant, packaged_clip
+from media.samples import make_clip, make_variant, opencv_sample, packaged_clip
 
 ATTACKS = {
     "black_intro": dict(black_intro_s=2.0),
@@ -20,6 +21,10 @@ ATTACKS = {
     "brightness_contrast": dict(brightness=30, contrast=1.25),
     "fps_24": dict(fps=24),
     "logo": dict(logo=True),
+    "mirrored": dict(mirror=True),
+    "caption_bar": dict(caption="wait for the end...", caption_share=0.18),
+    "watermark": dict(watermark="dance.queen_22", watermark_size=0.2),
+    "repost": dict(mirror=True, caption="so true", crf=38),
 }
 
 
@@ -63,4 +68,28 @@ def test_different_real_clips_sharing_a_black_intro_do_not_match(corpus, tmp_pat
     originals, _ = corpus
     a = fingerprint_file(make_variant(originals["bigbuckbunny"], tmp_path / "a.mp4", black_intro_s=2.0))
     b = fingerprint_file(make_variant(originals["bikes"], tmp_path / "b.mp4", black_intro_s=2.0, scale=1.0))
+    assert not compare(a, b).duplicate
+
+
+def test_two_takes_of_one_fixed_camera_differ_but_a_copy_of_one_matches(tmp_path):
+    """A street camera at two moments shares its whole background; only the people differ."""
+    street = opencv_sample("vtest.avi")
+    assert street is not None, "Debian's opencv-doc should be installed (./dev setup)"
+    takes = [make_variant(street, tmp_path / f"take{s}.mp4", start_s=s, end_s=s + 6.0, scale=0.5, crf=18)
+             for s in (0, 20)]
+    first, second = (fingerprint_file(p) for p in takes)
+    assert first.still and second.still
+    assert not compare(first, second).duplicate
+    copy = fingerprint_file(make_variant(takes[0], tmp_path / "copy.mp4", mirror=True, crf=34))
+    m = compare(copy, first)
+    assert m.duplicate and m.foreground and m.mirrored
+
+
+def test_flat_clips_with_the_same_caption_do_not_match(tmp_path):
+    """A caption on a flat colour is all the detail there is: such frames carry no identity."""
+    clips = [make_variant(make_clip(tmp_path / f"{c}.mp4", width=320, height=180, seconds=4, audio=False,
+                                    pattern=f"color:c={c}"), tmp_path / f"{c}_cap.mp4",
+                          caption="wait for the end...", caption_share=0.18) for c in ("0x2050a0", "0xa03020")]
+    a, b = (fingerprint_file(p) for p in clips)
+    assert len(a) == len(b) == 0
     assert not compare(a, b).duplicate

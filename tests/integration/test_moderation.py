@@ -477,12 +477,14 @@ def test_a_removal_may_prohibit_re_uploads_and_a_reversal_takes_that_back(api, s
     import numpy as np
 
     from catalog import fingerprints, prohibited_media
+    from media.fingerprint import Fingerprint
 
     creator, mod = Person(api), moderator(api)
     vid, unvalidated = ready_video(sessions, creator.id), ready_video(sessions, creator.id)
+    hashes = np.random.default_rng(5).integers(0, 2**63, (4, 3, 1, 4), dtype=np.int64).astype(np.uint64)
     with session_scope(sessions) as s:
-        fingerprints.save_fingerprint(s, vid, "ab" * 32, np.arange(4, dtype=np.float32),
-                                      np.arange(1, 5, dtype=np.uint64) * 0x9E3779B97F4A7C15)
+        fingerprints.save_fingerprint(s, vid, Fingerprint("ab" * 32, np.arange(4, dtype=np.float32), hashes,
+                                                          np.zeros_like(hashes), still=False))
     body = {"action": "remove", "reason": "violent extremism", "prohibit": True}
     resp = api.post(f"/v1/moderation/videos/{unvalidated}/actions", json=body, headers=mod.headers)
     assert resp.status_code == 409 and "fingerprint" in resp.json()["detail"]

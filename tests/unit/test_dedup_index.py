@@ -1,71 +1,90 @@
+"""The dedup index and match over synthetic PDQ fingerprints: no media, no services."""
+
 import numpy as np
 import pytest
 
-from media import dedup_index
+from media import frame_index
 from media.dedup_index import DedupIndex
-from media.fingerprint import Fingerprint, match
+from media.fingerprint import VIEWS, WORDS, Fingerprint, match
 
 RNG = np.random.default_rng(7)
 
 
-def random_fp(n: int, sha: str = "") -> Fingerprint:
-    hashes = RNG.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(RNG.integers(2))
-    return Fingerprint(sha, np.arange(n, dtype=np.float32) + 0.5, hashes)
+def random_fp(n: int, sha: str = "", *, still: bool = False) -> Fingerprint:
+    """A dense (query-shaped) fingerprint: every frame in each view, as is and mirrored, 4 frames a second."""
+    hashes = RNG.integers(0, 2**63, (n, len(VIEWS), 2, WORDS), dtype=np.int64).astype(np.uint64)
+    fg = RNG.integers(0, 2**63, (n, len(VIEWS), 2, WORDS), dtype=np.int64).astype(np.uint64)
+    return Fingerprint(sha, (np.arange(n, dtype=np.float32) + 0.5) / 4, hashes, fg, still)
 
 
-def noisy_copy(fp: Fingerprint, bits: int, shift_s: float = 0.0) -> Fingerprint:
-    """A dense query whose frames sit ``bits`` apart from the reference, trimmed by ``shift_s``."""
-    flips = np.zeros(len(fp), np.uint64)
-    for i in range(len(fp)):
-        for b in RNG.choice(64, bits, replace=False):
-            flips[i] |= np.uint64(1) << np.uint64(int(b))
-    return Fingerprint("", fp.times - shift_s, fp.hashes ^ flips)
+def flip(words: np.ndarray, bits: int) -> np.ndarray:
+    """Each 256-bit row of ``words`` (..., 4) with ``bits`` random bits flipped."""
+    flat = words.reshape(-1, WORDS).copy()
+    for row in flat:
+        for b in RNG.choice(256, bits, replace=False):
+            row[b // 64] ^= np.uint64(1) << np.uint64(63 - b % 64)
+    return flat.reshape(words.shape)
+
+
+def copy_of(fp: Fingerprint, bits: int, *, shift_s: float = 0.0, mirrored: bool = False) -> Fingerprint:
+    """A re-post: every frame ``bits`` away, trimmed by ``shift_s``, optionally mirrored (orientations swapped)."""
+    hashes = flip(fp.hashes, bits)
+    fg = flip(fp.foreground, bits)
+    if mirrored:
+        hashes, fg = hashes[:, :, ::-1], fg[:, :, ::-1]
+    return Fingerprint("", fp.times - shift_s, np.ascontiguousarray(hashes), np.ascontiguousarray(fg), fp.still)
 
 
 @pytest.mark.parametrize("exhaustive", [True, False])
-def test_finds_noisy_trimmed_copies_and_nothing_else(exhaustive, monkeypatch):
+def test_finds_noisy_trimmed_and_mirrored_copies_and_nothing_else(exhaustive, monkeypatch):
     if not exhaustive:
-        monkeypatch.setattr(dedup_index, "EXHAUSTIVE_FRAMES", 0)
+        monkeypatch.setattr(frame_index, "EXHAUSTIVE_KEYS", 0)
     index = DedupIndex()
-    originals = {f"v{i}": random_fp(12) for i in range(300)}
+    originals = {f"v{i}": random_fp(24) for i in range(300)}
     for vid, fp in originals.items():
-        index.add(vid, fp)
-    for vid in ("v3", "v150", "v299"):
-        hits = index.lookup(noisy_copy(originals[vid], bits=4, shift_s=2.0))
+        index.add(vid, fp.reference())
+    for vid, mirrored in (("v3", False), ("v150", True), ("v299", False)):
+        hits = index.lookup(copy_of(originals[vid], bits=30, shift_s=2.0, mirrored=mirrored))
         assert [h.video_id for h in hits] == [vid]
-        assert hits[0].match.offset_s == pytest.approx(-2.0) and not hits[0].match.exact
-    assert index.lookup(random_fp(12)) == []
+        m = hits[0].match
+        assert m.offset_s == pytest.approx(-2.0) and not m.exact and m.mirrored == mirrored
+        assert "at offset -2.00 s" in m.explain() and ("mirrored" in m.explain()) == mirrored
+    assert index.lookup(random_fp(24)) == []
 
 
 def test_exact_copies_by_sha_and_exclusion_and_removal():
     index = DedupIndex()
     fp = random_fp(10, sha="ab" * 32)
-    index.add("orig", fp)
-    hits = index.lookup(Fingerprint("ab" * 32, fp.times, fp.hashes))
+    index.add("orig", fp.reference())
+    hits = index.lookup(fp)
     assert hits[0].video_id == "orig" and hits[0].match.exact
+    assert hits[0].match.explain() == "the same file (identical bytes)"
     assert index.lookup(fp, exclude="orig") == []
     index.remove("orig")
     assert index.lookup(fp) == [] and len(index) == 0
 
 
-def test_save_and_load_round_trip(tmp_path):
-    index = DedupIndex()
-    originals = {f"v{i}": random_fp(8) for i in range(50)}
-    for vid, fp in originals.items():
-        index.add(vid, fp)
-    index.remove("v7")
-    index.save(tmp_path / "index.npz")
-    loaded = DedupIndex.load(tmp_path / "index.npz")
-    assert len(loaded) == 49
-    assert loaded.lookup(noisy_copy(originals["v9"], 3))[0].video_id == "v9"
-    assert loaded.lookup(originals["v7"]) == []
+def test_a_still_scene_needs_its_moving_content_to_match():
+    """Two takes from one fixed camera share every picture hash but not the foreground: no match. A copy of
+    one take shares both: a match, said to be decided on the moving content."""
+    take = random_fp(24, still=True)
+    other_take = Fingerprint("", take.times, flip(take.hashes, 20), random_fp(24).foreground, still=True)
+    assert not match(other_take, take.reference()).duplicate
+    copy = copy_of(take, bits=25)
+    m = match(copy, take.reference())
+    assert m.duplicate and m.foreground and "moving content" in m.explain()
+    # Without any foreground (a photo with music) only the bytes can tell.
+    blank = Fingerprint("", take.times, take.hashes, np.zeros_like(take.foreground), still=True)
+    assert not match(blank, blank.reference()).duplicate
 
 
-def test_match_needs_agreement_at_one_offset():
-    ref = random_fp(10)
-    # Same frames, shuffled in time: each frame matches somewhere, but no single trim explains them.
-    order = RNG.permutation(10)
-    shuffled = Fingerprint("", ref.times, ref.hashes[order])
-    assert not match(shuffled, ref).duplicate
-    assert match(noisy_copy(ref, 6), ref).duplicate
-    assert not match(noisy_copy(ref, 20), ref).duplicate  # as far apart as unrelated frames
+def test_fingerprints_round_trip_through_bytes_and_refuse_garbage():
+    fp = random_fp(9, sha="cd" * 32, still=True).reference()
+    back = Fingerprint.from_bytes(fp.to_bytes())
+    assert back.sha256 == fp.sha256 and back.still and np.array_equal(back.times, fp.times)
+    assert np.array_equal(back.hashes, fp.hashes) and np.array_equal(back.foreground, fp.foreground)
+    assert back.hashes.shape == (5, len(VIEWS), 1, WORDS)  # two frames a second of 2.25 s, upright only
+    with pytest.raises(ValueError, match="not a PDQ"):
+        Fingerprint.from_bytes(b"garbage")
+    with pytest.raises(ValueError, match="truncated"):
+        Fingerprint.from_bytes(fp.to_bytes()[:-3])
