@@ -9,12 +9,14 @@ Frames that are near-uniform, or whose detail sits in a small part of the pictur
 flat colour), are dropped: they carry no identity, and an overlay on nothing would otherwise be all there is.
 
 Two clips match when enough frames agree *at one time offset and in one orientation* (a trim shifts every
-frame by the same amount), so chance look-alikes never add up. A still scene (a fixed camera on a street,
-or a tree) looks the same at every moment: there the picture proves nothing, because two takes from one
-camera share it. Such pairs are decided by the foreground, the frame minus the median of the frames around it
-(about a second either side, so a trim or a moving watermark changes little), hashed the same way: copies
-share what moved, other takes do not. A clip with no foreground at all (a photo with music) is then only an
-exact copy by its bytes.
+frame by the same amount), so chance look-alikes never add up. A still scene (a fixed camera on a street, or
+a tree) looks the same at every moment: there the picture proves little, because two takes from one camera
+share it. Such pairs match on the picture only when it agrees to the noise, and better in step than out of
+step; otherwise on the foreground, the frame minus the median of the frames around it (about a second either
+side, so a trim or a moving watermark changes little), hashed the same way: copies share what moved, other
+takes do not. The foreground also carries copies of moving clips whose picture an opaque sticker moved too
+far, since a static overlay is not foreground. A clip with no foreground at all (a photo with music) is then
+only an exact copy by its bytes, or the same footage to the noise.
 
 The stored (reference) form keeps two frames a second, upright only; the query keeps every sample in both
 orientations. ``Match.explain`` says why in words a moderator can check.
@@ -42,14 +44,18 @@ TEXTURE_LEVEL = 1.5  # ... as the mean absolute high-pass response of a cell (gr
 MIN_TEXTURE_SPREAD = 0.4  # a frame needs detail in this share of its cells
 FOREGROUND_WINDOW = 4  # samples either side whose median is a frame's background (4 fps: one second)
 FOREGROUND_GAIN = 2.0  # the foreground is faint; amplified around mid-grey before hashing
-MIN_FOREGROUND_QUALITY = 50  # PDQ quality below which a foreground hash is noise
+MIN_FOREGROUND_QUALITY = 10  # PDQ quality below which a foreground hash is noise (a street's people score 20-60)
 FRAME_BITS = 64  # two frames agree at this Hamming distance (of 256); copies sit at 20-60, other clips ~128
 FOREGROUND_BITS = 72
+NEAR_BITS = 10  # a still scene's picture this close is the same footage, if closer in time than out of it ...
+SPECIFIC_BITS = 3  # ... by this much (two takes of one scene are as close at every offset)
 MIN_FRAMES = 3
 MIN_SHARE = 0.5  # of the reference frames the query overlaps
 MIN_FOREGROUND_SHARE = 0.4
-STILL_SHARE = 0.3  # a clip is still when this share of its frame pairs 2+ s apart agree
-STILL_VIEW = 2  # stillness is judged on the central view, away from corner watermarks
+MIN_OVERLAP = 0.5  # two clips must overlap over this share of the shorter one's span
+STILL_SHARE = 0.3  # a clip is still when this share of its frame pairs 2+ s apart agree ...
+STILL_VIEW = 2  # ... on the central view, away from corner watermarks ...
+STILL_CHANGE = 0.3  # ... or when its frames differ from their median by under this share of their contrast
 OFFSET_STEP_S = 0.25
 OFFSET_TOLERANCE_S = 0.25
 REFERENCE_RATE = 2.0  # stored fingerprints keep two frames a second (still scenes need the foreground's detail)
@@ -113,7 +119,7 @@ class Match:
     considered: int  # reference frames that overlap the query at that offset
     offset_s: float  # how much later the query's frames sit than the reference's
     mirrored: bool = False
-    foreground: bool = False  # a still scene, decided on what moves in it
+    foreground: bool = False  # decided on what moves in the picture, not on the picture
 
     def explain(self) -> str:
         if self.exact:
@@ -123,7 +129,7 @@ class Match:
         if self.mirrored:
             how.append("mirrored")
         if self.foreground:
-            how.append("on the moving content of a still scene")
+            how.append("on the moving content")
         return ", ".join(how)
 
 
@@ -169,7 +175,12 @@ def texture_spread(gray: np.ndarray) -> np.ndarray:
     return (cells > TEXTURE_LEVEL).mean(axis=1)
 
 
-def _is_still(times: np.ndarray, hashes: np.ndarray) -> bool:
+def _is_still(times: np.ndarray, hashes: np.ndarray, gray: np.ndarray) -> bool:
+    """A fixed camera or a still image: the picture barely changes over the clip. Judged twice, because a
+    moving watermark changes the hashes of a still scene, and a crop or caption their distances."""
+    change = np.abs(gray - np.median(gray, axis=0)).mean() / (gray.std(axis=(1, 2)).mean() + 1e-6)
+    if change < STILL_CHANGE:
+        return True
     h = hashes[:, STILL_VIEW, 0]
     apart = np.abs(times[:, None] - times[None, :]) >= 2.0
     if not apart.any():
@@ -205,9 +216,9 @@ def fingerprint_samples(samples: Samples, sha256: str) -> Fingerprint:
         foreground.append(fg if quality >= MIN_FOREGROUND_QUALITY else np.zeros_like(fg))
     if not hashes:
         return _empty(sha256)
-    times = times[textured]
     stacked = np.stack(hashes)
-    return Fingerprint(sha256, times, stacked, np.stack(foreground), _is_still(times, stacked))
+    return Fingerprint(sha256, times[textured], stacked, np.stack(foreground),
+                       _is_still(times[textured], stacked, gray))
 
 
 def fingerprint_file(path: str | os.PathLike[str], *, limits: Limits | None = None) -> Fingerprint:
@@ -257,12 +268,21 @@ def _align(d: np.ndarray, tq: np.ndarray, tr: np.ndarray, max_bits: int) -> _Ali
             matched = np.unique(rj[agree]).size
             if matched < MIN_FRAMES:
                 continue
+            # Over half the shorter clip: the last frames of one take and the first of another of the same
+            # scene otherwise line up as a "whole" match.
+            common = min(tq.max(), tr.max() + offset) - max(tq.min(), tr.min() + offset)
+            if common < MIN_OVERLAP * min(tq.max() - tq.min(), tr.max() - tr.min()):
+                continue
             shifted = tr + offset
             overlap = (shifted >= tq.min() - OFFSET_TOLERANCE_S) & (shifted <= tq.max() + OFFSET_TOLERANCE_S)
             considered = max(int(overlap.sum()), matched)
-            if best is None or matched / considered > best.share:
-                best = _Alignment(matched, considered, float(np.median(d[o][qi[agree], rj[agree]])),
-                                  float(offset), bool(o == 1))
+            # Each reference frame by its closest query frame in step (neighbours within the tolerance are not).
+            pair = d[o][qi[agree], rj[agree]]
+            order = np.lexsort((pair, rj[agree]))
+            first = np.r_[True, np.diff(rj[agree][order]) != 0]
+            distance = float(np.median(pair[order][first]))
+            if best is None or (matched / considered, matched, -distance) > (best.share, best.matched, -best.distance):
+                best = _Alignment(matched, considered, distance, float(offset), bool(o == 1))
     return best
 
 
@@ -272,28 +292,39 @@ def _with_foreground(fp: Fingerprint) -> tuple[np.ndarray, np.ndarray]:
     return fp.times[present], fp.foreground[present]
 
 
+def _near(query: Fingerprint, ref: Fingerprint, picture: _Alignment) -> bool:
+    """Does a still scene's picture agree to the noise, and better at this offset than away from it? Then it
+    is the same footage (a hard re-encode may leave no foreground to match), not another take of the scene."""
+    if picture.distance > NEAR_BITS:
+        return False
+    d = distances(query.hashes, ref.hashes)[int(picture.mirrored)]
+    apart = np.abs(query.times[:, None] - ref.times[None, :] - picture.offset_s) >= 1.0
+    return bool(apart.any()) and picture.distance + SPECIFIC_BITS <= float(np.median(d[apart]))
+
+
 def match(query: Fingerprint, ref: Fingerprint, *, max_bits: int = FRAME_BITS) -> Match:
-    """Is the dense ``query`` a copy of (a part of) the reference ``ref``, or the other way round?"""
+    """Is the dense ``query`` a copy of (a part of) the reference ``ref``, or the other way round?
+
+    The picture decides for clips that move; for a still scene only a near-identical picture does. Failing
+    that, the foreground decides: it also carries a copy whose picture a sticker or caption moved too far."""
     if query.sha256 and query.sha256 == ref.sha256:
         return Match(True, True, 0.0, len(ref), len(ref), 0.0)
-    none = Match(False, False, 256.0, 0, len(ref), 0.0)
     if len(query) == 0 or len(ref) == 0:
-        return none
+        return Match(False, False, 256.0, 0, len(ref), 0.0)
     picture = _align(distances(query.hashes, ref.hashes), query.times, ref.times, max_bits)
-    if picture is None or picture.share < MIN_SHARE:
-        return none if picture is None else Match(False, False, picture.distance, picture.matched,
-                                                  picture.considered, picture.offset_s, picture.mirrored)
-    if not (query.still or ref.still):
+    if picture is not None and picture.share >= MIN_SHARE and (
+            not (query.still or ref.still) or _near(query, ref, picture)):
         return Match(True, False, picture.distance, picture.matched, picture.considered, picture.offset_s,
                      picture.mirrored)
     (tq, fq), (tr, fr) = _with_foreground(query), _with_foreground(ref)
-    moving = None
-    if len(tq) and len(tr):
-        moving = _align(distances(fq, fr), tq, tr, FOREGROUND_BITS)
-    if moving is None:
-        return Match(False, False, picture.distance, 0, picture.considered, picture.offset_s, picture.mirrored, True)
-    return Match(moving.share >= MIN_FOREGROUND_SHARE, False, moving.distance, moving.matched, moving.considered,
-                 moving.offset_s, moving.mirrored, True)
+    moving = _align(distances(fq, fr), tq, tr, FOREGROUND_BITS) if len(tq) and len(tr) else None
+    if moving is not None and moving.share >= MIN_FOREGROUND_SHARE:
+        return Match(True, False, moving.distance, moving.matched, moving.considered, moving.offset_s,
+                     moving.mirrored, True)
+    best = picture or moving
+    if best is None:
+        return Match(False, False, 256.0, 0, len(ref), 0.0)
+    return Match(False, False, best.distance, best.matched, best.considered, best.offset_s, best.mirrored)
 
 
 def compare(a: Fingerprint, b: Fingerprint) -> Match:

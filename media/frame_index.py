@@ -1,29 +1,33 @@
-"""Candidate videos for a dense PDQ fingerprint: multi-index hashing of 256-bit frame keys over 16-bit chunks.
+"""Candidate videos for a dense PDQ fingerprint: multi-index hashing of 256-bit frame keys.
 
-Every stored key is split into sixteen 16-bit chunks; each tabled chunk position has a CSR table from chunk
-value to the rows holding it (one int32 row array per table, all tables in one (T, N) array, plus 65 537
-offsets). A query key's chunk values select rows, and only those rows get the full 256-bit Hamming distance.
+Each table reads one window of ``WINDOW_BITS`` consecutive key bits; ``TABLES`` windows start evenly over
+the 256 bits (16 x 16 bits would be the classic disjoint chunks; 24 x 20 bits overlap). A table is CSR:
+rows sorted by window value (int32, all tables in one (T, N) array) plus 2**bits + 1 offsets. A query
+key's window values select rows; only those rows get the full 256-bit Hamming distance, and one stored key
+within ``max_distance`` makes its video a candidate. Ranking: distinct close stored keys per video.
 
 Why it is built this way:
 
-- Pigeonhole guarantees are gone at PDQ distances (copies sit 20-75 bits apart, so a pair at 70 bits shares
-  a given 16-bit chunk with probability ~0.005). Recall comes from numbers instead: a video has ~1 stored
-  key per second, a query ~4 frames per second times 6 variants, so a copy offers dozens of (query key,
-  stored key, chunk) chances, and one verified frame is enough to make its video a candidate (unrelated
-  keys sit ~120 bits apart; none comes near a threshold of 70-80). This is plain bit-sampling LSH, whose
-  cost per found pair grows like N**0.5 at these distances: work, not memory, is what runs out, so all
-  sixteen chunks are tabled (int32 rows: 4 bytes per key per table, ~1.2 GB at 19 M keys) and
-  ``candidates(chunks=k)`` probes only the k most selective ones when latency matters more than recall.
-- Longer chunks (20-32 bits) would cut the rows per probe but lose far more recall per table than they
-  save; shorter ones flood the verifier. 16 bits keeps ~290 rows per bucket at 19 M keys.
-- PDQ bits are biased, so some chunk positions bucket far less evenly than others: tables are ordered by
-  their measured collision rate (sum of squared bucket shares), and buckets over ``MAX_BUCKET_FACTOR`` x the
-  mean are skipped like stop words: they match everything and identify nothing, and the query's other
-  keys and chunks still carry the lookup.
+- Pigeonhole guarantees are gone at PDQ distances: a copy's key 70 bits away shares a given 16-bit chunk
+  with probability ~0.005. Recall comes from numbers instead (a video keeps ~1 key per second, a query
+  has ~4 frames per second x 6 variants, so a copy offers hundreds of (query key, stored key, table)
+  chances), which makes this bit-sampling LSH: at 70 of 256 bits the rows read per found pair grow like
+  N**0.5, and reading rows (a random 32-byte gather, ~35 ns each in NumPy) is the whole cost of a lookup.
+- Wider windows read far fewer rows per probe (2**-bits of the keys) and lose less than that in chances
+  (0.73**bits at 70 bits), so for the same recall 20-bit windows read ~3.4x fewer rows than 16-bit
+  chunks, at the price of more tables (memory: 4 bytes per key per table). Measured at 1 M videos
+  (bench/frame_index.py): 24 x 20 bits matches the recall of the best 8 of 16 disjoint 16-bit chunks
+  at ~0.35x their time; 22 bits lost too much recall at 66-70 bits, 18 bits saved too little time.
+- PDQ bits are biased, so some windows bucket far less evenly than others: tables are ordered by their
+  measured collision rate (sum of squared bucket shares) and ``candidates(tables=k)`` probes the k most
+  selective, trading recall for time. Buckets over ``MAX_BUCKET_FACTOR`` x the mean are skipped like stop
+  words: reading a bucket costs its size, and the chance that it holds the copy's key also grows only
+  with its size, so the biggest buckets are the worst value per row read, and the query's other keys and
+  tables carry the lookup.
 - Rows are sorted by slot, so a video's keys are contiguous: removal is a binary search plus a tombstone
-  mask (no rebuild), and the next rebuild, done lazily when keys were added, drops the dead rows.
-- Below ``EXHAUSTIVE_KEYS`` stored keys every query key is compared with every stored key: the answer is
-  exactly brute force, at a cost no higher than building and probing tables.
+  mask (no rebuild); the next rebuild, done lazily after additions, drops the dead rows.
+- Up to ``EXHAUSTIVE_KEYS`` stored keys every query key is compared with every stored key: the answer is
+  exactly brute force, and no tables (2**bits offsets each) are built for small indexes.
 """
 
 from __future__ import annotations
@@ -31,15 +35,23 @@ from __future__ import annotations
 import numpy as np
 
 WORDS = 4  # uint64 words per 256-bit key, big-endian bit order (bit 0 is the top bit of word 0)
-CHUNK_BITS = 16
-CHUNKS = WORDS * 64 // CHUNK_BITS
-TABLE = 1 << CHUNK_BITS
-TABLED_CHUNKS = 16  # chunk positions given a table, the most selective first
-# At or below this many stored keys, compare everything (a 700-key query then costs a few tens of ms at most).
-EXHAUSTIVE_KEYS = 8_192
+KEY_BITS = 64 * WORDS
+TABLES = 24  # windows, starting every KEY_BITS / TABLES bits
+# Window width is chosen at build so that the mean bucket holds about this many rows (20 bits at 19 M keys):
+# that fixes the rows read per lookup, hence its time, whatever the index size, and spends the rest on
+# recall (narrower windows while the index is small).
+TARGET_BUCKET_ROWS = 16
+MIN_WINDOW_BITS, MAX_WINDOW_BITS = 12, 24
+WINDOW_BITS: int | None = None  # force a width (benchmarks)
+# Up to this many stored keys (~200 videos), compare everything: exact, and a 720-key query still costs
+# no more than a multi-index lookup at 1 M videos (~20 ms; 6.5 ns per key pair).
+EXHAUSTIVE_KEYS = 4_096
 MAX_BUCKET_FACTOR = 16  # skip buckets this many times the mean size (never ones under MIN_BUCKET_CAP)
 MIN_BUCKET_CAP = 64
 _EXHAUSTIVE_BLOCK = 1 << 20  # (query key, stored key) pairs per block in the exhaustive path
+# Candidate rows per verification block: small enough for the temporaries to be reused rather than freshly
+# mapped (page faults cost more than the arithmetic at millions of rows).
+_VERIFY_BLOCK = 1 << 16
 
 
 def as_keys(keys: np.ndarray) -> np.ndarray:
@@ -49,18 +61,18 @@ def as_keys(keys: np.ndarray) -> np.ndarray:
         arr = arr.reshape(1, WORDS)
     if arr.ndim != 2 or arr.shape[1] != WORDS:
         raise ValueError(f"256-bit keys must have shape (n, {WORDS}), got {arr.shape}")
-    if arr.dtype != np.uint64:
-        if not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(f"keys must be integers, got {arr.dtype}")
-        arr = arr.astype(np.uint64)
-    return np.ascontiguousarray(arr)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"keys must be integers, got {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.uint64)
 
 
-def chunk_values(keys: np.ndarray, chunk: int) -> np.ndarray:
-    """The 16-bit value of chunk ``chunk`` (bits 16*chunk .. 16*chunk+15) of each key, as uint16."""
-    word, part = divmod(chunk, 64 // CHUNK_BITS)
-    shift = np.uint64(64 - CHUNK_BITS * (part + 1))
-    return ((keys[:, word] >> shift) & np.uint64(TABLE - 1)).astype(np.uint16)
+def window_values(keys: np.ndarray, start: int, bits: int) -> np.ndarray:
+    """Bits ``start`` .. ``start + bits - 1`` of each key (wrapping past bit 255) as uint32."""
+    word, offset = divmod(start, 64)
+    top = keys[:, word]
+    if offset:
+        top = (top << np.uint64(offset)) | (keys[:, (word + 1) % WORDS] >> np.uint64(64 - offset))
+    return (top >> np.uint64(64 - bits)).astype(np.uint32)
 
 
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -73,6 +85,15 @@ def _popcount_rows(x: np.ndarray) -> np.ndarray:
     return counts[:, 0].astype(np.uint16) + counts[:, 1] + counts[:, 2] + counts[:, 3]
 
 
+def _argsort_stable(values: np.ndarray, bits: int) -> np.ndarray:
+    """Stable argsort of uint32 ``values`` < 2**bits in 16-bit passes: NumPy radix-sorts 16-bit keys in
+    linear time but falls back to timsort for wider ones."""
+    order = np.argsort((values & 0xFFFF).astype(np.uint16), kind="stable")
+    if bits > 16:
+        order = order[np.argsort((values >> 16).astype(np.uint16)[order], kind="stable")]
+    return order
+
+
 class FrameIndex:
     """256-bit frame keys grouped by the caller's integer video slot; see the module docstring."""
 
@@ -83,10 +104,12 @@ class FrameIndex:
         self._dead = 0
         self._pending_slots: list[np.ndarray] = []
         self._pending_keys: list[np.ndarray] = []
-        self._chunks = np.zeros(0, np.int64)  # tabled chunk positions, most selective first
-        self._rows = np.zeros((0, 0), np.int32)  # (T, N): rows sorted by chunk value, per table
-        self._offsets = np.zeros((0, TABLE + 1), np.int64)  # (T, TABLE + 1) CSR offsets
-        self._tabled = False
+        self._bits = 0
+        self._starts = np.zeros(0, np.int64)  # window start bit of each table, most selective first
+        self._rows = np.zeros((0, 0), np.int32)  # (T, N): rows sorted by window value, per table
+        self._offsets = np.zeros((0, 1), np.int32)  # (T, 2**bits + 1) CSR offsets
+        self._tabled = True
+        self._exhaustive = True
         self._len: int | None = None
 
     def __len__(self) -> int:
@@ -103,6 +126,12 @@ class FrameIndex:
         """Live stored keys."""
         return self._owner.size - self._dead + sum(s.size for s in self._pending_slots)
 
+    @property
+    def tables(self) -> int:
+        """Tables built (0 while the index is small enough to compare every key)."""
+        self.build()
+        return len(self._starts)
+
     def add(self, slot: int, keys: np.ndarray) -> None:
         """Store ``keys`` ((n, 4) uint64) under ``slot``; adding to a slot again appends to it."""
         if not 0 <= slot < 2**31:
@@ -116,8 +145,8 @@ class FrameIndex:
         """Store row i of ``keys`` under ``slots[i]`` (int32 (N,), any order): one call for millions of rows."""
         slots = np.asarray(slots)
         keys = as_keys(keys)
-        if slots.shape != (len(keys),):
-            raise ValueError(f"slots must have shape ({len(keys)},), got {slots.shape}")
+        if slots.shape != (len(keys),) or not np.issubdtype(slots.dtype, np.integer):
+            raise ValueError(f"slots must be integers of shape ({len(keys)},), got {slots.dtype} {slots.shape}")
         if slots.size and (slots.min() < 0 or slots.max() >= 2**31):
             raise ValueError("slots must fit in int32 and be >= 0")
         self._pending_slots.append(slots.astype(np.int32))
@@ -137,7 +166,7 @@ class FrameIndex:
         self._len = None
 
     def build(self) -> None:
-        """Fold pending keys in and (re)build the chunk tables; done lazily by :meth:`candidates`."""
+        """Fold pending keys in and rebuild the tables; done lazily by :meth:`candidates`."""
         if self._pending_slots:
             owner = np.concatenate([self._owner[self._alive] if self._dead else self._owner, *self._pending_slots])
             keys = np.concatenate([self._keys[self._alive] if self._dead else self._keys, *self._pending_keys])
@@ -155,54 +184,51 @@ class FrameIndex:
 
     def _build_tables(self) -> None:
         n = self._owner.size
-        # Drop the old tables first: at 19 M keys they are ~1.2 GB.
-        self._chunks = np.zeros(0, np.int64)
+        # Drop the old tables first: at 19 M keys they take ~1.9 GB.
+        self._starts = np.zeros(0, np.int64)
         self._rows = np.zeros((0, n), np.int32)
-        self._offsets = np.zeros((0, TABLE + 1), np.int64)
-        if n <= EXHAUSTIVE_KEYS:
-            self._tabled = True
-            return
-        values, collision = [], np.zeros(CHUNKS)
-        for c in range(CHUNKS):
-            v = chunk_values(self._keys, c)
-            counts = np.bincount(v, minlength=TABLE).astype(np.float64)
-            collision[c] = float(counts @ counts) / n**2
-            values.append(v)
-        self._chunks = np.argsort(collision, kind="stable")[:TABLED_CHUNKS]
-        self._rows = np.empty((len(self._chunks), n), np.int32)
-        self._offsets = np.empty((len(self._chunks), TABLE + 1), np.int64)
-        for t, c in enumerate(self._chunks):
-            v = values[c]
-            self._rows[t] = np.argsort(v, kind="stable")  # radix sort for uint16
-            self._offsets[t, 0] = 0
-            np.cumsum(np.bincount(v, minlength=TABLE), out=self._offsets[t, 1:])
+        self._offsets = np.zeros((0, 1), np.int32)
+        self._exhaustive = n <= EXHAUSTIVE_KEYS
         self._tabled = True
+        if self._exhaustive:
+            return
+        bits = WINDOW_BITS or int(np.clip(np.round(np.log2(n / TARGET_BUCKET_ROWS)), MIN_WINDOW_BITS, MAX_WINDOW_BITS))
+        size = 1 << bits
+        starts = np.round(np.arange(TABLES) * KEY_BITS / TABLES).astype(np.int64)
+        offsets = np.empty((TABLES, size + 1), np.int32)
+        collision = np.empty(TABLES)
+        for t, s in enumerate(starts):
+            counts = np.bincount(window_values(self._keys, int(s), bits), minlength=size)
+            offsets[t, 0] = 0
+            np.cumsum(counts, out=offsets[t, 1:])
+            counts = counts.astype(np.float64)
+            collision[t] = float(counts @ counts) / n**2
+        order = np.argsort(collision, kind="stable")
+        self._bits, self._starts, self._offsets = bits, starts[order], offsets[order]
+        del offsets
+        self._rows = np.empty((TABLES, n), np.int32)
+        for t, s in enumerate(self._starts):
+            self._rows[t] = _argsort_stable(window_values(self._keys, int(s), bits), bits)
 
     def candidates(self, query: np.ndarray, *, max_distance: int, limit: int = 16,
-                   chunks: int | None = None) -> list[tuple[int, int]]:
+                   tables: int | None = None) -> list[tuple[int, int]]:
         """Slots with stored keys within ``max_distance`` bits of some query key, best first.
 
         Each is ``(slot, n)`` with n the number of distinct stored keys of that slot within the distance
-        (ties: the closer best key first); at most ``limit``. ``chunks`` probes only that many of the most
-        selective tables (default all), trading recall for time on large indexes.
+        (ties: the slot with the closest key first); at most ``limit``. ``tables`` probes only that many of
+        the most selective tables (default all), trading recall for time on large indexes.
         """
         self.build()
         q = as_keys(query)
-        if q.shape[0] > 1:  # repeated keys (still frames, symmetric mirrors) cost a probe each otherwise
+        if q.shape[0] > 1:  # repeated keys (still frames, symmetric mirrors) would each cost a probe
             q = np.unique(q.view(f"V{8 * WORDS}").ravel()).view(np.uint64).reshape(-1, WORDS)
-        n = self._owner.size
-        if n == 0 or q.shape[0] == 0 or limit <= 0:
+        if self._owner.size == 0 or q.shape[0] == 0 or limit <= 0:
             return []
-        if n <= EXHAUSTIVE_KEYS:
-            rows, dist = self._exhaustive(q, max_distance)
+        if self._exhaustive:
+            rows, dist = self._exhaustive_pairs(q, max_distance)
         else:
-            rows, qpos = self._probe(q, len(self._chunks) if chunks is None else max(0, min(chunks, len(self._chunks))))
-            if rows.size == 0:
-                return []
-            found = self._keys.take(rows, axis=0)
-            dist = _popcount_rows(np.bitwise_xor(found, q.take(qpos, axis=0), out=found))
-            close = dist <= max_distance
-            rows, dist = rows[close], dist[close]
+            k = len(self._starts) if tables is None else max(0, min(tables, len(self._starts)))
+            rows, dist = self._verify(q, *self._probe(q, k), max_distance)
         if self._dead and rows.size:
             live = self._alive[rows]
             rows, dist = rows[live], dist[live]
@@ -218,7 +244,7 @@ class FrameIndex:
         top = np.lexsort((slots, best, -counts))[:limit]
         return [(int(slots[i]), int(counts[i])) for i in top]
 
-    def _exhaustive(self, q: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray]:
+    def _exhaustive_pairs(self, q: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray]:
         """(row, distance) of every (query key, stored key) pair within ``max_distance``."""
         n = self._owner.size
         step = max(1, _EXHAUSTIVE_BLOCK // n)
@@ -229,27 +255,44 @@ class FrameIndex:
             for w in range(WORDS):
                 dist += np.bitwise_count(block[:, w, None] ^ self._keys[None, :, w])
             qi, rows = np.nonzero(dist <= max_distance)
-            rows_out.append(rows.astype(np.int64))
+            rows_out.append(rows)
             dist_out.append(dist[qi, rows])
         return np.concatenate(rows_out), np.concatenate(dist_out)
 
-    def _probe(self, q: np.ndarray, tables: int) -> tuple[np.ndarray, np.ndarray]:
-        """(row, query position) of every stored key sharing a probed chunk with a query key."""
+    def _probe(self, q: np.ndarray, tables: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Buckets to read, non-empty and not skipped: start in the flattened (T * N,) rows, length, query key."""
         n = self._owner.size
-        if tables == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        values = np.stack([chunk_values(q, int(c)) for c in self._chunks[:tables]]).astype(np.int64)  # (T, Q)
-        lo = np.take_along_axis(self._offsets[:tables], values, axis=1)
-        lens = np.take_along_axis(self._offsets[:tables], values + 1, axis=1) - lo
-        lens[lens > max(MIN_BUCKET_CAP, MAX_BUCKET_FACTOR * n // TABLE)] = 0
-        lo += (np.arange(tables, dtype=np.int64) * n)[:, None]  # into the flattened (T * N,) rows
-        lo, lens = lo.ravel(), lens.ravel()
-        total = int(lens.sum())
-        if total == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        # Concatenate the slices lo[i]:lo[i]+lens[i] without a Python loop.
-        start = np.repeat(lo - (np.cumsum(lens) - lens), lens)
-        start += np.arange(total)
-        rows = self._rows.reshape(-1).take(start)
-        qpos = np.repeat(np.tile(np.arange(q.shape[0]), tables), lens)
-        return rows, qpos
+        values = np.stack([window_values(q, int(s), self._bits) for s in self._starts[:tables]])  # (T, Q)
+        values = values.astype(np.int64)
+        offsets = self._offsets[:tables]
+        lo = np.take_along_axis(offsets, values, axis=1).astype(np.int64)
+        lens = np.take_along_axis(offsets, values + 1, axis=1) - lo
+        lens[lens > max(MIN_BUCKET_CAP, MAX_BUCKET_FACTOR * n >> self._bits)] = 0
+        lo += (np.arange(tables, dtype=np.int64) * n)[:, None]
+        qpos = np.broadcast_to(np.arange(q.shape[0]), values.shape)
+        keep = lens.ravel() > 0
+        return lo.ravel()[keep], lens.ravel()[keep], qpos.ravel()[keep]
+
+    def _verify(self, q: np.ndarray, lo: np.ndarray, lens: np.ndarray, qpos: np.ndarray,
+                max_distance: int) -> tuple[np.ndarray, np.ndarray]:
+        """(row, distance) of the rows in the given buckets within ``max_distance`` of their query key."""
+        ends = np.cumsum(lens)
+        cuts = np.searchsorted(ends, np.arange(_VERIFY_BLOCK, int(ends[-1]) if ends.size else 0, _VERIFY_BLOCK))
+        bounds = [0, *cuts.tolist(), lens.size]
+        flat = self._rows.reshape(-1)
+        rows_out, dist_out = [np.zeros(0, np.int32)], [np.zeros(0, np.uint16)]
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            if b <= a:
+                continue
+            blens = lens[a:b]
+            # The slices lo[i]:lo[i]+lens[i], concatenated without a Python loop.
+            idx = np.repeat(lo[a:b] - (np.cumsum(blens) - blens), blens)
+            idx += np.arange(idx.size)
+            rows = flat.take(idx)
+            found = self._keys.take(rows, axis=0)
+            np.bitwise_xor(found, np.repeat(q.take(qpos[a:b], axis=0), blens, axis=0), out=found)
+            dist = _popcount_rows(found)
+            close = dist <= max_distance
+            rows_out.append(rows[close])
+            dist_out.append(dist[close])
+        return np.concatenate(rows_out), np.concatenate(dist_out)
