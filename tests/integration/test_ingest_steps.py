@@ -256,3 +256,44 @@ def test_prohibited_media_is_rejected_even_re_encoded_and_its_entry_outlives_the
         ingest.dedup(again)
     for run in runs:
         ingest.cleanup(run)
+
+
+def test_the_dedup_cli_explains_its_pairs_and_checks_the_catalog(settings, sessions, store, tmp_path, capsys):
+    """`reelflow dedup pairs --json` keeps its keys (a, b, distance, duplicate) and says why; `dedup check`
+    finds a mirrored, captioned re-post of a published video, and nothing for another clip."""
+    import json
+
+    from media.samples import make_variant
+    from reelflow.cli import main
+
+    clip = make_clip(tmp_path / "clip.mp4", width=320, height=240, seconds=4.0, audio=False,
+                     pattern=unique_pattern(17_011))
+    repost = make_variant(clip, tmp_path / "repost.mp4", mirror=True, caption="so true", crf=38)
+    other = make_clip(tmp_path / "other.mp4", width=320, height=240, seconds=4.0, audio=False,
+                      pattern=unique_pattern(17_012))
+
+    assert main(["dedup", "pairs", str(clip), str(repost), str(other), "--json"]) == 0
+    pairs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(p["a"], p["b"]) for p in pairs] == [(str(clip), str(repost))]
+    assert pairs[0]["duplicate"] and pairs[0]["mirrored"] and pairs[0]["distance"] <= 64
+    assert "mirrored" in pairs[0]["explanation"] and "sampled frames" in pairs[0]["explanation"]
+
+    with session_scope(sessions) as s:
+        video = repo.create_video(s, privacy="public")
+        repo.start_processing(s, video.id, run_id=f"cli-{video.id}")
+        vid, key = video.id, video.raw_key
+    store.client.fput_object(settings.raw_bucket, key, str(clip))
+    run = IngestRun(settings, vid, f"cli-{vid}")
+    ingest.validate(run)
+    assert ingest.dedup(run).duplicate_of is None
+    with session_scope(sessions) as s:
+        repo.mark_ready(s, vid, publish_prefix=f"v/{vid}/p", renditions=[], master_key=f"v/{vid}/p/master.m3u8")
+
+    capsys.readouterr()
+    assert main(["dedup", "check", str(repost), "--json"]) == 0
+    hits = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert vid in [h["video_id"] for h in hits]
+    assert all(h["duplicate"] and h["mirrored"] for h in hits if h["video_id"] == vid)
+    assert main(["dedup", "check", str(other)]) == 0
+    assert "no published video among" in capsys.readouterr().out
+    ingest.cleanup(run)
