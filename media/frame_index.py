@@ -12,20 +12,29 @@ Why it is built this way:
   with probability ~0.005. Recall comes from numbers instead (a video keeps ~1 key per second, a query
   has ~4 frames per second x 6 variants, so a copy offers hundreds of (query key, stored key, table)
   chances), which makes this bit-sampling LSH: at 70 of 256 bits the rows read per found pair grow like
-  N**0.5, and reading rows (a random 32-byte gather, ~35 ns each in NumPy) is the whole cost of a lookup.
+  N**0.5, and reading rows (a random 32-byte gather, 35-45 ns per row all told in NumPy) is the cost of
+  a lookup.
 - Wider windows read far fewer rows per probe (2**-bits of the keys) and lose less than that in chances
-  (0.73**bits at 70 bits), so for the same recall 20-bit windows read ~3.4x fewer rows than 16-bit
-  chunks, at the price of more tables (memory: 4 bytes per key per table). Measured at 1 M videos
-  (bench/frame_index.py): 24 x 20 bits matches the recall of the best 8 of 16 disjoint 16-bit chunks
-  at ~0.35x their time; 22 bits lost too much recall at 66-70 bits, 18 bits saved too little time.
+  (~0.73**bits at 70 bits), at the price of more tables (4 bytes per key each). At 1 M videos
+  (bench/frame_index.py) 24 x 20-bit windows give recall 0.983 (copies <= 70 bits) at p99 47 ms, reading
+  0.6 M rows per lookup; disjoint 16-bit chunks need the best 5-8 of 16 for that (recall 0.978-0.992,
+  p99 64-109 ms, 1.2-2.0 M rows). 22-bit windows lost too much recall at 66-70 bits, 18-bit ones saved
+  too little time. The width follows the index size (``TARGET_BUCKET_ROWS``), so a small index gets the
+  narrower windows' recall at a cost it can afford.
 - PDQ bits are biased, so some windows bucket far less evenly than others: tables are ordered by their
   measured collision rate (sum of squared bucket shares) and ``candidates(tables=k)`` probes the k most
-  selective, trading recall for time. Buckets over ``MAX_BUCKET_FACTOR`` x the mean are skipped like stop
-  words: reading a bucket costs its size, and the chance that it holds the copy's key also grows only
-  with its size, so the biggest buckets are the worst value per row read, and the query's other keys and
-  tables carry the lookup.
+  selective, trading recall for time. A query key lands in a bucket as often as a copy's key does (both
+  in proportion to its share) but pays its size each time, so found pairs per row read fall as 1/size:
+  buckets over ``MAX_BUCKET_FACTOR`` x the mean are skipped like stop words, and the query's other keys
+  and tables carry the lookup.
 - Rows are sorted by slot, so a video's keys are contiguous: removal is a binary search plus a tombstone
   mask (no rebuild); the next rebuild, done lazily after additions, drops the dead rows.
+- Not faiss (a main dependency; ``bench/frame_index.py --faiss`` times it in the same run): at 1 M videos its
+  binary indexes were no faster for the same recall. IndexBinaryMultiHash (12 disjoint 20-bit windows)
+  took p99 251 ms at recall 0.914 (a hash-set insert per candidate), IndexBinaryHash tables with 1-bit
+  flips 64-168 ms at 0.967-0.986 (~1 us per bucket probed), IndexBinaryIVF (4096 lists, nprobe 4) 41 ms
+  at 0.986 on 2 threads and 83 ms on one (nprobe 1: 17-25 ms at 0.914), beside this path's 38-40 ms at
+  0.983 on one core (12 tables: 16-17 ms at 0.950). None comes near 5 ms at recall 0.98.
 - Up to ``EXHAUSTIVE_KEYS`` stored keys every query key is compared with every stored key: the answer is
   exactly brute force, and no tables (2**bits offsets each) are built for small indexes.
 """
