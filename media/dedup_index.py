@@ -10,6 +10,7 @@ a copy under a sticker is matched on its foreground, while its picture may sit 6
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,17 +37,25 @@ KEY_VIEW = 1  # the central 90 %: a copy cropped by a tenth (whole view), an unc
 # the other way round, the original of a stored crop (its 80 % view) all come close to it
 
 
+KEY_STEP = 2  # every other reference frame (one a second) is keyed: a copy offers dozens of frames anyway
+_LAZY = object()  # a slot whose fingerprint comes from the loader when it is a candidate
+
+
 def reference_keys(ref: Fingerprint) -> np.ndarray:
-    """The stored frames' central, upright view, (n, 4)."""
-    return np.ascontiguousarray(ref.hashes[:, KEY_VIEW, 0, :])
+    """The stored frames' central, upright view, one a second, (n, 4)."""
+    return np.ascontiguousarray(ref.hashes[::KEY_STEP, KEY_VIEW, 0, :])
 
 
 class DedupIndex:
-    def __init__(self) -> None:
+    """``load`` fetches the fingerprint of a video added by :meth:`add_keys` once it is a candidate: at a
+    million videos only the keys fit in memory, the fingerprints stay in the catalog."""
+
+    def __init__(self, load: Callable[[str], Fingerprint | None] | None = None) -> None:
         self._ids: list[str] = []
-        self._prints: list[Fingerprint | None] = []
+        self._prints: list[object] = []  # Fingerprint, _LAZY, or None once removed
         self._sha: dict[str, str] = {}
         self._frames = FrameIndex()
+        self._load = load
 
     def __len__(self) -> int:
         return sum(p is not None for p in self._prints)
@@ -60,6 +69,17 @@ class DedupIndex:
             self._sha.setdefault(fingerprint.sha256, video_id)
         if len(fingerprint):
             self._frames.add(slot, reference_keys(fingerprint))
+
+    def add_keys(self, video_ids: Sequence[str], keys: np.ndarray, starts: np.ndarray) -> None:
+        """Bulk: video i's stage-one keys are ``keys[starts[i]:starts[i+1]]`` (:func:`reference_keys`); its
+        fingerprint is loaded when it is a candidate."""
+        if self._load is None:
+            raise ValueError("add_keys needs an index made with a fingerprint loader")
+        first = len(self._ids)
+        self._ids.extend(video_ids)
+        self._prints.extend([_LAZY] * len(video_ids))
+        slots = np.repeat(np.arange(first, first + len(video_ids), dtype=np.int32), np.diff(starts))
+        self._frames.add_bulk(slots, keys)
 
     def remove(self, video_id: str) -> None:
         for slot, vid in enumerate(self._ids):
@@ -78,7 +98,9 @@ class DedupIndex:
             return hits
         for slot, _ in self._frames.candidates(query_keys(query), max_distance=CANDIDATE_BITS, limit=MAX_VERIFIED):
             ref, vid = self._prints[slot], self._ids[slot]
-            if ref is None or vid in (exclude, exact):
+            if ref is _LAZY and self._load is not None:
+                ref = self._load(vid)
+            if not isinstance(ref, Fingerprint) or vid in (exclude, exact):
                 continue
             m = match(query, ref)
             if not m.duplicate and len(ref):

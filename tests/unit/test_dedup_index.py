@@ -99,3 +99,27 @@ def test_fingerprints_round_trip_through_bytes_and_refuse_garbage():
         Fingerprint.from_bytes(b"garbage")
     with pytest.raises(ValueError, match="truncated"):
         Fingerprint.from_bytes(fp.to_bytes()[:-3])
+
+
+def test_bulk_keys_load_their_fingerprints_only_as_candidates():
+    """At a million videos only stage one's keys sit in memory; a candidate's fingerprint is loaded."""
+    from media.dedup_index import reference_keys
+
+    refs = {f"v{i}": random_fp(16).reference() for i in range(50)}
+    loaded: list[str] = []
+
+    def load(video_id: str) -> Fingerprint:
+        loaded.append(video_id)
+        return refs[video_id]
+
+    original = random_fp(16)
+    refs["v7"] = original.reference()  # what the catalog holds for v7
+    index = DedupIndex(load=load)
+    keys = [reference_keys(fp) for fp in refs.values()]
+    starts = np.concatenate([[0], np.cumsum([len(k) for k in keys])])
+    index.add_keys(list(refs), np.concatenate(keys), starts)
+    hits = index.lookup(copy_of(original, bits=30, mirrored=True))
+    assert [h.video_id for h in hits] == ["v7"] and hits[0].match.mirrored
+    assert "v7" in loaded and len(set(loaded)) < len(refs)  # not every video was fetched
+    with pytest.raises(ValueError, match="loader"):
+        DedupIndex().add_keys(["x"], keys[0], np.asarray([0, len(keys[0])]))
