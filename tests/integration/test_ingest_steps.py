@@ -15,6 +15,18 @@ H264_360P = EncodedRendition(name="h264-360p", kind="video", codec="h264", encod
                              playlist="h264/360p/index.m3u8", codecs="avc1.64001E")
 
 
+def upload_and_validate(settings, sessions, store, path, *, run_prefix: str, **video) -> IngestRun:
+    """A new video whose raw upload is ``path``, validated (probed, scanned) by a run of its own."""
+    with session_scope(sessions) as s:
+        created = repo.create_video(s, **video)
+        repo.start_processing(s, created.id, run_id=f"{run_prefix}-{created.id}")
+        vid, key = created.id, created.raw_key
+    store.client.fput_object(settings.raw_bucket, key, str(path))
+    run = IngestRun(settings, vid, f"{run_prefix}-{vid}")
+    ingest.validate(run)
+    return run
+
+
 @pytest.fixture()
 def uploaded(sessions, store, settings, clips):
     def make(clip: str = "landscape") -> str:
@@ -214,14 +226,7 @@ def test_prohibited_media_is_rejected_even_re_encoded_and_its_entry_outlives_the
                       pattern=unique_pattern(31_338))
 
     def upload(path) -> IngestRun:
-        with session_scope(sessions) as s:
-            video = repo.create_video(s, privacy="public")
-            repo.start_processing(s, video.id, run_id=f"pm-{video.id}")
-            vid, key = video.id, video.raw_key
-        store.client.fput_object(settings.raw_bucket, key, str(path))
-        run = IngestRun(settings, vid, f"pm-{vid}")
-        ingest.validate(run)
-        return run
+        return upload_and_validate(settings, sessions, store, path, run_prefix="pm", privacy="public")
 
     # Before: nothing refuses it. Its fingerprint goes on the list (a moderator's takedown would do this).
     first = upload(banned)
@@ -278,13 +283,8 @@ def test_the_dedup_cli_explains_its_pairs_and_checks_the_catalog(settings, sessi
     assert pairs[0]["duplicate"] and pairs[0]["mirrored"] and pairs[0]["distance"] <= 64
     assert "mirrored" in pairs[0]["explanation"] and "sampled frames" in pairs[0]["explanation"]
 
-    with session_scope(sessions) as s:
-        video = repo.create_video(s, privacy="public")
-        repo.start_processing(s, video.id, run_id=f"cli-{video.id}")
-        vid, key = video.id, video.raw_key
-    store.client.fput_object(settings.raw_bucket, key, str(clip))
-    run = IngestRun(settings, vid, f"cli-{vid}")
-    ingest.validate(run)
+    run = upload_and_validate(settings, sessions, store, clip, run_prefix="cli", privacy="public")
+    vid = run.video_id
     assert ingest.dedup(run).duplicate_of is None
     with session_scope(sessions) as s:
         repo.mark_ready(s, vid, publish_prefix=f"v/{vid}/p", renditions=[], master_key=f"v/{vid}/p/master.m3u8")
