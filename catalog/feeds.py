@@ -121,6 +121,12 @@ def _visible(viewer: Viewer, *, followers_too: bool = False, discovery: bool = F
     return conds
 
 
+def discovery_conditions(viewer: Viewer) -> list[ColumnElement[bool]]:
+    """The discovery feeds' rules for other discovery surfaces (search, related videos, suggestions): servable,
+    not deleted, public, clear with moderation, nothing blocked either way or marked "not interested"."""
+    return _visible(viewer, discovery=True)
+
+
 def trending_score(as_of: datetime, region: str | None = None) -> ColumnElement[float]:
     """Engagement per hour of age, gravity 1.5 (the HN form), doubled for the viewer's region.
 
