@@ -17,7 +17,7 @@ from sqlalchemy import Text, and_, bindparam, cast, func, literal, or_, select, 
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from catalog.feeds import Viewer, discovery_conditions
+from catalog.feeds import Viewer, discovery_conditions, engagement
 from catalog.models import (
     Block,
     Follow,
@@ -101,10 +101,6 @@ FOLLOWER_COUNT_CAP = 10_000
 FOLLOWS_SAMPLED = 200  # the user's most recent follows whose own follows are read (bounds the fan-out)
 
 
-def _engagement(v=Video):
-    return v.view_count + 3 * v.like_count + 2 * v.comment_count + 5 * v.share_count
-
-
 def creator_candidates(session: Session, user_id: str, *, region: str, interests: Sequence[str], as_of: datetime,
                        recent_days: float = 30.0, per_source: int = 100) -> list[CreatorCandidate]:
     """Creators to suggest to ``user_id``: followed by the people they follow, popular in their region, posting
@@ -125,7 +121,7 @@ def creator_candidates(session: Session, user_id: str, *, region: str, interests
 
     recent = and_(text(discoverable_sql("videos")), Video.playable_at > since, Video.creator_id.is_not(None))
     popular = select(Video.creator_id).where(recent).group_by(Video.creator_id) \
-        .order_by(func.sum(_engagement()).desc()).limit(per_source)
+        .order_by(func.sum(engagement()).desc()).limit(per_source)
     ids = set(mutual)
     ids.update(session.scalars(popular))
     ids.update(session.scalars(popular.where(Video.region == region)))
@@ -139,7 +135,7 @@ def creator_candidates(session: Session, user_id: str, *, region: str, interests
         return []
     stats = (select(Video.creator_id.label("cid"),
                     func.count().filter(Video.playable_at > since).label("n"),
-                    func.coalesce(func.sum(_engagement()).filter(Video.playable_at > since), 0).label("eng"),
+                    func.coalesce(func.sum(engagement()).filter(Video.playable_at > since), 0).label("eng"),
                     (func.count().filter(and_(Video.playable_at > since, Video.tag_keys.overlap(tags)))
                      if interests else literal(0)).label("topical"))
              .where(text(discoverable_sql("videos")), Video.creator_id.in_(sorted(ids)))
@@ -217,7 +213,7 @@ def related_candidates(session: Session, video_id: str, *, as_of: datetime, mode
     ids.update(dict.fromkeys(session.scalars(select(Video.id).where(*disc).order_by(hot).limit(POPULAR))))
 
     rows = session.execute(select(Video.id, Video.creator_id, Video.like_count, Video.completions,
-                                  _engagement().label("eng"))
+                                  engagement().label("eng"))
                            .where(*disc, Video.id.in_(list(ids)))).all() if ids else []
     order = {v: i for i, v in enumerate(ids)}
     rows.sort(key=lambda r: order[r.id])  # candidates in discovery order, whatever order the query returned

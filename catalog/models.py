@@ -465,8 +465,11 @@ class SearchTerm(Base):
 
     __tablename__ = "search_terms"
     __table_args__ = (CheckConstraint("kind IN ('word', 'tag', 'sound')", name="search_terms_kind"),
-                      Index("ix_search_terms_trgm", "term", postgresql_using="gin",
-                            postgresql_ops={"term": "gin_trgm_ops"}),
+                      # One per kind, on lower(term), which equals term, so that exact look-ups keep the
+                      # primary key: see migration 0015.
+                      *(Index(f"ix_search_terms_trgm_{kind}", text("lower(term) gist_trgm_ops"),
+                              postgresql_using="gist", postgresql_where=text(f"kind = '{kind}'"))
+                        for kind in ("word", "tag", "sound")),
                       Index("ix_search_terms_prefix", "kind", text("term text_pattern_ops")))
 
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)

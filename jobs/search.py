@@ -28,7 +28,7 @@ from recommend import search_rank
 from recommend.search_query import ParsedQuery, QueryProblem, normalise, parse, term_key, tsquery_text
 from recommend.search_rank import SearchWeights
 
-VIDEO_CANDIDATES = 500  # re-ranked per query; deeper pages than this are not served (docs/search.md)
+VIDEO_CANDIDATES = 200  # re-ranked per query (10 pages of 20); deeper pages are not served (docs/search.md)
 USER_CANDIDATES = 100
 TERM_CANDIDATES = 100
 MIN_CORRECTED = 4  # shorter words share too few trigrams with their typos for a correction to be a guess
@@ -73,7 +73,7 @@ def search_videos(session: Session, viewer: Viewer, query: ParsedQuery, *, as_of
     words = query.words
     counts = catalog_search.term_counts(session, "word", [w.text for w in words if not w.prefix])
     alternatives: dict[int, list[str]] = {}
-    estimate = math.inf  # matches of the whole query are at most those of its rarest word
+    docs: list[float] = []  # per word, the videos it (or its completions, or corrections) is in
     for i, w in enumerate(words):
         if w.prefix:
             n_terms, n_docs = catalog_search.prefix_count(session, "word", w.text)
@@ -85,19 +85,17 @@ def search_videos(session: Session, viewer: Viewer, query: ParsedQuery, *, as_of
             if similar:
                 alternatives[i] = [t.term for t in similar]
                 est += sum(t.ndoc for t in similar)
-        estimate = min(estimate, est)
+        docs.append(est)
+    bitmap = catalog_search.bitmap_is_cheaper(docs, catalog_search.discoverable_count(session), VIDEO_CANDIDATES)
     exact = tsquery_text(words) if alternatives else None
     cands = catalog_search.video_candidates(session, viewer, tsquery_text(words, alternatives), exact,
-                                            limit=VIDEO_CANDIDATES, selective=estimate < catalog_search.SELECTIVE_MAX)
-    if not cands:
+                                            limit=VIDEO_CANDIDATES, bitmap=bitmap)
+    if not len(cands):
         return VideoResults([], [], _corrections(query, alternatives))
-    age_h = np.array([(as_of - c.watchable_at).total_seconds() / 3600.0 for c in cands])
-    eng = search_rank.engagement(np.array([c.views for c in cands]), np.array([c.likes for c in cands]),
-                                 np.array([c.comments for c in cands]), np.array([c.shares for c in cands]))
-    scores = search_rank.video_scores(np.array([c.rank for c in cands]), np.array([c.exact for c in cands]),
-                                      eng, age_h, weights)
-    order = search_rank.ranked(scores, [c.id for c in cands])
-    return VideoResults([cands[i].id for i in order], [float(scores[i]) for i in order],
+    age_h = (as_of.timestamp() - cands.watchable_ts) / 3600.0
+    scores = search_rank.video_scores(cands.rank, cands.exact, cands.engagement, age_h, weights)
+    order = search_rank.ranked(scores, cands.ids)
+    return VideoResults([cands.ids[i] for i in order], [float(scores[i]) for i in order],
                         _corrections(query, alternatives))
 
 

@@ -66,8 +66,9 @@ def parse(q: str, *, as_you_type: bool = True) -> ParsedQuery:
     # Still typing: the query ends in the middle of a word (no space or mark after it) that was not dropped.
     open_end = (as_you_type and not q[-1:].isspace() and _TAIL.search(text) is not None
                 and len(found) == len(_WORD.findall(text)))
-    words = tuple(Word(w, tag, prefix=open_end and i == len(found) - 1) for i, (tag, w) in enumerate(found))
-    return ParsedQuery(text, words)
+    words = [Word(w, tag, prefix=open_end and i == len(found) - 1) for i, (tag, w) in enumerate(found)]
+    # A word twice asks nothing more, but PostgreSQL would count its selectivity twice and misjudge the plan.
+    return ParsedQuery(text, tuple(dict.fromkeys(words)))
 
 
 def term_key(q: str, *, keep: str = "") -> str:

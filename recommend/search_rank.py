@@ -26,12 +26,6 @@ class SearchWeights:
     prefix_floor: float = 0.8  # text score of a handle or term that starts with the query, growing to 1 when equal
 
 
-def engagement(views: np.ndarray, likes: np.ndarray, comments: np.ndarray, shares: np.ndarray) -> np.ndarray:
-    """The same weights as the trending feed (catalog.feeds.trending_score), so both call the same videos popular."""
-    return (np.asarray(views, float) + 3 * np.asarray(likes, float) + 2 * np.asarray(comments, float)
-            + 5 * np.asarray(shares, float))
-
-
 def video_scores(relevance: np.ndarray, exact: np.ndarray, engagement: np.ndarray, age_h: np.ndarray,
                  w: SearchWeights = SearchWeights()) -> np.ndarray:
     """``relevance``: ts_rank of each candidate (hashtag matches weigh more than caption ones), scaled here by the
