@@ -29,6 +29,22 @@ def test_words_are_runs_of_letters_and_digits_and_the_last_is_a_prefix_while_typ
     assert parse("日本語 テスト").words == (Word("日本語"), Word("テスト", prefix=True))
 
 
+def test_a_word_twice_is_searched_once():
+    assert parse("cats cats dogs ").words == (Word("cats"), Word("dogs"))
+    assert parse("cats cats").words == (Word("cats"), Word("cats", prefix=True))  # the second is being typed
+
+
+def test_the_bitmap_plan_is_chosen_below_sqrt_limit_times_catalog_matches():
+    from catalog.search import bitmap_is_cheaper
+
+    n = 1_000_000  # equal at sqrt(200 x 1e6) ~ 14k matches
+    assert bitmap_is_cheaper([5_000], n, 200) and not bitmap_is_cheaper([50_000], n, 200)
+    # Two common words together are rare: 10 % x 5 % of a million is 5,000.
+    assert bitmap_is_cheaper([100_000, 50_000], n, 200)
+    assert bitmap_is_cheaper([0], n, 200)  # a word no video has: nothing to walk for
+    assert bitmap_is_cheaper([float("inf")], -1, 200)  # never analysed: a small catalog
+
+
 def test_more_than_eight_words_keep_the_first_eight_none_a_prefix():
     q = parse(" ".join(f"w{i}" for i in range(12)))
     assert len(q.words) == 8 and not any(w.prefix for w in q.words)
