@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, cast, func, literal, not_, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -121,6 +122,18 @@ def _visible(viewer: Viewer, *, followers_too: bool = False, discovery: bool = F
     return conds
 
 
+def discovery_conditions(viewer: Viewer) -> list[ColumnElement[bool]]:
+    """The discovery feeds' rules for other discovery surfaces (search, related videos, suggestions): servable,
+    not deleted, public, clear with moderation, nothing blocked either way or marked "not interested"."""
+    return _visible(viewer, discovery=True)
+
+
+def engagement(video: Any = Video) -> ColumnElement[int]:
+    """What "popular" means everywhere in discovery (trending, search, suggestions): views, and likes, comments
+    and shares worth 3, 2 and 5 views. ``video``: the model, an alias of it, or a table alias's ``.c``."""
+    return video.view_count + 3 * video.like_count + 2 * video.comment_count + 5 * video.share_count
+
+
 def trending_score(as_of: datetime, region: str | None = None) -> ColumnElement[float]:
     """Engagement per hour of age, gravity 1.5 (the HN form), doubled for the viewer's region.
 
@@ -129,8 +142,7 @@ def trending_score(as_of: datetime, region: str | None = None) -> ColumnElement[
     """
     hours = func.greatest(func.extract("epoch", literal(as_of) - func.coalesce(Video.playable_at, Video.created_at))
                           / 3600.0, 0.0)
-    engagement = (Video.view_count + 3 * Video.like_count + 2 * Video.comment_count + 5 * Video.share_count + 1)
-    score = cast(engagement, Float) / func.power(hours + 2.0, 1.5)
+    score = cast(engagement() + 1, Float) / func.power(hours + 2.0, 1.5)
     if region:
         score = score * case((Video.region == region, 2.0), else_=1.0)
     return score

@@ -11,7 +11,9 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     DateTime,
+    Float,
     ForeignKey,
     Identity,
     Index,
@@ -24,8 +26,8 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
+from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
 
 
 def utcnow() -> datetime:
@@ -79,6 +81,21 @@ class Moderation(enum.StrEnum):
     RESTRICTED = "restricted"  # out of discovery feeds for good; still plays by link, on the profile, in Following
 
 
+# What search and other discovery surfaces may return, as literal SQL: the partial search indexes carry the same
+# predicate, and the planner uses a partial index only when it can prove a query's WHERE implies it, which it
+# cannot do through bound parameters in a cached generic plan. The rules are catalog.feeds' for discovery feeds
+# (servable, not deleted, public, clear with moderation); migration 0015 froze this text in its indexes, and
+# tests/unit/test_search_query.py keeps the two equal.
+def discoverable_sql(table: str = "") -> str:
+    p = f"{table}." if table else ""
+    states = ", ".join(f"'{s.value}'" for s in SERVABLE_STATES)
+    return (f"{p}state IN ({states}) AND {p}deleted_at IS NULL AND {p}privacy = '{Privacy.PUBLIC.value}' "
+            f"AND {p}moderation = '{Moderation.CLEAR.value}'")
+
+
+DISCOVERABLE_SQL = discoverable_sql()
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -105,6 +122,9 @@ class Video(Base):
               postgresql_where=text("state IN ('playable','ready') AND deleted_at IS NULL AND privacy = 'public'")),
         Index("ix_videos_creator_playable", "creator_id", "playable_at"),
         Index("ix_videos_tag_keys", "tag_keys", postgresql_using="gin"),
+        # Search (catalog.search, migration 0015): over discoverable videos only, the only ones search returns.
+        Index("ix_videos_search_doc", "search_doc", postgresql_using="gin", postgresql_where=text(DISCOVERABLE_SQL)),
+        Index("ix_videos_search_hot", text("search_hot DESC"), postgresql_where=text(DISCOVERABLE_SQL)),
         CheckConstraint("privacy IN ('public','followers','private')", name="videos_privacy_valid"),
     )
 
@@ -157,6 +177,14 @@ class Video(Base):
     # stage): feeds order by it. ``ready_at``: when its full ladder was published.
     playable_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ready_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Written by PostgreSQL (generated columns, migration 0015), read by catalog.search only, so never loaded with
+    # the row. search_doc: hashtags weighted A, the caption B. search_hot: the candidate order, log2 of
+    # engagement in half-octave steps plus age in 72-hour half-lives (docs/search.md).
+    search_doc: Mapped[str | None] = deferred(mapped_column(
+        TSVECTOR, Computed("reelflow_search_doc(caption, tag_keys)", persisted=True)))
+    search_hot: Mapped[float | None] = deferred(mapped_column(Float, Computed(
+        "reelflow_search_hot(view_count, like_count, comment_count, share_count, coalesce(playable_at, created_at))",
+        persisted=True)))
 
     renditions: Mapped[list[Rendition]] = relationship(back_populates="video", cascade="all, delete-orphan",
                                                        order_by="Rendition.bandwidth.desc()")
@@ -428,3 +456,30 @@ class ProhibitedMedia(Base):
     source_video_id: Mapped[str | None] = mapped_column(String(32))  # no foreign key: outlives the video
     added_by: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=text("now()"))
+
+
+class SearchTerm(Base):
+    """One word, hashtag or sound of the discoverable videos, with how many of them carry it: the dictionary that
+    typo correction, completion and hashtag/sound search read (trigram-indexed). Rebuilt from the videos by
+    ``catalog.search.refresh_terms``, so it never holds a word only private or removed videos use."""
+
+    __tablename__ = "search_terms"
+    __table_args__ = (CheckConstraint("kind IN ('word', 'tag', 'sound')", name="search_terms_kind"),
+                      # One per kind, on lower(term), which equals term, so that exact look-ups keep the
+                      # primary key: see migration 0015.
+                      *(Index(f"ix_search_terms_trgm_{kind}", text("lower(term) gist_trgm_ops"),
+                              postgresql_using="gist", postgresql_where=text(f"kind = '{kind}'"))
+                        for kind in ("word", "tag", "sound")),
+                      Index("ix_search_terms_prefix", "kind", text("term text_pattern_ops")))
+
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    term: Mapped[str] = mapped_column(Text, primary_key=True)  # the match key: lower case
+    label: Mapped[str] = mapped_column(Text)  # as shown: a sound id keeps its case
+    ndoc: Mapped[int] = mapped_column(Integer)
+
+
+# Typo-tolerant people search (catalog.search, migration 0015); declared here rather than in User's table
+# arguments so the search indexes stay apart from the account model.
+Index("ix_users_handle_trgm", User.handle, postgresql_using="gin", postgresql_ops={"handle": "gin_trgm_ops"})
+Index("ix_users_display_name_trgm", User.display_name, postgresql_using="gin",
+      postgresql_ops={"display_name": "gin_trgm_ops"})

@@ -17,6 +17,7 @@ from catalog.db import session_scope
 from config.settings import Settings, get_settings
 from feed_api import (
     auth,
+    discover,
     errors,
     feed,
     interactions,
@@ -24,6 +25,7 @@ from feed_api import (
     notifications,
     openapi,
     reports,
+    search,
     social,
     status_stream,
     users,
@@ -98,8 +100,8 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
     errors.install(app)
     openapi.install(app)
 
-    for module in (auth, users, feed, videos, status_stream, social, interactions, notifications, reports,
-                   moderation):
+    for module in (auth, users, feed, search, discover, videos, status_stream, social, interactions, notifications,
+                   reports, moderation):
         app.include_router(module.router)
     # Outside routing and auth, inside the metrics (which count the 413s like any answer).
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)

@@ -461,6 +461,96 @@ class MarkedRead(BaseModel):
     unread: int
 
 
+# ----------------------------------------------------------------------------------------------- search
+class UserHit(BaseModel):
+    id: str
+    handle: str
+    display_name: str
+    followers: int = Field(description="counted up to 10,000 (ranking needs no more)")
+
+
+class HashtagHit(BaseModel):
+    tag: str = Field(description="lower case, without #")
+    videos: int = Field(description="discoverable videos carrying it (as of the dictionary's last refresh)")
+
+
+class SoundHit(BaseModel):
+    sound_id: str
+    videos: int = Field(description="discoverable videos using it (as of the dictionary's last refresh)")
+
+
+class Correction(BaseModel):
+    word: str = Field(description="a word of the query that no indexed video uses")
+    also_searched: list[str] = Field(description="the closest words that do, searched with it")
+
+
+class SearchPage(BaseModel):
+    type: Literal["videos", "users", "hashtags", "sounds"]
+    query: str = Field(description="the query as searched: normalised (NFKC, lower case, single spaces)")
+    items: list[FeedItem] | list[UserHit] | list[HashtagHit] | list[SoundHit] = Field(
+        description="videos (feed items), users, hashtags or sounds, as `type` asked; best first")
+    corrections: list[Correction] = Field(default_factory=list, description="videos: typo corrections applied")
+    next_cursor: str | None = Field(None, description="opaque; pass it back with the same q and type")
+
+
+class SuggestionOut(BaseModel):
+    kind: Literal["query", "hashtag", "user"] = Field(description="a completed (or corrected) query, a hashtag "
+                                                                  "(#tag) or a person (@handle)")
+    text: str
+    user_id: str | None = Field(None, description="for kind=user")
+    videos: int | None = Field(None, description="for a query or hashtag: how many videos carry its last word")
+
+
+class SuggestionList(BaseModel):
+    query: str
+    items: list[SuggestionOut]
+
+
+# ----------------------------------------------------------------------------------------------- discover
+class TrendingHashtag(BaseModel):
+    tag: str
+    score: float = Field(description="decayed engagement over the window: people x weight of what they did x "
+                                     "2^(-age/half-life)")
+    people: int = Field(description="distinct people who engaged with its videos in the window")
+
+
+class TrendingSound(BaseModel):
+    sound_id: str
+    score: float
+    people: int
+
+
+class TrendingHashtags(BaseModel):
+    region: str = Field(description="whose engagement counted: a region, or global (everyone)")
+    window_hours: float
+    items: list[TrendingHashtag]
+
+
+class TrendingSounds(BaseModel):
+    region: str
+    window_hours: float
+    items: list[TrendingSound]
+
+
+class SuggestedCreator(BaseModel):
+    id: str
+    handle: str
+    display_name: str
+    reason: Literal["followed_by_people_you_follow", "popular", "popular_in_your_region", "posts_your_interests",
+                    "trending_now"]
+    followed_by_people_you_follow: int
+    followers: int = Field(description="counted up to 10,000")
+
+
+class SuggestedCreators(BaseModel):
+    items: list[SuggestedCreator]
+
+
+class RelatedVideos(BaseModel):
+    video_id: str
+    items: list[FeedItem]
+
+
 # ------------------------------------------------------------------------------------------- errors (RFC 9457)
 class FieldProblem(BaseModel):
     field: str = Field(description="the offending parameter or body field, dotted (\"\" for the request as a whole)")

@@ -55,6 +55,7 @@ class Services:
     page_size: int
     metrics: Metrics = field(default_factory=Metrics)
     pg_trending: dict = field(default_factory=dict)  # the Redis-down fallback's per-minute trending order
+    discovery: dict = field(default_factory=dict)  # trending terms and related lists, briefly (feed_api.discover)
     feed_in_flight: int = 0  # feed pages being served now (admission control in feed_api.feed)
     model_ranker: ModelRanker | None = None  # the trained For You ranker; None when settings turn it off
     exposure: ExposureRule = field(default_factory=ExposureRule)  # limited exposure of new uploads in For You
