@@ -2,10 +2,11 @@
 
 Stage one looks up every frame of the query, in each view and orientation, among the stored frames' hashes
 (their central, upright view: :class:`media.frame_index.FrameIndex`, multi-index hashing over 256-bit PDQ) and
-ranks videos by how many of their frames came close. Stage two verifies the best few with
-:func:`media.fingerprint.match`: time-consistent, mirror-aware, and decided on the foreground for still
-scenes. The first stage is deliberately loose (``CANDIDATE_BITS`` above the match's own threshold), because
-a copy under a sticker is matched on its foreground, while its picture may sit 60-76 bits away.
+ranks videos by how many of their frames came close. It does so twice: once for the picture, once for the
+foreground (what moved), each in its own index, because a copy under a sticker or a caption bar is often
+56-76 bits from every stored picture (beyond what bit sampling finds among millions in milliseconds) while its
+foreground sits 4-40 bits from the original's. Stage two verifies the best few of each with
+:func:`media.fingerprint.match`: time-consistent, mirror-aware, and decided on the foreground for still scenes.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from media.fingerprint import Fingerprint, Match, match
+from media.fingerprint import Fingerprint, Match, match_either_way
 from media.frame_index import FrameIndex
 
 CANDIDATE_BITS = 80  # stage one: a stored frame this close to any query key makes its video a candidate
-MAX_VERIFIED = 16  # candidates verified per lookup, best first
+LONE_PICTURE_BITS = 64  # a video with one close stored picture is a candidate only this close: at 1 M videos
+# chance puts a stored key 65-80 bits from one of a query's hundreds of keys in ~15 videos a lookup, while a copy
+# whose picture is that far (a caption bar, a sticker) is carried by its foreground
+MAX_VERIFIED = 16  # candidates verified per lookup and index (pictures, foregrounds), best first
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,18 @@ def reference_keys(ref: Fingerprint) -> np.ndarray:
     return np.ascontiguousarray(ref.hashes[::KEY_STEP, KEY_VIEW, 0, :])
 
 
+def foreground_keys(ref: Fingerprint) -> np.ndarray:
+    """The same frames' foreground, where it was strong enough to hash, (m, 4)."""
+    keys = ref.foreground[::KEY_STEP, KEY_VIEW, 0, :]
+    return np.ascontiguousarray(keys[keys.any(axis=1)])
+
+
+def query_foreground_keys(query: Fingerprint) -> np.ndarray:
+    """Every view and orientation of the query's foreground hashes that exist, (m, 4)."""
+    keys = query.foreground.reshape(-1, query.foreground.shape[-1])
+    return keys[keys.any(axis=1)]
+
+
 class DedupIndex:
     """``load`` fetches the fingerprint of a video added by :meth:`add_keys` once it is a candidate: at a
     million videos only the keys fit in memory, the fingerprints stay in the catalog."""
@@ -54,7 +70,8 @@ class DedupIndex:
         self._ids: list[str] = []
         self._prints: list[object] = []  # Fingerprint, _LAZY, or None once removed
         self._sha: dict[str, str] = {}
-        self._frames = FrameIndex()
+        self._frames = FrameIndex()  # pictures
+        self._moving = FrameIndex()  # foregrounds
         self._load = load
 
     def __len__(self) -> int:
@@ -69,44 +86,76 @@ class DedupIndex:
             self._sha.setdefault(fingerprint.sha256, video_id)
         if len(fingerprint):
             self._frames.add(slot, reference_keys(fingerprint))
+            if len(moving := foreground_keys(fingerprint)):
+                self._moving.add(slot, moving)
 
-    def add_keys(self, video_ids: Sequence[str], keys: np.ndarray, starts: np.ndarray) -> None:
-        """Bulk: video i's stage-one keys are ``keys[starts[i]:starts[i+1]]`` (:func:`reference_keys`); its
-        fingerprint is loaded when it is a candidate."""
+    def add_keys(self, video_ids: Sequence[str], keys: np.ndarray, starts: np.ndarray,
+                 moving: np.ndarray | None = None, moving_starts: np.ndarray | None = None) -> None:
+        """Bulk: video i's stage-one keys are ``keys[starts[i]:starts[i+1]]`` (:func:`reference_keys`) and
+        ``moving[moving_starts[i]:moving_starts[i+1]]`` (:func:`foreground_keys`); its fingerprint is loaded
+        when it is a candidate."""
         if self._load is None:
             raise ValueError("add_keys needs an index made with a fingerprint loader")
+        if (moving is None) != (moving_starts is None):
+            raise ValueError("give both moving and moving_starts, or neither")
         first = len(self._ids)
         self._ids.extend(video_ids)
         self._prints.extend([_LAZY] * len(video_ids))
-        slots = np.repeat(np.arange(first, first + len(video_ids), dtype=np.int32), np.diff(starts))
-        self._frames.add_bulk(slots, keys)
+        slots = np.arange(first, first + len(video_ids), dtype=np.int32)
+        self._frames.add_bulk(np.repeat(slots, np.diff(starts)), keys)
+        if moving is not None and moving_starts is not None:
+            self._moving.add_bulk(np.repeat(slots, np.diff(moving_starts)), moving)
+
+    def build(self) -> None:
+        """Build both stage-one indexes now rather than on the first lookup."""
+        self._frames.build()
+        self._moving.build()
+
+    @property
+    def keys(self) -> int:
+        """Stage-one keys held, pictures and foregrounds."""
+        return self._frames.keys + self._moving.keys
+
+    def candidates(self, query: Fingerprint, *, exact: bool = False) -> list[str]:
+        """Videos worth verifying, best first: the picture index's, then the foreground index's not yet named.
+        ``exact`` scans every stored key (the brute-force baseline of benchmarks)."""
+        return [self._ids[s] for s in self._candidate_slots(query, exact)]
+
+    def _candidate_slots(self, query: Fingerprint, exact: bool) -> list[int]:
+        slots = [s for s, _ in self._frames.candidates(query_keys(query), max_distance=CANDIDATE_BITS,
+                                                        limit=MAX_VERIFIED, exact=exact,
+                                                        lone_distance=LONE_PICTURE_BITS)]
+        moving = query_foreground_keys(query)
+        if len(moving) and self._moving.keys:
+            seen = set(slots)
+            slots += [s for s, _ in self._moving.candidates(moving, max_distance=CANDIDATE_BITS,
+                                                             limit=MAX_VERIFIED, exact=exact) if s not in seen]
+        return [s for s in slots if self._prints[s] is not None]
 
     def remove(self, video_id: str) -> None:
         for slot, vid in enumerate(self._ids):
             if vid == video_id and self._prints[slot] is not None:
                 self._prints[slot] = None
                 self._frames.remove(slot)
+                self._moving.remove(slot)
         self._sha = {k: v for k, v in self._sha.items() if v != video_id}
 
-    def lookup(self, query: Fingerprint, *, exclude: str | None = None) -> list[Hit]:
-        """Stored videos ``query`` (a dense fingerprint) duplicates, exact copies first, then closest."""
+    def lookup(self, query: Fingerprint, *, exclude: str | None = None, exact: bool = False) -> list[Hit]:
+        """Stored videos ``query`` (a dense fingerprint) duplicates, exact copies first, then closest.
+        ``exact``: candidates by brute force (a benchmark's baseline), not the multi-index tables."""
         hits: list[Hit] = []
-        exact = self._sha.get(query.sha256) if query.sha256 else None
-        if exact is not None and exact != exclude:
-            hits.append(Hit(exact, Match(True, True, 0.0, len(query), len(query), 0.0)))
+        same_bytes = self._sha.get(query.sha256) if query.sha256 else None
+        if same_bytes is not None and same_bytes != exclude:
+            hits.append(Hit(same_bytes, Match(True, True, 0.0, len(query), len(query), 0.0)))
         if len(query) == 0 or len(self._frames) == 0:
             return hits
-        for slot, _ in self._frames.candidates(query_keys(query), max_distance=CANDIDATE_BITS, limit=MAX_VERIFIED):
+        for slot in self._candidate_slots(query, exact):
             ref, vid = self._prints[slot], self._ids[slot]
             if ref is _LAZY and self._load is not None:
                 ref = self._load(vid)
-            if not isinstance(ref, Fingerprint) or vid in (exclude, exact):
+            if not isinstance(ref, Fingerprint) or vid in (exclude, same_bytes):
                 continue
-            m = match(query, ref)
-            if not m.duplicate and len(ref):
-                # The other way round too (the stored video may be the edited one): what compare() does.
-                back = match(ref, query.reference())
-                m = back if back.duplicate else m
+            m = match_either_way(query, ref)
             if m.duplicate:
                 hits.append(Hit(vid, m))
         hits.sort(key=lambda h: (not h.match.exact, h.match.distance))

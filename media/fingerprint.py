@@ -60,6 +60,8 @@ OFFSET_STEP_S = 0.25
 OFFSET_TOLERANCE_S = 0.25
 REFERENCE_RATE = 2.0  # stored fingerprints keep two frames a second (still scenes need the foreground's detail)
 _MAGIC = b"RFP2"
+_DISTANCE_BLOCK = 1 << 21  # (query row, reference row) pairs per block in distances()
+_ALIGN_BLOCK = 1 << 22  # (offset, frame pair) cells per block in _align()
 
 
 @dataclass(frozen=True)
@@ -232,12 +234,27 @@ def fingerprint_file(path: str | os.PathLike[str], *, limits: Limits | None = No
 def distances(query: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """(2, nq, nr): per query orientation, the least Hamming distance over every pair of views, the
     reference taken upright. ``query`` (nq, views, 2, 4), ``ref`` (nr, views, >=1, 4)."""
-    best = np.full((query.shape[2], len(query), len(ref)), 256, np.int32)
-    for o in range(query.shape[2]):
-        for vq in range(query.shape[1]):
-            for vr in range(ref.shape[1]):
-                d = np.bitwise_count(query[:, None, vq, o, :] ^ ref[None, :, vr, 0, :]).sum(axis=-1, dtype=np.int32)
-                np.minimum(best[o], d, out=best[o])
+    nq, views, orientations, words = query.shape
+    nr, ref_views = len(ref), ref.shape[1]
+    # View-major rows on both sides, so the minimum over views is a few whole-block minimums: NumPy's
+    # multi-axis reductions of small strided arrays cost more than the popcounts.
+    q = np.ascontiguousarray(query.transpose(1, 2, 0, 3)).reshape(-1, words)  # (views * 2 * nq, 4)
+    r = np.ascontiguousarray(ref[:, :, 0, :].transpose(1, 0, 2)).reshape(-1, words)  # (ref_views * nr, 4)
+    best = np.empty((orientations, nq, nr), np.int32)
+    step = max(1, _DISTANCE_BLOCK // max(1, views * orientations * ref_views * nr))  # query frames per block
+    for a in range(0, nq, step):  # blocks of query frames bound the temporaries for long clips
+        qb = q.reshape(views, orientations, nq, words)[:, :, a:a + step].reshape(-1, words)
+        d = np.bitwise_count(qb[:, None, 0] ^ r[None, :, 0]).astype(np.uint16)
+        for w in range(1, words):
+            d += np.bitwise_count(qb[:, None, w] ^ r[None, :, w])
+        d = d.reshape(views, -1, ref_views, nr)
+        m = d[0].copy()
+        for v in range(1, views):
+            np.minimum(m, d[v], out=m)
+        out = m[:, 0].copy()
+        for v in range(1, ref_views):
+            np.minimum(out, m[:, v], out=out)
+        best[:, a:a + step] = out.reshape(orientations, -1, nr)
     return best
 
 
@@ -256,34 +273,58 @@ class _Alignment:
 
 def _align(d: np.ndarray, tq: np.ndarray, tr: np.ndarray, max_bits: int) -> _Alignment | None:
     """The orientation and offset at which the largest share of reference frames (at least MIN_FRAMES)
-    has a query frame within ``max_bits``."""
+    has a query frame within ``max_bits``; ties go to the first orientation, then the earliest offset."""
     best: _Alignment | None = None
+    nr = len(tr)
+    span = min(tq.max() - tq.min(), tr.max() - tr.min())
     for o in range(d.shape[0]):
         qi, rj = np.nonzero(d[o] <= max_bits)
         if qi.size == 0:
             continue
         offsets = tq[qi] - tr[rj]
-        for offset in np.unique(np.round(offsets / OFFSET_STEP_S) * OFFSET_STEP_S):
-            agree = np.abs(offsets - offset) <= OFFSET_TOLERANCE_S
-            matched = np.unique(rj[agree]).size
-            if matched < MIN_FRAMES:
-                continue
+        pair = d[o][qi, rj]
+        candidates = np.unique(np.round(offsets / OFFSET_STEP_S) * OFFSET_STEP_S)
+        step = max(1, _ALIGN_BLOCK // qi.size)
+        for a in range(0, candidates.size, step):  # every candidate offset at once, in blocks
+            offset = candidates[a:a + step]
+            k, p = np.nonzero(np.abs(offsets[None, :] - offset[:, None]) <= OFFSET_TOLERANCE_S)
+            # Each reference frame by its closest query frame in step (neighbours within the tolerance are not).
+            cell = k * nr + rj[p]
+            order = np.lexsort((pair[p], cell))
+            cell, dist = cell[order], pair[p][order]
+            first = np.r_[True, cell[1:] != cell[:-1]]
+            cell, dist = cell[first], dist[first]
+            which = cell // nr
+            matched = np.bincount(which, minlength=offset.size)
             # Over half the shorter clip: the last frames of one take and the first of another of the same
             # scene otherwise line up as a "whole" match.
-            common = min(tq.max(), tr.max() + offset) - max(tq.min(), tr.min() + offset)
-            if common < MIN_OVERLAP * min(tq.max() - tq.min(), tr.max() - tr.min()):
+            common = np.minimum(tq.max(), tr.max() + offset) - np.maximum(tq.min(), tr.min() + offset)
+            valid = (matched >= MIN_FRAMES) & ~(common < MIN_OVERLAP * span)
+            if not valid.any():
                 continue
-            shifted = tr + offset
-            overlap = (shifted >= tq.min() - OFFSET_TOLERANCE_S) & (shifted <= tq.max() + OFFSET_TOLERANCE_S)
-            considered = max(int(overlap.sum()), matched)
-            # Each reference frame by its closest query frame in step (neighbours within the tolerance are not).
-            pair = d[o][qi[agree], rj[agree]]
-            order = np.lexsort((pair, rj[agree]))
-            first = np.r_[True, np.diff(rj[agree][order]) != 0]
-            distance = float(np.median(pair[order][first]))
-            if best is None or (matched / considered, matched, -distance) > (best.share, best.matched, -best.distance):
-                best = _Alignment(matched, considered, distance, float(offset), bool(o == 1))
+            shifted = tr[None, :] + offset[:, None]
+            overlap = ((shifted >= tq.min() - OFFSET_TOLERANCE_S)
+                       & (shifted <= tq.max() + OFFSET_TOLERANCE_S)).sum(axis=1)
+            considered = np.maximum(overlap, matched)
+            distance = _group_medians(dist, which, offset.size)
+            for i in np.flatnonzero(valid).tolist():
+                m, c, dm = int(matched[i]), int(considered[i]), float(distance[i])
+                if best is None or (m / c, m, -dm) > (best.share, best.matched, -best.distance):
+                    best = _Alignment(m, c, dm, float(offset[i]), bool(o == 1))
     return best
+
+
+def _group_medians(values: np.ndarray, groups: np.ndarray, n: int) -> np.ndarray:
+    """np.median of ``values`` per group 0..n-1 (NaN where a group is empty)."""
+    order = np.lexsort((values, groups))
+    v = values[order].astype(np.float64)
+    counts = np.bincount(groups, minlength=n)
+    mid = np.cumsum(counts) - counts + counts // 2
+    if v.size == 0:
+        return np.full(n, np.nan)
+    upper = v[np.minimum(mid, v.size - 1)]
+    lower = v[np.clip(mid - 1, 0, v.size - 1)]
+    return np.where(counts == 0, np.nan, np.where(counts % 2 == 1, upper, (lower + upper) / 2))
 
 
 def _with_foreground(fp: Fingerprint) -> tuple[np.ndarray, np.ndarray]:
@@ -307,24 +348,47 @@ def match(query: Fingerprint, ref: Fingerprint, *, max_bits: int = FRAME_BITS) -
 
     The picture decides for clips that move; for a still scene only a near-identical picture does. Failing
     that, the foreground decides: it also carries a copy whose picture a sticker or caption moved too far."""
+    return _match(query, ref, max_bits)[0]
+
+
+def match_either_way(query: Fingerprint, ref: Fingerprint) -> Match:
+    """``match(query, ref)``, else ``match(ref, query.reference())``: the stored video may be the edited one.
+
+    The second is skipped when it cannot succeed: its upright frame pairs are a subset of the first's, so
+    with fewer than MIN_FRAMES close ones there (the usual case for a chance candidate) it would fail."""
+    first, reversible = _match(query, ref, FRAME_BITS)
+    if first.duplicate or not reversible or not len(ref):
+        return first
+    back = match(ref, query.reference())
+    return back if back.duplicate else first
+
+
+def _match(query: Fingerprint, ref: Fingerprint, max_bits: int) -> tuple[Match, bool]:
+    """The match, and whether the other way round could match (enough close upright pairs)."""
     if query.sha256 and query.sha256 == ref.sha256:
-        return Match(True, True, 0.0, len(ref), len(ref), 0.0)
+        return Match(True, True, 0.0, len(ref), len(ref), 0.0), True
     if len(query) == 0 or len(ref) == 0:
-        return Match(False, False, 256.0, 0, len(ref), 0.0)
-    picture = _align(distances(query.hashes, ref.hashes), query.times, ref.times, max_bits)
+        return Match(False, False, 256.0, 0, len(ref), 0.0), False
+    d = distances(query.hashes, ref.hashes)
+    picture = _align(d, query.times, ref.times, max_bits)
     if picture is not None and picture.share >= MIN_SHARE and (
             not (query.still or ref.still) or _near(query, ref, picture)):
         return Match(True, False, picture.distance, picture.matched, picture.considered, picture.offset_s,
-                     picture.mirrored)
+                     picture.mirrored), True
+    reversible = int(np.count_nonzero(d[0] <= max_bits)) >= MIN_FRAMES
     (tq, fq), (tr, fr) = _with_foreground(query), _with_foreground(ref)
-    moving = _align(distances(fq, fr), tq, tr, FOREGROUND_BITS) if len(tq) and len(tr) else None
+    moving = None
+    if len(tq) and len(tr):
+        d = distances(fq, fr)
+        moving = _align(d, tq, tr, FOREGROUND_BITS)
+        reversible = reversible or int(np.count_nonzero(d[0] <= FOREGROUND_BITS)) >= MIN_FRAMES
     if moving is not None and moving.share >= MIN_FOREGROUND_SHARE:
         return Match(True, False, moving.distance, moving.matched, moving.considered, moving.offset_s,
-                     moving.mirrored, True)
+                     moving.mirrored, True), True
     best = picture or moving
     if best is None:
-        return Match(False, False, 256.0, 0, len(ref), 0.0)
-    return Match(False, False, best.distance, best.matched, best.considered, best.offset_s, best.mirrored)
+        return Match(False, False, 256.0, 0, len(ref), 0.0), reversible
+    return Match(False, False, best.distance, best.matched, best.considered, best.offset_s, best.mirrored), reversible
 
 
 def compare(a: Fingerprint, b: Fingerprint) -> Match:

@@ -1,7 +1,7 @@
 """Candidate videos for a dense PDQ fingerprint: multi-index hashing of 256-bit frame keys.
 
 Each table reads one window of ``WINDOW_BITS`` consecutive key bits; ``TABLES`` windows start evenly over
-the 256 bits (16 x 16 bits would be the classic disjoint chunks; 24 x 20 bits overlap). A table is CSR:
+the 256 bits (16 x 16 bits would be the classic disjoint chunks; 24 x 22 bits overlap). A table is CSR:
 rows sorted by window value (int32, all tables in one (T, N) array) plus 2**bits + 1 offsets. A query
 key's window values select rows; only those rows get the full 256-bit Hamming distance, and one stored key
 within ``max_distance`` makes its video a candidate. Ranking: distinct close stored keys per video.
@@ -15,12 +15,14 @@ Why it is built this way:
   N**0.5, and reading rows (a random 32-byte gather, 35-45 ns per row all told in NumPy) is the cost of
   a lookup.
 - Wider windows read far fewer rows per probe (2**-bits of the keys) and lose less than that in chances
-  (~0.73**bits at 70 bits), at the price of more tables (4 bytes per key each). At 1 M videos
-  (bench/frame_index.py) 24 x 20-bit windows give recall 0.983 (copies <= 70 bits) at p99 47 ms, reading
-  0.6 M rows per lookup; disjoint 16-bit chunks need the best 5-8 of 16 for that (recall 0.978-0.992,
-  p99 64-109 ms, 1.2-2.0 M rows). 22-bit windows lost too much recall at 66-70 bits, 18-bit ones saved
-  too little time. The width follows the index size (``TARGET_BUCKET_ROWS``), so a small index gets the
-  narrower windows' recall at a cost it can afford.
+  (~0.73**bits at 70 bits, ~0.85**bits at 40), at the price of more tables (4 bytes per key each). At 1 M
+  videos (19 M keys) 22-bit windows read a quarter of the rows 20-bit ones do and, on the adversarial
+  corpus (bench/dedup.py), lose no copy: the far copies (stickers, caption bars: 56-76 bits from every
+  stored picture) are found through the foreground's own index (:mod:`media.dedup_index`), 4-40 bits away.
+  Earlier, alone on synthetic copies up to 70 bits (bench/frame_index.py), 24 x 20-bit windows gave
+  recall 0.983 at p99 47 ms and disjoint 16-bit chunks 0.978-0.992 at p99 64-109 ms. The width follows
+  the index size (``TARGET_BUCKET_ROWS``), so a small index gets the narrower windows' recall at a cost it
+  can afford.
 - PDQ bits are biased, so some windows bucket far less evenly than others: tables are ordered by their
   measured collision rate (sum of squared bucket shares) and ``candidates(tables=k)`` probes the k most
   selective, trading recall for time. A query key lands in a bucket as often as a copy's key does (both
@@ -46,10 +48,10 @@ import numpy as np
 WORDS = 4  # uint64 words per 256-bit key, big-endian bit order (bit 0 is the top bit of word 0)
 KEY_BITS = 64 * WORDS
 TABLES = 24  # windows, starting every KEY_BITS / TABLES bits
-# Window width is chosen at build so that the mean bucket holds about this many rows (20 bits at 19 M keys):
+# Window width is chosen at build so that the mean bucket holds about this many rows (22 bits at 19 M keys):
 # that fixes the rows read per lookup, hence its time, whatever the index size, and spends the rest on
 # recall (narrower windows while the index is small).
-TARGET_BUCKET_ROWS = 16
+TARGET_BUCKET_ROWS = 4
 MIN_WINDOW_BITS, MAX_WINDOW_BITS = 12, 24
 WINDOW_BITS: int | None = None  # force a width (benchmarks)
 # Up to this many stored keys (~200 videos), compare everything: exact, and a 720-key query still costs
@@ -220,12 +222,16 @@ class FrameIndex:
             self._rows[t] = _argsort_stable(window_values(self._keys, int(s), bits), bits)
 
     def candidates(self, query: np.ndarray, *, max_distance: int, limit: int = 16,
-                   tables: int | None = None) -> list[tuple[int, int]]:
+                   tables: int | None = None, exact: bool = False,
+                   lone_distance: int | None = None) -> list[tuple[int, int]]:
         """Slots with stored keys within ``max_distance`` bits of some query key, best first.
 
         Each is ``(slot, n)`` with n the number of distinct stored keys of that slot within the distance
         (ties: the slot with the closest key first); at most ``limit``. ``tables`` probes only that many of
-        the most selective tables (default all), trading recall for time on large indexes.
+        the most selective tables (default all), trading recall for time on large indexes. ``exact`` compares
+        every query key with every stored key whatever the index size: the brute-force baseline.
+        ``lone_distance``: a slot with a single close key is a candidate only if that key is this close (at
+        millions of keys, one stored key 65-80 bits from one of hundreds of query keys is chance).
         """
         self.build()
         q = as_keys(query)
@@ -233,7 +239,7 @@ class FrameIndex:
             q = np.unique(q.view(f"V{8 * WORDS}").ravel()).view(np.uint64).reshape(-1, WORDS)
         if self._owner.size == 0 or q.shape[0] == 0 or limit <= 0:
             return []
-        if self._exhaustive:
+        if self._exhaustive or exact:
             rows, dist = self._exhaustive_pairs(q, max_distance)
         else:
             k = len(self._starts) if tables is None else max(0, min(tables, len(self._starts)))
@@ -250,6 +256,9 @@ class FrameIndex:
         slots, inverse, counts = np.unique(self._owner[rows], return_inverse=True, return_counts=True)
         best = np.full(slots.size, np.iinfo(np.uint16).max, np.uint16)
         np.minimum.at(best, inverse, dist)
+        if lone_distance is not None:
+            keep = (counts > 1) | (best <= lone_distance)
+            slots, counts, best = slots[keep], counts[keep], best[keep]
         top = np.lexsort((slots, best, -counts))[:limit]
         return [(int(slots[i]), int(counts[i])) for i in top]
 

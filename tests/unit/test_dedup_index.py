@@ -103,7 +103,7 @@ def test_fingerprints_round_trip_through_bytes_and_refuse_garbage():
 
 def test_bulk_keys_load_their_fingerprints_only_as_candidates():
     """At a million videos only stage one's keys sit in memory; a candidate's fingerprint is loaded."""
-    from media.dedup_index import reference_keys
+    from media.dedup_index import foreground_keys, reference_keys
 
     refs = {f"v{i}": random_fp(16).reference() for i in range(50)}
     loaded: list[str] = []
@@ -117,9 +117,35 @@ def test_bulk_keys_load_their_fingerprints_only_as_candidates():
     index = DedupIndex(load=load)
     keys = [reference_keys(fp) for fp in refs.values()]
     starts = np.concatenate([[0], np.cumsum([len(k) for k in keys])])
-    index.add_keys(list(refs), np.concatenate(keys), starts)
+    moving = [foreground_keys(fp) for fp in refs.values()]
+    moving_starts = np.concatenate([[0], np.cumsum([len(k) for k in moving])])
+    index.add_keys(list(refs), np.concatenate(keys), starts, np.concatenate(moving), moving_starts)
     hits = index.lookup(copy_of(original, bits=30, mirrored=True))
     assert [h.video_id for h in hits] == ["v7"] and hits[0].match.mirrored
     assert "v7" in loaded and len(set(loaded)) < len(refs)  # not every video was fetched
+    sticker = Fingerprint("", original.times, random_fp(16).hashes, flip(original.foreground, 20), False)
+    assert [h.video_id for h in index.lookup(sticker)] == ["v7"]  # through the bulk-loaded foreground keys
     with pytest.raises(ValueError, match="loader"):
         DedupIndex().add_keys(["x"], keys[0], np.asarray([0, len(keys[0])]))
+    with pytest.raises(ValueError, match="moving_starts"):
+        DedupIndex(load=load).add_keys(["x"], keys[0], np.asarray([0, len(keys[0])]), moving[0])
+
+
+def test_a_copy_whose_picture_is_lost_is_found_through_the_foreground_index(monkeypatch):
+    """A sticker or caption bar can move a copy's picture beyond what the picture index finds among many
+    videos; its foreground (what moved) stays close, and the foreground's own index names the original."""
+    monkeypatch.setattr(frame_index, "EXHAUSTIVE_KEYS", 0)  # the multi-index path, as at scale
+    index = DedupIndex()
+    originals = {f"v{i}": random_fp(24) for i in range(300)}
+    for vid, fp in originals.items():
+        index.add(vid, fp.reference())
+    original = originals["v42"]
+    unrelated_picture = random_fp(24).hashes  # nothing of the picture survives
+    fg = flip(original.foreground, 20)
+    query = Fingerprint("", original.times, unrelated_picture, fg, False)
+    assert "v42" in index.candidates(query)
+    hits = index.lookup(query)
+    assert [h.video_id for h in hits] == ["v42"] and hits[0].match.foreground
+    assert "moving content" in hits[0].match.explain()
+    index.remove("v42")
+    assert index.lookup(query) == [] and "v42" not in index.candidates(query)
