@@ -433,6 +433,9 @@ class AnalyticsOut(BaseModel):
     completion_rate: float
     average_watch_ms: float
     hourly: list[HourOut]
+    retention: list[float] = Field(default_factory=list, description="share of the last 48 hours' views still "
+                                   "watching at 0 %, 10 %, ... 100 % of the video (11 points; from progress events)")
+    retention_views: int = Field(0, description="the views (viewer and playback session) the curve is drawn from")
 
 
 # ----------------------------------------------------------------------------------------------- notifications

@@ -282,6 +282,7 @@ def analytics(video_id: VideoId, user: User, svc: Svc) -> AnalyticsOut:
     with session_scope(svc.sessions) as s:
         video = load_own(s, video_id, user)
         hours = events.hourly(s, video_id)
+        furthest = events.furthest_progress(s, video_id)
     d = {k: int(v) for k, v in (live_deltas(svc, [video_id]).get(video_id) or {}).items()}
     views = video.view_count + d.get("views", 0)
     completions = video.completions + d.get("completions", 0)
@@ -292,4 +293,5 @@ def analytics(video_id: VideoId, user: User, svc: Svc) -> AnalyticsOut:
         watch_ms_total=watch, completions=completions,
         completion_rate=round(completions / views, 4) if views else 0.0,
         average_watch_ms=round(watch / views, 1) if views else 0.0,
-        hourly=[HourOut(hour=h.hour, views=h.views, completions=h.completions, watch_ms=h.watch_ms) for h in hours])
+        hourly=[HourOut(hour=h.hour, views=h.views, completions=h.completions, watch_ms=h.watch_ms) for h in hours],
+        retention=events.retention_curve(furthest), retention_views=len(furthest))
