@@ -139,6 +139,10 @@ class VideoOut(BaseModel):
                                                                "moderation, when not clear")
 
 
+class StudioVideos(BaseModel):
+    items: list[VideoOut] = Field(description="the caller's videos in every state but deleted, newest first")
+
+
 class CreatedVideo(BaseModel):
     video: VideoOut
     upload: UploadTarget

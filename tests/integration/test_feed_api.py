@@ -9,6 +9,7 @@ import jwt
 import pytest
 
 from adapters import live_store as live
+from catalog import videos as videos_repo
 from catalog.db import session_scope
 from catalog.models import PendingPurge, Video
 from jobs.purge import process_pending
@@ -569,3 +570,22 @@ def test_overload_is_shed_with_503_not_sent_to_the_fallback(api, monkeypatch):
     assert resp.status_code == 503 and resp.json()["error"]["code"] == "overloaded"
     assert svc.live.up, "the breaker must stay closed"
     assert LiveBusy.__doc__
+
+
+def test_studio_lists_own_videos_in_every_state_and_nobody_elses(api, sessions):
+    creator, other = Person(api), Person(api)
+    ready = ready_video(sessions, creator.id)
+    theirs = ready_video(sessions, other.id)
+    uploading = api.post("/v1/videos", json={"caption": "draft", "size_bytes": 10}, headers=creator.headers).json()
+    failed = api.post("/v1/videos", json={"caption": "broken", "size_bytes": 10}, headers=creator.headers).json()
+    with session_scope(sessions) as s:
+        videos_repo.mark_failed(s, failed["video"]["id"], code="undecodable", reason="no video stream")
+    gone = ready_video(sessions, creator.id)
+    assert api.delete(f"/v1/videos/{gone}", headers=creator.headers).status_code == 204
+    items = api.get("/v1/me/videos", headers=creator.headers).json()["items"]
+    by_id = {v["id"]: v for v in items}
+    assert set(by_id) == {ready, uploading["video"]["id"], failed["video"]["id"]}  # not theirs, not deleted
+    assert by_id[failed["video"]["id"]]["failure"] == {"code": "undecodable", "reason": "no video stream"}
+    assert by_id[uploading["video"]["id"]]["state"] == "uploading" and by_id[ready]["state"] == "ready"
+    assert theirs not in {v["id"] for v in api.get("/v1/me/videos", headers=creator.headers).json()["items"]}
+    assert api.get("/v1/me/videos").status_code == 401
