@@ -6,7 +6,7 @@ import Hls from 'hls.js';
 export const PREFETCH_BUFFER_S = 4;   // about two 2 s segments, like delivery/feed.py's prefetch
 export const PLAYING_BUFFER_S = 30;
 
-window.reelflow = window.reelflow || { fragments: 0, errors: [], attached: 0 };
+window.reelflow = Object.assign({ fragments: 0, errors: [], attached: 0 }, window.reelflow);
 
 export function attach(video, url, { prefetch = false } = {}) {
   if (video._hls || video._src) { if (!prefetch) promote(video); return; }

@@ -28,7 +28,7 @@ export function card(item, { onNotInterested } = {}) {
     likeBtn.querySelector('.count').textContent = fmt(s.likes);
   }), false);
   likeBtn.classList.add('like');
-  const commentBtn = actionButton('💬', 'Comments', fmt(item.stats.comments), () => openComments(item, commentBtn));
+  const commentBtn = actionButton('≡', 'Comments', fmt(item.stats.comments), () => openComments(item, commentBtn));
   const shareBtn = actionButton('↗', 'Share', fmt(item.stats.shares), () => guarded(async () => {
     const link = `${location.origin}/app/v/${item.id}`;
     try { await navigator.clipboard.writeText(link); toast('Link copied'); } catch { toast(link); }
