@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, and_, cast, func, insert, select
+from sqlalchemy import Integer, and_, case, cast, func, insert, select
 from sqlalchemy.orm import Session
 
 from catalog.models import InteractionEvent, utcnow
@@ -72,3 +72,32 @@ def hourly(session: Session, video_id: str, *, hours: int = 48, now: datetime | 
             .where(e.video_id == video_id, e.occurred_at >= hour_start(now) - timedelta(hours=hours - 1))
             .group_by(bucket).order_by(bucket))
     return [HourStats(h, int(v), int(c), int(w)) for h, v, c, w in session.execute(stmt)]
+
+
+RETENTION_STEPS = 10  # the curve's points: 0 %, 10 %, ... 100 % of the video
+
+
+def retention_curve(furthest: Sequence[float], steps: int = RETENTION_STEPS) -> list[float]:
+    """Share of views still watching at each ``1/steps`` of the video, from how far each view got (0..1).
+
+    A view counts at a mark when it reached it; the first point is always 1.0 (every view started) unless
+    there are no views, where the curve is all zeros."""
+    if not furthest:
+        return [0.0] * (steps + 1)
+    n = len(furthest)
+    eps = 1e-6  # 0.3 reached through float sums still counts at the 30 % mark
+    return [round(sum(1 for f in furthest if f + eps >= i / steps) / n, 4) for i in range(steps + 1)]
+
+
+def furthest_progress(session: Session, video_id: str, *, hours: int = 48, now: datetime | None = None
+                      ) -> list[float]:
+    """How far each view of the last ``hours`` got: per (viewer, playback session), the highest progress
+    reported, 1.0 once it completed. A view is a session with a view_start or any progress."""
+    now = now or utcnow()
+    e = InteractionEvent
+    reached = func.max(case((e.kind == "complete", 1.0), else_=func.coalesce(e.progress, 0.0)))
+    stmt = (select(reached)
+            .where(e.video_id == video_id, e.kind.in_(("view_start", "progress", "complete")),
+                   e.occurred_at >= hour_start(now) - timedelta(hours=hours - 1))
+            .group_by(e.user_id, func.coalesce(e.session_id, "")))
+    return [min(1.0, float(f)) for f in session.scalars(stmt)]

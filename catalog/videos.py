@@ -167,6 +167,13 @@ def videos_by_id(session: Session, ids: Iterable[str]) -> dict[str, Video]:
     return found
 
 
+def own_videos(session: Session, creator_id: str, *, limit: int = 50) -> list[Video]:
+    """A creator's videos in every state but deleted, newest first: the studio's list (failed ones too)."""
+    stmt = (select(Video).where(Video.creator_id == creator_id, Video.deleted_at.is_(None))
+            .order_by(Video.created_at.desc(), Video.id.desc()).limit(limit))
+    return list(session.scalars(stmt))
+
+
 def set_pipeline_run(session: Session, video_id: str, run_id: str) -> None:
     get_video(session, video_id, for_update=True).pipeline_run_id = run_id
 

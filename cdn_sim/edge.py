@@ -3,8 +3,11 @@
 ``/<bucket>/<key>`` is served through :class:`~cdn_sim.cdn.CDN` from the POP of the client's region
 (``x-client-region`` header or ``?region=``, else the default region; ``?pop=`` / ``x-client-pop`` pins a
 POP, for simulations). Byte ranges, conditional GETs, CORS, content types by extension when the origin's
-is generic. ``/player/<file>`` serves the web player's static files, ``/metrics`` Prometheus text,
-``/healthz`` a liveness answer, and ``/admin/...`` purge, push and POP up/down.
+is generic. ``/player/<file>`` serves the test player's static files; ``/`` and ``/app/...`` the web app
+(``app/`` under the static directory; a path under ``/app/`` that names no file and has no extension is a
+client-side route and gets ``index.html``); ``/v1/...`` is forwarded to the feed API when an ``api``
+handler is given (:mod:`adapters.api_proxy`), so the app and the API share an origin; ``/metrics``
+Prometheus text, ``/healthz`` a liveness answer, and ``/admin/...`` purge, push and POP up/down.
 
 Who may call ``/admin/...``: with an admin token configured (``admin_token``, REELFLOW_EDGE_ADMIN_TOKEN),
 every request must carry ``Authorization: Bearer <token>``, from any peer, loopback included: in a
@@ -55,6 +58,8 @@ log = logging.getLogger("reelflow.edge")
 DEFAULT_STATIC_DIR = Path(__file__).resolve().parent / "web"
 ALLOW = "GET, HEAD, OPTIONS"
 PLAYER = "/player"
+APP = "/app"  # the web app's files and client-side routes; "/" is its home page
+API = "/v1"  # forwarded to the feed API
 SIGNED_MAX_AGE_S = 300  # how long a browser may keep a private object (never past its token's expiry)
 
 
@@ -65,8 +70,9 @@ class EdgeApp:
                  static_dir: Path | None = DEFAULT_STATIC_DIR, extra_headers: list[tuple[str, str]] | None = None,
                  clock: Callable[[], float] = time.monotonic, admin_token: str | None = None,
                  access: AccessCache | None = None, playback: PlaybackSigner | None = None,
-                 wall_clock: Callable[[], float] = time.time) -> None:
+                 wall_clock: Callable[[], float] = time.time, api: Handler | None = None) -> None:
         self.cdn = cdn
+        self.api = api  # the feed API behind /v1 (None: /v1 answers 404)
         # Without ``access`` (no catalog: simulations, a developer's bare edge) every object is public;
         # with it, each video object is gated before any tier answers (see _gate).
         self.access, self.playback, self.wall_clock = access, playback, wall_clock
@@ -77,6 +83,7 @@ class EdgeApp:
         if self.default_region not in cdn.topology.regions:
             raise ValueError(f"default region {self.default_region!r} is not in the topology")
         self.static_dir = static_dir.resolve() if static_dir is not None else None
+        self.app_dir = self.static_dir / "app" if self.static_dir is not None else None
         self.extra_headers = extra_headers or []
         self.clock = clock  # the tiers' clock: Age is measured on it
         self.metrics = EdgeMetrics(lambda: cdn.tiers)
@@ -97,8 +104,6 @@ class EdgeApp:
     async def _route(self, req: Request) -> Response:
         if len(req.target) > MAX_TARGET:
             return self._plain(414, f"request target longer than {MAX_TARGET} bytes")
-        if req.method == "OPTIONS":
-            return self._preflight()
         target = req.target
         if target.startswith(("http://", "https://")):  # absolute-form (proxies); keep path and query
             parts = urlsplit(target)
@@ -109,6 +114,12 @@ class EdgeApp:
             return self._plain(400, "bad request path")
         if any(seg in (".", "..") for seg in path.split("/")):
             return self._plain(400, "dot segments are not allowed in paths")
+        if path == API or path.startswith(API + "/"):
+            if self.api is None:
+                return self._plain(404, "no API behind this edge")
+            return await self.api(req)  # every method: the API answers for itself
+        if req.method == "OPTIONS":
+            return self._preflight()
         if path == "/admin" or path.startswith("/admin/"):
             return await self._admin(req, path)
         if req.method not in ("GET", "HEAD"):
@@ -120,6 +131,8 @@ class EdgeApp:
                                               self.metrics.render()))
         if path == PLAYER or path.startswith(PLAYER + "/"):
             return await self._static(req, path[len(PLAYER):].lstrip("/"))
+        if path == "/" or path == APP or path.startswith(APP + "/"):
+            return await self._app(req, path[len(APP):].lstrip("/") if path != "/" else "")
         token, path = split_signed(path)
         bucket, _, key = path.lstrip("/").partition("/")
         if bucket not in self.buckets or not key or key.endswith("/"):
@@ -219,18 +232,32 @@ class EdgeApp:
         headers += [("content-range", byte_range.content_range(size)), ("content-length", str(len(body)))]
         return self._finish(req, Response(206, headers, body))
 
+    # -- the web app: its files, and index.html for its client-side routes ----------------------------
+
+    async def _app(self, req: Request, rel: str) -> Response:
+        if self.app_dir is None or not self.app_dir.is_dir():
+            return self._plain(404, "not found")
+        resp = await self._static(req, rel or "index.html", root=self.app_dir)
+        last = rel.rsplit("/", 1)[-1]
+        if resp.status == 404 and "." not in last:
+            # A route of the app (/app/tag/cats): the page routes itself from location.pathname. A missing
+            # file with an extension (/app/nope.js) stays a 404, not HTML under a script's name.
+            resp = await self._static(req, "index.html", root=self.app_dir)
+        return resp
+
     # -- the player's static files -------------------------------------------------------------------
 
-    async def _static(self, req: Request, rel: str) -> Response:
-        if self.static_dir is None:
+    async def _static(self, req: Request, rel: str, root: Path | None = None) -> Response:
+        root = root or self.static_dir
+        if root is None:
             return self._plain(404, "not found")
         if rel == "" and not req.target.split("?", 1)[0].endswith("/"):
             return self._plain(301, "moved", [("location", PLAYER + "/")])  # relative links need the slash
         if any(seg.startswith(".") for seg in rel.split("/") if seg):
             return self._plain(404, "not found")  # hidden files are not part of the player
-        target = (self.static_dir / (rel or "index.html")).resolve()
-        if not target.is_relative_to(self.static_dir):  # a symlink out of the directory
-            return self._plain(403, "outside the player directory")
+        target = (root / (rel or "index.html")).resolve()
+        if not target.is_relative_to(root):  # a symlink out of the directory
+            return self._plain(403, "outside the web directory")
         if target.is_dir():
             target = target / "index.html"
         try:

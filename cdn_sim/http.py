@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -111,6 +111,9 @@ class Response:
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
+    # A body sent as it comes (Server-Sent Events through the API proxy) instead of ``body``: the transports
+    # write each chunk at once and close the iterator when the client goes away.
+    stream: AsyncIterator[bytes] | None = None
 
     def header(self, name: str) -> str | None:
         return next((v for k, v in self.headers if k == name), None)

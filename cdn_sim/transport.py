@@ -111,24 +111,51 @@ class H3EdgeProtocol(QuicConnectionProtocol):
             resp = Response(413, [("content-type", "text/plain"), ("content-length", "20")], b"request body too big")
         else:
             resp = await self.handler(Request(method, target, headers, bytes(stream.body), self._peer, "h3"))
-        self._answering.discard(stream_id)
-        if self._http is None or stream_id in self._reset:
-            self._reset.discard(stream_id)
-            return
-        body = b"" if _no_body(method, resp.status) else resp.body
-        out = [(b":status", str(resp.status).encode()), (b"server", SERVER_NAME.encode())]
-        # aioquic's client checks a HEAD answer's content-length against its (empty) body and closes the
-        # connection, so HEAD over HTTP/3 goes without it (RFC 9110 §8.6 makes it optional there).
-        out += [(k.encode(), v.encode("latin-1")) for k, v in resp.headers
-                if not (method == "HEAD" and k == "content-length")]
         try:
-            self._http.send_headers(stream_id, out, end_stream=not body)
-            if body:
-                self._http.send_data(stream_id, body, end_stream=True)
-        except Exception as exc:  # the stream or connection went away meanwhile
-            log.debug("could not answer stream %d: %s", stream_id, exc)
-            return
-        self.transmit()
+            if self._http is None or stream_id in self._reset:
+                return
+            streamed = resp.stream is not None and not _no_body(method, resp.status)
+            body = b"" if _no_body(method, resp.status) else resp.body
+            out = [(b":status", str(resp.status).encode()), (b"server", SERVER_NAME.encode())]
+            # aioquic's client checks a HEAD answer's content-length against its (empty) body and closes the
+            # connection, so HEAD over HTTP/3 goes without it (RFC 9110 §8.6 makes it optional there).
+            out += [(k.encode(), v.encode("latin-1")) for k, v in resp.headers
+                    if not (method == "HEAD" and k == "content-length")]
+            try:
+                self._http.send_headers(stream_id, out, end_stream=not (body or streamed))
+                if body:
+                    self._http.send_data(stream_id, body, end_stream=not streamed)
+                self.transmit()
+                if streamed:
+                    await self._send_stream(stream_id, resp)
+            except Exception as exc:  # the stream or connection went away meanwhile
+                log.debug("could not answer stream %d: %s", stream_id, exc)
+        finally:
+            self._answering.discard(stream_id)
+            self._reset.discard(stream_id)
+            await _close_stream(resp)
+
+    async def _send_stream(self, stream_id: int, resp: Response) -> None:
+        """Each chunk as it comes; stops when the client resets the stream (checked per chunk, so an idle
+        stream notices at its next chunk: the API's event streams send a keep-alive comment every 15 s)."""
+        assert resp.stream is not None and self._http is not None
+        async for chunk in resp.stream:
+            if stream_id in self._reset:
+                return
+            if chunk:
+                self._http.send_data(stream_id, chunk, end_stream=False)
+                self.transmit()
+        if stream_id not in self._reset:
+            self._http.send_data(stream_id, b"", end_stream=True)
+            self.transmit()
+
+
+async def _close_stream(resp: Response) -> None:
+    """Close a streamed body (and so the upstream connection behind it) whatever happened to the client."""
+    aclose = getattr(resp.stream, "aclose", None)
+    if aclose is not None:
+        with contextlib.suppress(Exception):
+            await aclose()
 
 
 def _udp_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
@@ -258,7 +285,8 @@ class _Http1Conn:
         """``resp`` framed by h11; it adds ``connection: close`` itself where the client asked or is HTTP/1.0."""
         headers = [("server", SERVER_NAME), ("alt-svc", alt_svc), *resp.headers]
         body = b"" if _no_body(method, resp.status) else resp.body
-        if body and resp.header("content-length") is None:
+        streamed = resp.stream is not None and not _no_body(method, resp.status)
+        if body and not streamed and resp.header("content-length") is None:
             headers.append(("content-length", str(len(body))))  # the whole body is at hand: no need to chunk it
         if close:
             headers.append(("connection", "close"))
@@ -266,6 +294,8 @@ class _Http1Conn:
                                          headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]))
         if body:
             out += self.h11.send(h11.Data(data=body))
+        if streamed:  # the caller sends the chunks and the end of the message
+            return out
         return out + self.h11.send(h11.EndOfMessage())
 
 
@@ -327,8 +357,18 @@ async def serve_http1(handler: Handler, alt_svc: str, reader: asyncio.StreamRead
                 writer.write(conn.response(request, "", alt_svc, close=True))
                 break
             resp = await handler(request)
-            writer.write(conn.response(resp, request.method, alt_svc))
-            await writer.drain()
+            try:
+                writer.write(conn.response(resp, request.method, alt_svc))
+                await writer.drain()
+                if resp.stream is not None and not _no_body(request.method, resp.status):
+                    async for chunk in resp.stream:  # h11 frames it: chunked unless a content-length was given
+                        if chunk:
+                            writer.write(conn.h11.send(h11.Data(data=chunk)))
+                            await writer.drain()
+                    writer.write(conn.h11.send(h11.EndOfMessage()))
+                    await writer.drain()
+            finally:
+                await _close_stream(resp)
             if conn.h11.our_state is not h11.DONE:  # MUST_CLOSE: the client said close, or speaks HTTP/1.0
                 break
             conn.start_next_cycle()

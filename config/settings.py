@@ -151,6 +151,8 @@ class Settings(BaseSettings):
     # Eviction at every tier (cdn_sim.cache.make_cache); S3-FIFO led LRU by 4 points at the edge in the simulator.
     edge_cache_policy: Literal["lru", "sieve", "s3fifo"] = "s3fifo"
     edge_default_region: str = "eu"  # clients that send no x-client-region / ?region= hint
+    # Where the edge forwards /v1/... (the web app's API on its own origin); default the API's api_url.
+    edge_api_upstream: str = ""
 
     # Upload limits (media.limits.Limits, see upload_limits); max_upload_bytes above is the size limit.
     min_duration_s: float = _LIMITS.min_duration_s

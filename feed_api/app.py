@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
     for module in (auth, users, feed, search, discover, videos, status_stream, social, interactions, notifications,
                    reports, moderation):
         app.include_router(module.router)
+    app.include_router(videos.studio_router)
     # Outside routing and auth, inside the metrics (which count the 413s like any answer).
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=svc.metrics)

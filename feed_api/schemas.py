@@ -139,6 +139,10 @@ class VideoOut(BaseModel):
                                                                "moderation, when not clear")
 
 
+class StudioVideos(BaseModel):
+    items: list[VideoOut] = Field(description="the caller's videos in every state but deleted, newest first")
+
+
 class CreatedVideo(BaseModel):
     video: VideoOut
     upload: UploadTarget
@@ -433,6 +437,9 @@ class AnalyticsOut(BaseModel):
     completion_rate: float
     average_watch_ms: float
     hourly: list[HourOut]
+    retention: list[float] = Field(default_factory=list, description="share of the last 48 hours' views still "
+                                   "watching at 0 %, 10 %, ... 100 % of the video (11 points; from progress events)")
+    retention_views: int = Field(0, description="the views (viewer and playback session) the curve is drawn from")
 
 
 # ----------------------------------------------------------------------------------------------- notifications

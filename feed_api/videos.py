@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Path
+from fastapi import APIRouter, BackgroundTasks, Path, Query
 from sqlalchemy.orm import Session
 
 from adapters.airflow_api import PipelineUnavailable
@@ -31,6 +31,7 @@ from feed_api.schemas import (
     RenditionOut,
     Stats,
     StoredPartOut,
+    StudioVideos,
     UploadTarget,
     VideoOut,
 )
@@ -38,6 +39,7 @@ from feed_api.services import Services
 from jobs import purge, uploads
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"])
+studio_router = APIRouter(prefix="/v1/me", tags=["me"])
 VideoId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="video id")]
 # What the handlers raise; auth, rate-limit, validation and conflict answers are added by feed_api.openapi.
 VISIBLE_ERRORS = {404: {"description": "no such video, or not one you may see"}}
@@ -276,12 +278,24 @@ def delete_video(video_id: VideoId, user: User, svc: Svc, background: Background
     background.add_task(purge.process_pending, svc.sessions, svc.origin, svc.purger, video_id=video_id)
 
 
+@studio_router.get("/videos", response_model=StudioVideos)
+def my_videos(user: User, svc: Svc, limit: Annotated[int, Query(ge=1, le=100)] = 50) -> StudioVideos:
+    """The creator studio's list: the caller's own videos in every state (uploading, processing, failed with
+    the reason, removed with the moderator's) but deleted; nobody else's."""
+    with session_scope(svc.sessions) as s:
+        creator = users_repo.find_user(s, user)
+        rows = repo.own_videos(s, user, limit=limit)
+        deltas = live_deltas(svc, [v.id for v in rows])
+        return StudioVideos(items=[_out(v, svc, creator.handle if creator else None, deltas.get(v.id)) for v in rows])
+
+
 @router.get("/{video_id}/analytics", response_model=AnalyticsOut, responses=OWNER_ERRORS)
 def analytics(video_id: VideoId, user: User, svc: Svc) -> AnalyticsOut:
     """Totals (flushed + live) and the last 48 clock hours from the event log; the creator only."""
     with session_scope(svc.sessions) as s:
         video = load_own(s, video_id, user)
         hours = events.hourly(s, video_id)
+        furthest = events.furthest_progress(s, video_id)
     d = {k: int(v) for k, v in (live_deltas(svc, [video_id]).get(video_id) or {}).items()}
     views = video.view_count + d.get("views", 0)
     completions = video.completions + d.get("completions", 0)
@@ -292,4 +306,5 @@ def analytics(video_id: VideoId, user: User, svc: Svc) -> AnalyticsOut:
         watch_ms_total=watch, completions=completions,
         completion_rate=round(completions / views, 4) if views else 0.0,
         average_watch_ms=round(watch / views, 1) if views else 0.0,
-        hourly=[HourOut(hour=h.hour, views=h.views, completions=h.completions, watch_ms=h.watch_ms) for h in hours])
+        hourly=[HourOut(hour=h.hour, views=h.views, completions=h.completions, watch_ms=h.watch_ms) for h in hours],
+        retention=events.retention_curve(furthest), retention_views=len(furthest))

@@ -58,6 +58,7 @@ def _print_status(stack) -> bool:
         owner = r.detail or (f"pid {r.pid}" if r.managed else "external")
         print(f"  {mark}  {r.name:22} {r.url:45} {owner}")
     print(f"  state and logs: {stack.home}")
+    print(f"  web app: {stack.app_url()}  (HTTP/3; docs/web.md: trusting the certificate in a browser)")
     return all(r.healthy for r in rows)
 
 
@@ -80,7 +81,7 @@ def _edge(args: argparse.Namespace) -> int:
                          shield_cache_bytes=s.edge_shield_cache_bytes, default_region=s.edge_default_region,
                          policy=s.edge_cache_policy, cold_buckets={s.vod_bucket: s.cold_bucket},
                          admin_token=s.edge_admin_token or None, catalog_url=s.database_url,
-                         playback_keys=s.playback_keys))
+                         playback_keys=s.playback_keys, api_upstream=s.edge_api_upstream or s.api_url))
     return 0
 
 

@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
+from adapters.api_proxy import ApiProxy
 from adapters.catalog_check import CatalogCheck
 from adapters.origin_fetch import origin_fetcher
 from adapters.s3 import OriginConfig, OriginStore
@@ -25,12 +26,15 @@ def build_app(origin: OriginConfig | Fetch, buckets: tuple[str, ...], cache_byte
               default_region: str | None = None, static_dir: Path | None = DEFAULT_STATIC_DIR,
               topology: Topology | None = None, policy: str = "lru",
               cold_buckets: dict[str, str] | None = None, admin_token: str | None = None,
-              catalog_url: str | None = None, playback_keys: Sequence[bytes] | None = None) -> EdgeApp:
+              catalog_url: str | None = None, playback_keys: Sequence[bytes] | None = None,
+              api_upstream: str | None = None) -> EdgeApp:
     """``catalog_url``: every video object is gated by the catalog before any tier answers (gone: 404;
     private or followers-only: 403 without a playback token signed with one of ``playback_keys``), and
     objects of the cold buckets (``cold_buckets``: hot bucket -> cold bucket, read as a slower origin) are
     served only for videos it still holds (deleted ones never come back). Without a catalog, every object
-    is public. ``admin_token``: the bearer token ``/admin/...`` requires (none: loopback peers only)."""
+    is public. ``admin_token``: the bearer token ``/admin/...`` requires (none: loopback peers only).
+    ``api_upstream``: the feed API's URL; ``/v1/...`` is forwarded there, so the web app the edge serves at
+    ``/`` reaches the API on its own origin (none: ``/v1`` answers 404)."""
     check = CatalogCheck(catalog_url) if catalog_url else None
     fetch = (origin_fetcher(OriginStore(origin), cold_buckets, check if cold_buckets else None)
              if isinstance(origin, OriginConfig) else origin)
@@ -39,7 +43,8 @@ def build_app(origin: OriginConfig | Fetch, buckets: tuple[str, ...], cache_byte
     # The signer's lifetime is unused here: the edge only verifies (each token carries its expiry).
     playback = PlaybackSigner(playback_keys, ttl_s=1) if playback_keys else None
     return EdgeApp(cdn, buckets, default_region=default_region, static_dir=static_dir, admin_token=admin_token,
-                   access=AccessCache(check.access) if check is not None else None, playback=playback)
+                   access=AccessCache(check.access) if check is not None else None, playback=playback,
+                   api=ApiProxy(api_upstream) if api_upstream else None)
 
 
 async def run_edge(origin: OriginConfig, *, buckets: tuple[str, ...], hosts: tuple[str, ...], port: int,
@@ -48,7 +53,7 @@ async def run_edge(origin: OriginConfig, *, buckets: tuple[str, ...], hosts: tup
                    static_dir: Path | None = DEFAULT_STATIC_DIR, policy: str = "lru",
                    ready: asyncio.Event | None = None, cold_buckets: dict[str, str] | None = None,
                    admin_token: str | None = None, catalog_url: str | None = None,
-                   playback_keys: Sequence[bytes] | None = None) -> None:
+                   playback_keys: Sequence[bytes] | None = None, api_upstream: str | None = None) -> None:
     """The edge process: one event loop, one tier chain.
 
     ``cache_bytes`` is each POP's edge tier. Several worker processes on one SO_REUSEPORT port were
@@ -58,5 +63,5 @@ async def run_edge(origin: OriginConfig, *, buckets: tuple[str, ...], hosts: tup
     app = build_app(origin, buckets, cache_bytes, regional_cache_bytes=regional_cache_bytes,
                     shield_cache_bytes=shield_cache_bytes, default_region=default_region, static_dir=static_dir,
                     policy=policy, cold_buckets=cold_buckets, admin_token=admin_token, catalog_url=catalog_url,
-                    playback_keys=playback_keys)
+                    playback_keys=playback_keys, api_upstream=api_upstream)
     await serve_app(app, hosts=hosts, port=port, cert_dir=cert_dir, ready=ready)

@@ -312,9 +312,16 @@ class Stack:
         self.log(f"starting the feed API on {self.s.api_url}")
         self._spawn("api", [sys.executable, "-m", "uvicorn", "feed_api.app:create_app", "--factory", "--host",
                             self.s.api_host, "--port", str(self.s.api_port), "--workers", "1",
-                            "--loop", "uvloop", "--http", "httptools", "--no-access-log"], self.child_env(),
+                            "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                            # The edge forwards /v1 from loopback with the client's address in X-Forwarded-For:
+                            # trusted from there only, so per-IP rate limits see the real clients.
+                            "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1,::1"], self.child_env(),
                     cwd=REPO_ROOT)
         self._wait("api", lambda: self._http_ok(url), 60)
+
+    def app_url(self) -> str:
+        """The web app: the edge serves it at / and forwards /v1 to the API (docs/web.md)."""
+        return self.s.edge_public_url.rstrip("/") + "/"
 
     def edge_tcp_url(self) -> str:
         return f"http://{self.s.edge_host}:{self.s.edge_port}/healthz"

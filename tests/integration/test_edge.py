@@ -48,7 +48,7 @@ def test_h3_not_found_bad_paths_and_methods(edge):
     async def main():
         async with h3_connect(f"https://localhost:{edge['port']}/", cafile=edge["cafile"]) as c:
             return [(await c.get(p)).status for p in
-                    ("/vod/edge/none", "/raw/uploads/x/source", "/vod/../raw/x", "/", "/healthz")]
+                    ("/vod/edge/none", "/raw/uploads/x/source", "/vod/../raw/x", "/nothing", "/healthz")]
 
     assert asyncio.run(main()) == [404, 404, 400, 404, 200]  # dot segments are refused outright
 

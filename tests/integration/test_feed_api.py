@@ -9,6 +9,7 @@ import jwt
 import pytest
 
 from adapters import live_store as live
+from catalog import videos as videos_repo
 from catalog.db import session_scope
 from catalog.models import PendingPurge, Video
 from jobs.purge import process_pending
@@ -434,6 +435,29 @@ def test_views_deduplicate_per_hour_and_counters_flush_to_postgres(api, sessions
     assert api.get(f"/v1/videos/{vid}/analytics", headers=me.headers).status_code == 403
 
 
+def test_analytics_retention_curve_from_progress_events(api, sessions):
+    """How far each view (viewer, playback session) got, as the share still watching at each 10 %; other
+    videos' events never count, and only the creator reads it."""
+    creator, a, b, c = Person(api), Person(api), Person(api), Person(api)
+    vid, other = ready_video(sessions, creator.id), ready_video(sessions, creator.id)
+    sent = [(a, [{"video_id": vid, "kind": "view_start", "session_id": "a1"},
+                 {"video_id": vid, "kind": "progress", "progress": 0.35, "watch_ms": 2000, "session_id": "a1"},
+                 {"video_id": vid, "kind": "progress", "progress": 0.55, "watch_ms": 1000, "session_id": "a1"},
+                 {"video_id": other, "kind": "complete", "progress": 1.0, "session_id": "a1"}]),
+            (b, [{"video_id": vid, "kind": "view_start", "session_id": "b1"},
+                 {"video_id": vid, "kind": "complete", "watch_ms": 5000, "session_id": "b1"}]),
+            (c, [{"video_id": vid, "kind": "view_start", "session_id": "c1"}])]
+    for person, batch in sent:
+        assert api.post("/v1/interactions", json={"events": batch}, headers=person.headers).status_code == 202
+    stats = api.get(f"/v1/videos/{vid}/analytics", headers=creator.headers).json()
+    assert stats["retention_views"] == 3
+    third, two_thirds = round(1 / 3, 4), round(2 / 3, 4)
+    assert stats["retention"] == [1.0] + [two_thirds] * 5 + [third] * 5
+    empty = ready_video(sessions, creator.id)
+    assert api.get(f"/v1/videos/{empty}/analytics", headers=creator.headers).json()["retention"] == [0.0] * 11
+    assert api.get(f"/v1/videos/{vid}/analytics", headers=a.headers).status_code == 403
+
+
 @pytest.mark.parametrize("events", [[], [{"video_id": "0" * 16, "kind": "teleport"}],
                                     [{"video_id": "0" * 16, "kind": "progress", "progress": 1.5}],
                                     [{"video_id": "0" * 16, "kind": "progress", "watch_ms": -1}],
@@ -546,3 +570,22 @@ def test_overload_is_shed_with_503_not_sent_to_the_fallback(api, monkeypatch):
     assert resp.status_code == 503 and resp.json()["error"]["code"] == "overloaded"
     assert svc.live.up, "the breaker must stay closed"
     assert LiveBusy.__doc__
+
+
+def test_studio_lists_own_videos_in_every_state_and_nobody_elses(api, sessions):
+    creator, other = Person(api), Person(api)
+    ready = ready_video(sessions, creator.id)
+    theirs = ready_video(sessions, other.id)
+    uploading = api.post("/v1/videos", json={"caption": "draft", "size_bytes": 10}, headers=creator.headers).json()
+    failed = api.post("/v1/videos", json={"caption": "broken", "size_bytes": 10}, headers=creator.headers).json()
+    with session_scope(sessions) as s:
+        videos_repo.mark_failed(s, failed["video"]["id"], code="undecodable", reason="no video stream")
+    gone = ready_video(sessions, creator.id)
+    assert api.delete(f"/v1/videos/{gone}", headers=creator.headers).status_code == 204
+    items = api.get("/v1/me/videos", headers=creator.headers).json()["items"]
+    by_id = {v["id"]: v for v in items}
+    assert set(by_id) == {ready, uploading["video"]["id"], failed["video"]["id"]}  # not theirs, not deleted
+    assert by_id[failed["video"]["id"]]["failure"] == {"code": "undecodable", "reason": "no video stream"}
+    assert by_id[uploading["video"]["id"]]["state"] == "uploading" and by_id[ready]["state"] == "ready"
+    assert theirs not in {v["id"] for v in api.get("/v1/me/videos", headers=creator.headers).json()["items"]}
+    assert api.get("/v1/me/videos").status_code == 401
