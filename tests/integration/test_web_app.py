@@ -2,7 +2,8 @@
 download): the edge serves the app and forwards /v1 to a real API (uvicorn) over the test services, ingest runs
 in-process. Feed swipes play through hls.js over h3 with the next videos prefetched; search as you type finds a
 misspelled word; an upload goes up in parts with a progress bar, its status arrives over SSE and it plays; the
-studio draws its charts. Screenshots land in docs/screenshots/ (REELFLOW_SCREENSHOTS=0 skips writing them).
+studio draws its charts. Screenshots land in a temporary folder, or in $REELFLOW_SCREENSHOTS (the README's
+screenshots: REELFLOW_SCREENSHOTS=docs/screenshots).
 
 Development tokens stand in for accounts here (the accounts API is built elsewhere); tests/e2e/test_web_app.py
 runs sign-up, login and notifications against the live stack.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import tempfile
 import threading
 import time
 import uuid
@@ -43,7 +45,7 @@ playwright = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (./dev setup installs it)")
 
 REPO = Path(__file__).resolve().parents[2]
-SHOTS = REPO / "docs" / "screenshots"
+SHOTS = Path(os.environ.get("REELFLOW_SCREENSHOTS") or Path(tempfile.gettempdir()) / "reelflow-screenshots")
 MEDIA = (".m3u8", ".m4s", ".mp4", ".m4a")
 
 
@@ -151,9 +153,8 @@ class Tab:
         return [r for r in self.responses if r["url"].split("?")[0].endswith(MEDIA)]
 
     def shot(self, name: str) -> None:
-        if os.environ.get("REELFLOW_SCREENSHOTS", "1") != "0":
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            self.page.screenshot(path=str(SHOTS / name))
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SHOTS / name))
 
     def close(self) -> None:
         self.context.close()
