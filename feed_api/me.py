@@ -21,6 +21,7 @@ from media.avatar import AvatarLimits, AvatarRejected
 router = APIRouter(prefix="/v1/me", tags=["me"])
 AVATAR_PATH = "/v1/me/avatar"  # feed_api.app gives it a larger body limit than the rest
 AVATAR_ERRORS = {413: {"description": "the image is over the avatar limit (5 MiB by default)"},
+                 422: {"description": "no body: send the image's bytes"},
                  415: {"description": "not an image, a truncated one, or too many pixels (bad_image)"}}
 # A wrong current password is 403, not 401: a client that refreshes its token on 401 would retry in a loop.
 PASSWORD_ERRORS = {403: {"description": "the current password is wrong (invalid_credentials)"},
@@ -82,6 +83,8 @@ async def put_avatar(request: Request, user: User, svc: Svc) -> MeOut:
     """Upload a new avatar: the image's bytes as the body (JPEG, PNG, WebP or GIF, up to 5 MiB). It is
     centre-cropped to a square and stored as 256 and 64 px JPEGs without the upload's metadata."""
     data = await request.body()
+    if not data:
+        raise invalid("send the image's bytes as the request body")
     limits = AvatarLimits(max_bytes=svc.max_avatar_bytes)
     if len(data) > limits.max_bytes:
         raise ApiError(413, "payload_too_large", f"the image is over {limits.max_bytes} bytes")
