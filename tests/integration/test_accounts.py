@@ -350,7 +350,8 @@ def test_avatar_upload_is_stored_in_s3_and_replaced_and_deleted(api, settings, s
     # Others see it on the public profile.
     assert api.get(f"/v1/users/{pair['user_id']}").json()["avatar_url"] == url
 
-    second = api.put("/v1/me/avatar", headers=bearer(pair), content=_photo(300, 500, colour=(200, 0, 0))).json()["avatar_url"]
+    second = api.put("/v1/me/avatar", headers=bearer(pair),
+                     content=_photo(300, 500, colour=(200, 0, 0))).json()["avatar_url"]
     assert second != url
     assert store.stat(settings.vod_bucket, key) is None  # the old one is gone from the origin
     assert api.delete("/v1/me/avatar", headers=bearer(pair)).status_code == 204
