@@ -116,6 +116,9 @@ class Keys:
     def card(self, video: str) -> str:
         return f"{self.p}card:{video}"
 
+    def session_version(self, user: str) -> str:
+        return f"{self.p}sv:{user}"
+
     def rate(self, subject: str, budget: str = "") -> str:
         """The general budget's key, or a class's own (``budget``: signup, comment, ...)."""
         return f"{self.p}rl:{budget}:{subject}" if budget else f"{self.p}rl:{subject}"
@@ -207,6 +210,24 @@ if tat < now then tat = now end
 if now < tat - tolerance then return tat - tolerance - now end
 local new = tat + interval
 redis.call('SET', KEYS[1], new, 'PX', math.ceil(new - now + 1000))
+return 0
+"""
+
+# Give back one cell of a GCRA budget (a sign-in that succeeded returns the attempt it spent).
+GCRA_REFUND = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local tat = tonumber(redis.call('GET', KEYS[1]) or 0)
+local new = tat - tonumber(ARGV[1])
+if new <= now then redis.call('DEL', KEYS[1])
+else redis.call('SET', KEYS[1], new, 'PX', math.ceil(new - now + 1000)) end
+return 0
+"""
+
+# A user's session version only grows: a slow writer with an older value never lowers the cached one.
+SESSION_VERSION_MAX = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
 return 0
 """
 

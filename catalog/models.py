@@ -112,6 +112,33 @@ class User(Base):
     interests: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
     role: Mapped[str] = mapped_column(String(16), default=Role.USER, server_default=Role.USER.value)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Accounts (migration 0016). An argon2id hash (catalog.passwords); None: an account from before passwords,
+    # or signed up without one, which cannot log in until it sets one.
+    password_hash: Mapped[str | None] = mapped_column(Text, deferred=True)
+    # Every access token carries the version it was issued under (its ``sv`` claim); signing out everywhere
+    # and changing the password bump it, so every older access token stops working.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    bio: Mapped[str] = mapped_column(Text, default="", server_default="")
+    avatar_key: Mapped[str | None] = mapped_column(Text)  # the 256 px JPEG's key in the vod bucket; None: none
+
+
+class RefreshToken(Base):
+    """One opaque refresh token, stored as the SHA-256 of its text only. Tokens descending from one sign-in
+    share a ``family_id``; each is used once (``used_at``, ``replaced_by`` its successor). A used token shown
+    again means a copy is in someone else's hands: the whole family is revoked."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    family_id: Mapped[str] = mapped_column(String(32), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)  # pruning
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    replaced_by: Mapped[int | None] = mapped_column(BigInteger)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    user_agent: Mapped[str | None] = mapped_column(String(256))
 
 
 class Video(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -96,6 +97,56 @@ def create_video(session: Session, *, caption: str = "", hashtags: Iterable[str]
     session.add(video)
     session.flush()
     return video
+
+
+CAPTION_TAG = re.compile(r"#(\w{1,64})(?!\w)", re.UNICODE)
+MAX_HASHTAGS = 30
+PRIVACY_RANK = {Privacy.PUBLIC: 0, Privacy.FOLLOWERS: 1, Privacy.PRIVATE: 2}  # who may see it, widest first
+
+
+def caption_tags(caption: str) -> list[str]:
+    """The hashtags written in a caption (``#word``), first spelling of each, in order."""
+    out: list[str] = []
+    for tag in CAPTION_TAG.findall(caption):
+        if tag.lower() not in {t.lower() for t in out}:
+            out.append(tag)
+    return out
+
+
+def retag(old_caption: str, new_caption: str, hashtags: Iterable[str]) -> list[str]:
+    """The hashtags after a caption edit: those written in the old caption leave with it, those in the new one
+    come; tags picked apart from the caption (the upload's list) stay. At most MAX_HASHTAGS."""
+    written = {t.lower() for t in caption_tags(old_caption)}
+    kept = [t for t in hashtags if t.lower() not in written]
+    for tag in caption_tags(new_caption):
+        if tag.lower() not in {t.lower() for t in kept}:
+            kept.append(tag)
+    return kept[:MAX_HASHTAGS]
+
+
+def narrows(old: str, new: str) -> bool:
+    """Fewer people may see the video under ``new`` than under ``old``."""
+    return PRIVACY_RANK[Privacy(new)] > PRIVACY_RANK[Privacy(old)]
+
+
+def edit(session: Session, video: Video, *, caption: str | None = None, privacy: str | None = None,
+         hashtags: Iterable[str] | None = None) -> bool:
+    """The creator's edit of a loaded (locked) video; True when it narrows who may see the video, which the
+    caller must purge from the edge in the same transaction (``jobs.purge.enqueue``)."""
+    tags = list(video.hashtags or [])
+    if caption is not None and caption != video.caption:
+        tags = retag(video.caption, caption, tags)
+        video.caption = caption
+    if hashtags is not None:
+        tags = list(hashtags)[:MAX_HASHTAGS]
+    if tags != list(video.hashtags or []):
+        video.hashtags, video.tag_keys = tags, [t.lower() for t in tags]
+    narrowed = False
+    if privacy is not None and privacy != video.privacy:
+        narrowed = narrows(video.privacy, privacy)
+        video.privacy = Privacy(privacy)
+    session.flush()
+    return narrowed
 
 
 def get_video(session: Session, video_id: str, *, for_update: bool = False) -> Video:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -60,6 +61,8 @@ ALLOW = "GET, HEAD, OPTIONS"
 PLAYER = "/player"
 APP = "/app"  # the web app's files and client-side routes; "/" is its home page
 API = "/v1"  # forwarded to the feed API
+# An avatar's object (jobs.avatars writes them): public, content-hashed, the only non-video key served.
+AVATAR_KEY = re.compile(r"u/[0-9a-f]{16}/avatar/[0-9a-f]{32}-[0-9]{2,4}\.jpg")
 SIGNED_MAX_AGE_S = 300  # how long a browser may keep a private object (never past its token's expiry)
 
 
@@ -149,9 +152,11 @@ class EdgeApp:
         if self.access is None and token is None:
             return None
         parts = key.split("/")
+        if token is None and len(parts) == 5 and AVATAR_KEY.fullmatch("/".join(parts[1:])):
+            return None  # avatars (jobs.avatars) are public, whoever asks
         video = parts[2] if len(parts) > 3 and parts[1] == "v" and VIDEO_ID.fullmatch(parts[2]) else None
         if video is None:
-            return self._plain(404, "not found")  # only videos live in the served buckets
+            return self._plain(404, "not found")  # only videos and avatars live in the served buckets
         expires = None
         if token is not None:
             if self.playback is None:

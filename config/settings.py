@@ -83,7 +83,13 @@ class Settings(BaseSettings):
     # Signs access tokens (JWT HS256) and feed cursors (HMAC). The default is published: the API refuses to
     # start with it unless development auth is on, and the local stack generates one per home instead.
     api_secret: str = DEV_API_SECRET
-    token_ttl_s: int = 7 * 86400
+    # Accounts (docs/accounts.md): access tokens are short-lived JWTs; refresh tokens are opaque, stored hashed,
+    # rotated on every use. A stolen access token works until it expires or its user signs out everywhere.
+    token_ttl_s: int = Field(default=15 * 60, ge=60, le=7 * 86400)
+    refresh_token_ttl_s: int = Field(default=30 * 86400, ge=3600)
+    # How long an API process trusts its own copy of a user's session version (the ``sv`` claim's reference)
+    # before asking Redis again: a sign-out everywhere reaches other processes within this many seconds.
+    session_cache_s: float = Field(default=2.0, ge=0, le=60)
     # POST /v1/auth/dev-token issues a token for any user id or handle: anyone becomes anyone. Off unless asked
     # for; `reelflow stack up` turns it on for the local stack it starts (unless REELFLOW_DEV_AUTH says no).
     dev_auth: bool = False
@@ -103,6 +109,15 @@ class Settings(BaseSettings):
     reaction_limit_burst: int = Field(default=30, ge=1)
     report_limit_per_min: float = Field(default=10.0, gt=0)  # reports on videos, comments and users, per account
     report_limit_burst: int = Field(default=5, ge=1)
+    # Failed sign-ins (wrong password, unknown handle), per account (the handle tried) and per client IP. A
+    # spent budget refuses every attempt, a correct password too, until it refills; a success gives its
+    # attempt back. Per account: 5 tries, then one a minute; per IP: 20, then one every 6 s.
+    login_account_limit_per_min: float = Field(default=1.0, gt=0)
+    login_account_limit_burst: int = Field(default=5, ge=1)
+    login_ip_limit_per_min: float = Field(default=10.0, gt=0)
+    login_ip_limit_burst: int = Field(default=20, ge=1)
+    # PUT /v1/me/avatar takes an image as its body: the one route allowed past max_request_body_bytes.
+    max_avatar_bytes: int = Field(default=5 * 2**20, ge=64 * 2**10)
     # Every request body is small JSON (video files go straight to S3): the largest valid one, a 2,200-character
     # caption and 30 hashtags of 64 characters all written as \u escapes, is about 50 KiB. A body over this
     # limit is refused with 413 before routing and auth, without being read (feed_api.body_limit).

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from adapters import live_store
 from adapters.edge_admin import Purger
+from catalog import accounts
 from catalog.db import session_scope
 from config.settings import Settings, get_settings
 from feed_api import (
@@ -21,6 +22,7 @@ from feed_api import (
     errors,
     feed,
     interactions,
+    me,
     moderation,
     notifications,
     openapi,
@@ -43,8 +45,14 @@ HOUSEKEEPING_S = 30
 
 DESCRIPTION = """Reelflow's API for phones and creators.
 
-Authenticate with `Authorization: Bearer <token>`: `POST /v1/users` signs up and returns a token;
-`POST /v1/auth/dev-token` issues one in development.
+Authenticate with `Authorization: Bearer <access token>`. `POST /v1/auth/signup` (handle and password) and
+`POST /v1/auth/login` answer an access token (a JWT, 15 minutes) and a refresh token (opaque, 30 days, single
+use): `POST /v1/auth/refresh` exchanges the refresh token for a new pair, and a refresh token presented twice
+revokes every token of its sign-in (`token_reused`). `POST /v1/auth/logout` ends one sign-in,
+`POST /v1/auth/logout-all` every one, access tokens included; so does `POST /v1/me/password`. Wrong passwords
+are rate-limited per account and per address (429 with Retry-After, even for a right password until it
+passes). `POST /v1/users` (sign-up with an optional password) still works; `POST /v1/auth/dev-token` issues a
+token in development only. See docs/accounts.md.
 
 Errors are RFC 9457 problem details (`application/problem+json`): `type` is `/problems/{code}` (relative to
 the API's origin), `title` is fixed per code, `status` repeats the HTTP status, `detail` says what went wrong,
@@ -55,6 +63,8 @@ is the v1 error body, kept for existing clients."""
 
 def _housekeeping_once(svc: Services) -> None:
     purge.process_pending(svc.sessions, svc.origin, svc.purger)
+    with session_scope(svc.sessions) as s:  # refresh tokens expired a day ago or more: nothing checks them
+        accounts.prune_refresh_tokens(s)
     if svc.live.up:  # counters wait in Redis while it is down; nothing to flush from here then
         try:
             live_store.flush_counters(svc.live.sync, svc.live.keys, lambda: session_scope(svc.sessions))
@@ -100,12 +110,13 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
     errors.install(app)
     openapi.install(app)
 
-    for module in (auth, users, feed, search, discover, videos, status_stream, social, interactions, notifications,
-                   reports, moderation):
+    for module in (auth, users, me, feed, search, discover, videos, status_stream, social, interactions,
+                   notifications, reports, moderation):
         app.include_router(module.router)
     app.include_router(videos.studio_router)
     # Outside routing and auth, inside the metrics (which count the 413s like any answer).
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes,
+                       larger={("PUT", me.AVATAR_PATH): settings.max_avatar_bytes})
     app.add_middleware(MetricsMiddleware, metrics=svc.metrics)
     app.add_route("/metrics", svc.metrics.endpoint, include_in_schema=False)
     svc.metrics.registry.register(PipelineCollector(svc.sessions))  # pipeline figures from the catalog

@@ -4,12 +4,15 @@ Every body the API takes is small JSON (video files go straight to S3), but Fast
 body before its dependencies run, so without a limit a 100 MiB body to an authenticated route is read in full
 before the 401. Here a declared ``Content-Length`` over the limit is answered 413 at once, its body unread; a
 body without one (chunked) is counted as it streams and cut off with 413 the moment it passes the limit.
+One route may take more (``larger``: method and exact path -> bytes): the avatar upload's image body.
 The 413 asks the server to close the connection (``Connection: close``), so the rest is never read; so does
 any answer given before the request's body was read to its end (a route that takes no body, a 401 for one
 without a token), or the server would read through the rest to reach the next request.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,16 +42,25 @@ def has_body(scope: Scope) -> bool:
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: Mapping[tuple[str, str], int] | None = None) -> None:
+        self.app, self.default_max = app, max_bytes
+        self.larger = dict(larger or {})
+
+    def limit(self, scope: Scope) -> int:
+        return self.larger.get((scope.get("method", ""), scope.get("path", "")), self.default_max)
+
+    @property
+    def max_bytes(self) -> int:
+        return self.default_max
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.limit(scope)
         declared = declared_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await self.refuse(scope, receive, send)
+        if declared is not None and declared > max_bytes:
+            await self.refuse(scope, receive, send, max_bytes)
             return
         received, cut, started, read_all = 0, False, False, not has_body(scope)
 
@@ -57,9 +69,9 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     cut = True
-                    raise BodyTooLarge(f"request body over {self.max_bytes} bytes")
+                    raise BodyTooLarge(f"request body over {max_bytes} bytes")
                 read_all = not message.get("more_body", False)
             return message
 
@@ -78,10 +90,10 @@ class BodyLimitMiddleware:
             if not cut or started:
                 raise
         if cut and not started:
-            await self.refuse(scope, receive, send)
+            await self.refuse(scope, receive, send, max_bytes)
 
-    async def refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = (f"the request body is over {self.max_bytes} bytes; the API takes small JSON bodies "
+    async def refuse(self, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
+        detail = (f"the request body is over {max_bytes} bytes; the API takes small JSON bodies "
                   "(video files go to the upload URL)")
         response = problem(Request(scope), 413, CODE, detail, headers={"Connection": "close"})
         await response(scope, receive, send)

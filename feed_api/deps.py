@@ -14,42 +14,56 @@ from catalog.moderation import role
 from feed_api.errors import ApiError
 from feed_api.rate_limits import Budget, client_subject, rate_limit
 from feed_api.services import Services, services
-from feed_api.tokens import TokenError
+from feed_api.tokens import Claims, TokenError
 
-bearer = HTTPBearer(auto_error=False, description="a JWT from POST /v1/users or POST /v1/auth/dev-token")
+bearer = HTTPBearer(auto_error=False, description="an access token (JWT) from POST /v1/auth/signup, "
+                    "/v1/auth/login or /v1/auth/refresh (or POST /v1/auth/dev-token in development)")
 Svc = Annotated[Services, Depends(services)]
 
 UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="reelflow"'}
 
 
-def _token_user(svc: Services, creds: HTTPAuthorizationCredentials | None) -> str | None:
+async def _token_user(svc: Services, creds: HTTPAuthorizationCredentials | None) -> str | None:
     if creds is None:
         return None
     try:
-        return svc.tokens.verify(creds.credentials)
+        claims = svc.tokens.claims(creds.credentials)
     except TokenError as exc:
         raise ApiError(401, "invalid_token", str(exc), headers=UNAUTHORIZED) from exc
+    await _check_session(svc, claims)
+    return claims.user_id
 
 
-def required_user(svc: Services, authorization: str | None) -> str:
+async def _check_session(svc: Services, claims: Claims) -> None:
+    """A token issued before its user signed out everywhere (or changed password) is refused, as is one whose
+    user no longer exists. Usually a dict read (feed_api.session_versions)."""
+    current = await svc.versions.current(claims.user_id)
+    if current is None:
+        raise ApiError(401, "invalid_token", "the token's user does not exist", headers=UNAUTHORIZED)
+    if claims.session_version < current:
+        raise ApiError(401, "invalid_token", "this session has been signed out; sign in again",
+                       headers=UNAUTHORIZED)
+
+
+async def required_user(svc: Services, authorization: str | None) -> str:
     """The user of an ``Authorization: Bearer`` header value (for routes that read headers themselves)."""
     scheme, _, token = (authorization or "").partition(" ")
     creds = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token.strip()) \
         if scheme.lower() == "bearer" and token.strip() else None
-    return _required(svc, creds)
+    return await _required(svc, creds)
 
 
-def _required(svc: Services, creds: HTTPAuthorizationCredentials | None) -> str:
-    user = _token_user(svc, creds)
+async def _required(svc: Services, creds: HTTPAuthorizationCredentials | None) -> str:
+    user = await _token_user(svc, creds)
     if user is None:
-        raise ApiError(401, "unauthenticated", "send Authorization: Bearer <token> (see POST /v1/users)",
+        raise ApiError(401, "unauthenticated", "send Authorization: Bearer <token> (see POST /v1/auth/login)",
                        headers=UNAUTHORIZED)
     return user
 
 
 async def current_user(svc: Svc, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
     """The authenticated user's id; 401 without a valid bearer token, 429 over the rate limit."""
-    user = _required(svc, creds)
+    user = await _required(svc, creds)
     await rate_limit(svc, user)
     return user
 
@@ -57,7 +71,7 @@ async def current_user(svc: Svc, creds: Annotated[HTTPAuthorizationCredentials |
 async def optional_user(request: Request, svc: Svc,
                         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str | None:
     """Like current_user, but anonymous callers are let through (None); a bad token is still 401."""
-    user = _token_user(svc, creds)
+    user = await _token_user(svc, creds)
     await rate_limit(svc, user or client_subject(request))
     return user
 
@@ -66,7 +80,7 @@ def account_budget(budget: Budget) -> Callable[..., object]:
     """A dependency like current_user whose requests spend ``budget``, per account, instead of the general one
     (spending both would let a comment flood starve the same account's reads)."""
     async def limited_user(svc: Svc, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
-        user = _required(svc, creds)
+        user = await _required(svc, creds)
         await rate_limit(svc, user, budget)
         return user
 
@@ -77,6 +91,11 @@ def account_budget(budget: Budget) -> Callable[..., object]:
 async def signup_budget(request: Request, svc: Svc) -> None:
     """Ways to get a token without one (sign-up, the dev token) spend one budget per client IP."""
     await rate_limit(svc, client_subject(request), Budget.SIGNUP)
+
+
+async def client_budget(request: Request, svc: Svc) -> None:
+    """Anonymous writes that need no account (refresh, logout) spend the general budget of the client IP."""
+    await rate_limit(svc, client_subject(request))
 
 
 User = Annotated[str, Depends(current_user)]
@@ -109,5 +128,6 @@ DEPENDENCY_ERRORS: dict[Callable[..., object], dict[int, str]] = {
     **{dep: {401: "no or bad token", **LIMIT_ERRORS} for dep in (commenter, follower, reactor, reporter)},
     signup_budget: {429: "too many sign-ups or tokens from this address; retry after Retry-After",
                     503: LIMIT_ERRORS[503]},
+    client_budget: LIMIT_ERRORS,
     current_moderator: {403: "not a moderator"},
 }

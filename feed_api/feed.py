@@ -64,7 +64,7 @@ async def get_feed(request: Request) -> Response:
     """A page of a feed: videos with metadata, author, stats, poster and playback URL on the edge, and
     ``next_cursor``. A feed session (followed through the cursors) never shows a video twice."""
     svc = request.app.state.services
-    user = required_user(svc, request.headers.get("authorization"))
+    user = await required_user(svc, request.headers.get("authorization"))
     try:
         q = FeedQuery.model_validate(request.query_params)
     except ValidationError as exc:

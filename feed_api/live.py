@@ -13,13 +13,22 @@ from typing import TypeVar
 import redis
 import redis.asyncio as aredis
 
-from adapters.live_store import GCRA, MARK_SEEN, POOL_UNSEEN, TAKE_COUNTERS, UPDATE_PROFILE, Keys
+from adapters.live_store import (
+    GCRA,
+    GCRA_REFUND,
+    MARK_SEEN,
+    POOL_UNSEEN,
+    SESSION_VERSION_MAX,
+    TAKE_COUNTERS,
+    UPDATE_PROFILE,
+    Keys,
+)
 
 log = logging.getLogger("feed_api.live")
 T = TypeVar("T")
 REDIS_ERRORS = (redis.RedisError, OSError)
 SCRIPTS = {"gcra": GCRA, "pool_unseen": POOL_UNSEEN, "mark_seen": MARK_SEEN, "profile": UPDATE_PROFILE,
-           "take": TAKE_COUNTERS}
+           "take": TAKE_COUNTERS, "gcra_refund": GCRA_REFUND, "sv_max": SESSION_VERSION_MAX}
 
 
 class LiveUnavailable(RuntimeError):

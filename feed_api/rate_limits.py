@@ -37,6 +37,8 @@ class Budget(StrEnum):
     FOLLOW = "follow"  # POST and DELETE /v1/users/{id}/follow, per account
     REACTION = "reaction"  # likes, unlikes and shares, per account
     REPORT = "report"  # reports on videos, comments and users, per account (a report flood holds videos)
+    LOGIN_ACCOUNT = "login_account"  # sign-in attempts per account (the handle tried); successes give theirs back
+    LOGIN_IP = "login_ip"  # sign-in attempts per client IP; successes give theirs back
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ def rates_from(settings: Settings) -> dict[Budget, Rate]:
         Budget.FOLLOW: Rate(settings.follow_limit_per_min / 60, settings.follow_limit_burst),
         Budget.REACTION: Rate(settings.reaction_limit_per_min / 60, settings.reaction_limit_burst),
         Budget.REPORT: Rate(settings.report_limit_per_min / 60, settings.report_limit_burst),
+        Budget.LOGIN_ACCOUNT: Rate(settings.login_account_limit_per_min / 60, settings.login_account_limit_burst),
+        Budget.LOGIN_IP: Rate(settings.login_ip_limit_per_min / 60, settings.login_ip_limit_burst),
     }
 
 
@@ -91,3 +95,45 @@ async def rate_limit(svc: Services, subject: str, budget: Budget = Budget.GENERA
     except LiveUnavailable:
         return
     refuse_if_limited(wait_ms)
+
+
+# ------------------------------------------------------------------------------- password attempts
+def _spend_sync(svc: Services, subject: str, budget: Budget) -> int:
+    key, args = svc.live.keys.rate(subject, budget), svc.rates[budget].gcra_args()
+    return int(svc.live.run_sync(lambda r: svc.live.script(r, "gcra", [key], args)) or 0)
+
+
+def _refund_sync(svc: Services, subject: str, budget: Budget) -> None:
+    key, args = svc.live.keys.rate(subject, budget), svc.rates[budget].gcra_args()
+    svc.live.run_sync(lambda r: svc.live.script(r, "gcra_refund", [key], args[:1]))
+
+
+def begin_password_attempt(svc: Services, budgets: list[tuple[str, Budget]]) -> None:
+    """Spend one attempt of each (subject, budget) before a password is checked; 429 with Retry-After when any
+    is spent, whatever the password (a correct one too: otherwise a guesser would learn the answer from the
+    lock-out itself). Spending first, not after a failure, keeps concurrent guesses within the budget.
+    Successes give theirs back (:func:`end_password_attempt`). Fails open while Redis is down."""
+    spent: list[tuple[str, Budget]] = []
+    wait = 0
+    try:
+        for subject, budget in budgets:
+            w = _spend_sync(svc, subject, budget)
+            if w > 0:
+                wait = max(wait, w)
+            else:
+                spent.append((subject, budget))
+        if wait:  # refused: the budgets that allowed this attempt keep their cell
+            for subject, budget in spent:
+                _refund_sync(svc, subject, budget)
+    except LiveUnavailable:
+        return
+    refuse_if_limited(wait)
+
+
+def end_password_attempt(svc: Services, budgets: list[tuple[str, Budget]]) -> None:
+    """The password was right: give the attempt back, so signing in never eats the budget."""
+    try:
+        for subject, budget in budgets:
+            _refund_sync(svc, subject, budget)
+    except LiveUnavailable:
+        pass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from typing import Literal
 
@@ -28,8 +29,38 @@ def clean_tags(tags: list[str]) -> list[str]:
     return cleaned
 
 
+# Bidirectional overrides and isolates: they make a name display as something else (text reversed mid-line).
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def plain_text(value: str, *, newlines: bool = False) -> str:
+    """``value`` if it holds no control characters (NUL, escapes, bidi overrides; line breaks only where
+    ``newlines``); ValueError naming the first one otherwise."""
+    for ch in value:
+        if ch in BIDI_CONTROLS or (unicodedata.category(ch) == "Cc" and not (newlines and ch == "\n")):
+            raise ValueError(f"control character U+{ord(ch):04X} is not allowed")
+    return value
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class EditVideo(Strict):
+    caption: str | None = Field(None, max_length=2200, description="hashtags written in it (#word) follow it")
+    privacy: Literal["public", "followers", "private"] | None = None
+    hashtags: list[str] | None = Field(None, max_length=30, description="replaces the hashtags picked apart "
+                                       "from the caption")
+
+    @field_validator("caption")
+    @classmethod
+    def _plain_caption(cls, v: str | None) -> str | None:
+        return None if v is None else plain_text(v, newlines=True)
+
+    @field_validator("hashtags")
+    @classmethod
+    def _clean_tags(cls, tags: list[str] | None) -> list[str] | None:
+        return None if tags is None else clean_tags(tags)
 
 
 class CreateVideo(Strict):
@@ -172,11 +203,21 @@ class FeedPage(BaseModel):
 
 
 # ----------------------------------------------------------------------------------------------- users
+PASSWORD_FIELD = dict(max_length=4096, description="at least 8 characters, at most 1024 bytes as UTF-8")
+
+
 class SignUp(Strict):
     handle: str = Field(pattern=HANDLE, description="2-30 characters: letters, digits, _ and . (case-insensitive)")
     display_name: str = Field("", max_length=64)
     region: str = Field("global", pattern=REGION)
     interests: list[str] = Field(default_factory=list, max_length=20, description="hashtags picked at sign-up")
+    password: str | None = Field(None, max_length=4096, description="optional here (an account without one "
+                                 "cannot log in again once its tokens lapse); required by POST /v1/auth/signup")
+
+    @field_validator("display_name")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        return plain_text(v)
 
     @field_validator("handle")
     @classmethod
@@ -198,6 +239,13 @@ class UserOut(BaseModel):
     created_at: datetime
     followers: int = 0
     following: int = 0
+    bio: str = ""
+    avatar_url: str | None = Field(None, description="256x256 JPEG on the edge; None without an avatar")
+    avatar_small_url: str | None = Field(None, description="64x64 JPEG on the edge")
+
+
+class MeOut(UserOut):
+    has_password: bool = Field(description="false: the account cannot log in until it sets a password")
 
 
 class TokenOut(BaseModel):
@@ -205,6 +253,57 @@ class TokenOut(BaseModel):
     token_type: str = "bearer"
     expires_in: int
     user_id: str
+    refresh_token: str | None = Field(None, description="from POST /v1/users: exchange it at POST /v1/auth/refresh")
+    refresh_expires_in: int | None = None
+
+
+class AccountSignUp(SignUp):
+    password: str = Field(**PASSWORD_FIELD)  # type: ignore[assignment]
+
+
+class Login(Strict):
+    handle: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=4096)
+
+
+class RefreshRequest(Strict):
+    refresh_token: str = Field(min_length=1, max_length=256)
+
+
+class AuthOut(BaseModel):
+    user_id: str
+    handle: str
+    access_token: str = Field(description="a JWT for Authorization: Bearer; short-lived (expires_in seconds)")
+    refresh_token: str = Field(description="opaque, single use: POST /v1/auth/refresh exchanges it for a new pair")
+    expires_in: int
+    refresh_expires_in: int
+    token_type: str = "bearer"
+
+
+class PasswordChange(Strict):
+    current_password: str | None = Field(None, max_length=4096,
+                                         description="required when the account has a password")
+    new_password: str = Field(**PASSWORD_FIELD)
+
+
+class ProfileEdit(Strict):
+    display_name: str | None = Field(None, min_length=1, max_length=64)
+    bio: str | None = Field(None, max_length=300, description="line breaks allowed, other control characters not")
+
+    @field_validator("display_name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        plain_text(v)
+        if not v.strip():
+            raise ValueError("a display name cannot be blank")
+        return v.strip()
+
+    @field_validator("bio")
+    @classmethod
+    def _bio(cls, v: str | None) -> str | None:
+        return None if v is None else plain_text(v, newlines=True)
 
 
 class SignedUp(BaseModel):

@@ -12,6 +12,7 @@ from adapters.model_registry import ModelRegistry
 from adapters.s3 import OriginStore
 from adapters.s3_multipart import MultipartStore
 from catalog.db import make_engine, make_sessionmaker
+from catalog.passwords import Passwords
 from cdn_sim.playback_tokens import PlaybackSigner
 from config.clients import airflow_client, edge_purger, multipart_store, origin_store
 from config.settings import Settings, insecure_api_settings
@@ -20,6 +21,7 @@ from feed_api.live import Live
 from feed_api.metrics import Metrics
 from feed_api.ranker_loader import ModelRanker
 from feed_api.rate_limits import Budget, Rate, rates_from
+from feed_api.session_versions import SessionVersions
 from feed_api.tokens import TokenSigner
 from jobs.pipeline import AirflowPipeline, Pipeline
 from jobs.purge import OriginTarget
@@ -60,6 +62,19 @@ class Services:
     model_ranker: ModelRanker | None = None  # the trained For You ranker; None when settings turn it off
     exposure: ExposureRule = field(default_factory=ExposureRule)  # limited exposure of new uploads in For You
     review_reports: int = 3  # distinct reporters that hold a video for review (0: never)
+    passwords: Passwords = field(default_factory=Passwords)  # argon2id (catalog.passwords)
+    refresh_ttl_s: int = 30 * 86400
+    session_versions: SessionVersions | None = None  # built in from_settings (needs live and sessions)
+    max_avatar_bytes: int = 5 * 2**20
+
+    @property
+    def versions(self) -> SessionVersions:
+        assert self.session_versions is not None
+        return self.session_versions
+
+    def avatar_url(self, key: str | None) -> str | None:
+        """An avatar's edge URL (public, like a public video's poster); None without one."""
+        return f"{self.playback_base}/{key}" if key else None
 
     def playback_url(self, key: str, *, signed: bool = False) -> str:
         """The edge URL of one of a video's objects (``v/<video>/...``); ``signed``: with a playback token for
@@ -100,7 +115,9 @@ class Services:
             exposure=ExposureRule(settings.exposure_min_views, settings.exposure_max_reports,
                                   settings.exposure_sample_share),
             review_reports=settings.moderation_review_reports,
+            refresh_ttl_s=settings.refresh_token_ttl_s, max_avatar_bytes=settings.max_avatar_bytes,
         )
+        svc.session_versions = SessionVersions(svc.live, svc.sessions, cache_s=settings.session_cache_s)
         if settings.feed_ranker:  # loads nothing yet: the app's lifespan starts its background thread
             svc.model_ranker = ModelRanker(ModelRegistry(store), settings.home / "models", svc.metrics,
                                            check_s=settings.feed_ranker_check_s, weight=settings.feed_ranker_weight)

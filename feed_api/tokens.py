@@ -1,9 +1,12 @@
-"""Bearer tokens: JWT HS256 with ``sub`` = user id and ``exp``. Pure signing and checking; the FastAPI
-dependencies that use them live in :mod:`feed_api.deps`, the token endpoint in :mod:`feed_api.auth`."""
+"""Bearer tokens: JWT HS256 with ``sub`` = user id, ``exp`` and ``sv``, the user's session version when it was
+issued (a token without one counts as version 0). Pure signing and checking; the FastAPI dependencies that
+use them (and compare ``sv`` with the user's current version) live in :mod:`feed_api.deps`, the token
+endpoints in :mod:`feed_api.auth`."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import jwt
 
@@ -15,19 +18,30 @@ class TokenError(ValueError):
     pass
 
 
+@dataclass(frozen=True)
+class Claims:
+    user_id: str
+    session_version: int
+
+
 class TokenSigner:
     def __init__(self, secret: str, ttl_s: int) -> None:
         if len(secret) < 16:
             raise ValueError("the API secret must be at least 16 characters")
         self._secret, self.ttl_s = secret, ttl_s
 
-    def issue(self, user_id: str, *, ttl_s: int | None = None, now: float | None = None) -> str:
+    def issue(self, user_id: str, *, sv: int = 0, ttl_s: int | None = None, now: float | None = None) -> str:
         now = time.time() if now is None else now
-        claims = {"sub": user_id, "iat": int(now), "exp": int(now + (ttl_s or self.ttl_s)), "aud": AUDIENCE}
+        claims = {"sub": user_id, "iat": int(now), "exp": int(now + (ttl_s or self.ttl_s)), "aud": AUDIENCE,
+                  "sv": sv}
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def verify(self, token: str) -> str:
         """The user id, or TokenError with a sentence a client can act on."""
+        return self.claims(token).user_id
+
+    def claims(self, token: str) -> Claims:
+        """The user id and session version, or TokenError."""
         try:
             claims = jwt.decode(token, self._secret, algorithms=[ALGORITHM], audience=AUDIENCE,
                                 options={"require": ["sub", "exp"]})
@@ -38,4 +52,7 @@ class TokenSigner:
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub:
             raise TokenError("the token names no user")
-        return sub
+        sv = claims.get("sv", 0)
+        if not isinstance(sv, int) or isinstance(sv, bool) or sv < 0:
+            raise TokenError("the token's session version is not valid")
+        return Claims(sub, sv)

@@ -5,20 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import func, select
 
-from catalog import events, feeds, social
+from catalog import accounts, events, feeds, social
 from catalog import users as repo
 from catalog.db import session_scope
 from catalog.models import Follow, VideoState
 from feed_api.activity import live_deltas
-from feed_api.auth import token_for
+from feed_api.auth import create_account, new_password_hash, token_for, user_agent
 from feed_api.cards import forget_viewers, load_cards_sync, public, servable
 from feed_api.cursor import Cursor, CursorError
 from feed_api.deps import Follower, MaybeUser, Svc, User, signup_budget
 from feed_api.errors import ApiError, invalid, not_found
-from feed_api.schemas import USER_ID_PATTERN, BlockState, FollowState, SignedUp, SignUp, UserOut, VideoList
+from feed_api.schemas import USER_ID_PATTERN, BlockState, FollowState, MeOut, SignedUp, SignUp, UserOut, VideoList
+from feed_api.services import Services
 from feed_api.videos import moderation_out
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
@@ -28,26 +29,31 @@ ERRORS = {404: {"description": "no such user"}}
 TARGET_ERRORS = {**ERRORS, 422: {"description": "invalid user id, or yourself"}}
 
 
-def _user_out(s, user) -> UserOut:
+def user_out(s, user, svc: Services, *, me: bool = False) -> UserOut:
     followers = s.scalar(select(func.count()).select_from(Follow).where(Follow.followee_id == user.id)) or 0
     following = s.scalar(select(func.count()).select_from(Follow).where(Follow.follower_id == user.id)) or 0
-    return UserOut(id=user.id, handle=user.handle, display_name=user.display_name, region=user.region,
-                   interests=list(user.interests or []), created_at=user.created_at, followers=followers,
-                   following=following)
+    small = user.avatar_key.replace("-256.jpg", "-64.jpg") if user.avatar_key else None
+    fields = dict(id=user.id, handle=user.handle, display_name=user.display_name, region=user.region,
+                  interests=list(user.interests or []), created_at=user.created_at, followers=followers,
+                  following=following, bio=user.bio or "", avatar_url=svc.avatar_url(user.avatar_key),
+                  avatar_small_url=svc.avatar_url(small))
+    return MeOut(**fields, has_password=user.password_hash is not None) if me else UserOut(**fields)
 
 
 @router.post("", status_code=201, response_model=SignedUp, responses={409: {"description": "handle taken"}},
              dependencies=[Depends(signup_budget)])
-def sign_up(body: SignUp, svc: Svc) -> SignedUp:
-    """Create an account (handle, region, interests picked at sign-up) and get its first token."""
+def sign_up(body: SignUp, request: Request, svc: Svc) -> SignedUp:
+    """Create an account (handle, region, interests picked at sign-up) and get its first tokens. The password is
+    optional here, for clients from before accounts had passwords (POST /v1/auth/signup requires one); the
+    answer carries a refresh token as well, so such an account stays signed in past its access token."""
+    password_hash = new_password_hash(svc, body.password, handle=body.handle) if body.password is not None else None
     with session_scope(svc.sessions) as s:
-        try:
-            user = repo.create_user(s, handle=body.handle, display_name=body.display_name, region=body.region,
-                                    interests=body.interests)
-        except repo.HandleTaken as exc:
-            raise ApiError(409, "handle_taken", str(exc)) from exc
-        out = _user_out(s, user)
-    return SignedUp(user=out, token=token_for(svc, out.id))
+        user = create_account(s, body, password_hash)
+        out = user_out(s, user, svc)
+        issued, _ = accounts.issue_refresh(s, user.id, ttl_s=svc.refresh_ttl_s, user_agent=user_agent(request))
+    token = token_for(svc, out.id, 0)
+    token.refresh_token, token.refresh_expires_in = issued.token, svc.refresh_ttl_s
+    return SignedUp(user=out, token=token)
 
 
 @router.get("/{user_id}", response_model=UserOut, responses=ERRORS)
@@ -56,7 +62,7 @@ def get_user(user_id: UserId, viewer: MaybeUser, svc: Svc) -> UserOut:
         user = repo.find_user(s, user_id)
         if user is None:
             raise not_found("user", user_id)
-        return _user_out(s, user)
+        return user_out(s, user, svc)
 
 
 @router.get("/{user_id}/videos", response_model=VideoList,

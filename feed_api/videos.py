@@ -23,6 +23,7 @@ from feed_api.schemas import (
     Author,
     CreatedVideo,
     CreateVideo,
+    EditVideo,
     Failure,
     HourOut,
     ModerationOut,
@@ -264,6 +265,25 @@ def get_video(video_id: VideoId, user: MaybeUser, svc: Svc) -> VideoOut:
         creator = users_repo.find_user(s, video.creator_id) if video.creator_id else None
         return _out(video, svc, creator.handle if creator else None, live_deltas(svc, [video_id]).get(video_id),
                     own=user is not None and user == video.creator_id)
+
+
+@router.patch("/{video_id}", response_model=VideoOut, responses=OWNER_ERRORS)
+def edit_video(video_id: VideoId, body: EditVideo, user: User, svc: Svc, background: BackgroundTasks) -> VideoOut:
+    """The creator edits the caption (hashtags written in it follow it), the hashtags or who may see it.
+    Narrowing the audience (public -> followers or private, followers -> private) takes effect everywhere at
+    once: feeds and search at once, and the edge is purged through the outbox, as a takedown is, so its
+    cached copies and its cached answer for the video go; the unsigned URL stops working."""
+    with session_scope(svc.sessions) as s:
+        video = load_own(s, video_id, user, for_update=True)
+        narrowed = repo.edit(s, video, caption=body.caption, privacy=body.privacy, hashtags=body.hashtags)
+        if narrowed:
+            purge.enqueue(s, video_id, keep_origin=True)
+        creator = users_repo.find_user(s, user)
+        out = _out(video, svc, creator.handle if creator else None, live_deltas(svc, [video_id]).get(video_id))
+    drop_cards(svc, [video_id])
+    if narrowed:
+        background.add_task(purge.process_pending, svc.sessions, svc.origin, svc.purger, video_id=video_id)
+    return out
 
 
 @router.delete("/{video_id}", status_code=204, responses=OWNER_ERRORS)

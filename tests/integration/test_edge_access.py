@@ -290,3 +290,61 @@ def test_a_reported_video_goes_through_review_to_takedown_at_every_edge_tier_and
         # Back at every POP (read from the origin again) and on its page.
         assert {r.status for r in _get_all(edge, everywhere)} == {200}
         assert api.get(f"/v1/videos/{vid}", headers=stranger.headers).status_code == 200
+
+
+def test_a_creator_making_a_video_private_takes_it_off_the_edge_and_avatars_are_public(
+        edge, settings, sessions, store, package):
+    """PATCH /v1/videos/{id} {privacy: private} purges the edge like a takedown: the unsigned URL a stranger
+    watched it through answers 403 at every POP, cached or not; only the creator's signed URL plays."""
+    import io
+
+    from PIL import Image
+
+    from adapters.edge_admin import EdgePurger
+    from cdn_sim.topology import default_topology
+    from feed_api.app import create_app
+    from tests.integration.feed_helpers import RecordingPipeline
+
+    pops = [p.name for p in default_topology().pops]
+    cfg = settings.model_copy(update={"edge_public_url": edge["url"], "feed_ranker": False,
+                                      "redis_prefix": OWN_REDIS_PREFIX})
+    app = create_app(cfg, pipeline=RecordingPipeline(), purger=EdgePurger(f"http://127.0.0.1:{edge['port']}"))
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as api:
+        creator, stranger = Person(api), Person(api)
+        video = _publish(sessions, store, settings, package, creator.id)
+        vid = video["id"]
+        url = api.get(f"/v1/videos/{vid}", headers=stranger.headers).json()["playback_url"]
+        assert urlsplit(url).path == f"/{settings.vod_bucket}/{video['master_key']}"  # public: unsigned
+        paths = [f"/{settings.vod_bucket}/{k}" for k in (video["master_key"], video["segment_key"])]
+        everywhere = [f"{p}?pop={pop}" for pop in pops for p in paths]
+        assert {r.status for r in _get_all(edge, everywhere)} == {200}
+        assert {r.headers["x-cache"] for r in _get_all(edge, everywhere)} == {"HIT"}
+
+        resp = api.patch(f"/v1/videos/{vid}", headers=creator.headers, json={"privacy": "private"})
+        assert resp.status_code == 200, resp.text
+        # The stranger's URL, cached at every POP a moment ago, is refused everywhere now (no 5 s wait: the purge
+        # dropped the edge's cached answer), and nothing of it is left in any tier.
+        refused = _get_all(edge, everywhere)
+        assert {r.status for r in refused} == {403} and all(r.headers["cache-control"] == "no-store" for r in refused)
+        assert sum(edge["app"].cdn.purge_video(vid).values()) == 0
+        assert api.get(f"/v1/videos/{vid}", headers=stranger.headers).status_code == 404
+        # The creator's own URL is signed and plays; the origin kept the objects.
+        own = api.get(f"/v1/videos/{vid}", headers=creator.headers).json()["playback_url"]
+        assert urlsplit(own).path.startswith("/t/")
+        assert _get_all(edge, [urlsplit(own).path])[0].status == 200
+        assert store.list_keys(settings.vod_bucket, f"v/{vid}/p1/") == video["keys"]
+
+        # Avatars: public objects at the edge, the one kind of key besides videos it serves.
+        img = io.BytesIO()
+        Image.new("RGB", (300, 300), (10, 200, 90)).save(img, "PNG")
+        me = api.put("/v1/me/avatar", headers=creator.headers, content=img.getvalue())
+        assert me.status_code == 200, me.text
+        avatar = urlsplit(me.json()["avatar_url"])
+        assert f"{avatar.scheme}://{avatar.netloc}" == edge["url"]
+        got = _get_all(edge, [avatar.path, avatar.path.replace("-256.jpg", "-64.jpg"),
+                              f"/{settings.vod_bucket}/u/{creator.id}/avatar/../../v/{vid}/p1/master.m3u8",
+                              f"/{settings.vod_bucket}/u/{creator.id}/notes.txt"])
+        assert [r.status for r in got[:2]] == [200, 200] and got[2].status in (400, 404) and got[3].status == 404
+        assert got[0].body[:2] == b"\xff\xd8" and Image.open(io.BytesIO(got[0].body)).size == (256, 256)

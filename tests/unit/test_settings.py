@@ -42,5 +42,5 @@ def test_check_masks_the_edge_admin_token(tmp_path):
     from reelflow.container import masked
 
     shown = masked(Settings(home=tmp_path, edge_admin_token="tok-" + "x" * 20))
-    assert shown["edge_admin_token"] == "***" and shown["token_ttl_s"] == 7 * 86400
+    assert shown["edge_admin_token"] == "***" and shown["token_ttl_s"] == 15 * 60
     assert masked(Settings(home=tmp_path))["edge_admin_token"] == ""
