@@ -22,11 +22,13 @@ from feed_api import (
     feed,
     interactions,
     moderation,
+    notification_stream,
     notifications,
     openapi,
     reports,
     search,
     social,
+    sounds,
     status_stream,
     users,
     videos,
@@ -101,7 +103,7 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
     openapi.install(app)
 
     for module in (auth, users, feed, search, discover, videos, status_stream, social, interactions, notifications,
-                   reports, moderation):
+                   notification_stream, sounds, reports, moderation):
         app.include_router(module.router)
     # Outside routing and auth, inside the metrics (which count the 413s like any answer).
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
