@@ -95,7 +95,7 @@ def latest_id(session: Session, user_id: str) -> int:
 def handles(session: Session, user_ids: set[str]) -> dict[str, str]:
     if not user_ids:
         return {}
-    return dict(session.execute(select(User.id, User.handle).where(User.id.in_(user_ids))).tuples())
+    return {uid: handle for uid, handle in session.execute(select(User.id, User.handle).where(User.id.in_(user_ids)))}
 
 
 def unread_count(session: Session, user_id: str) -> int:
