@@ -58,7 +58,13 @@ _listeners_lock = threading.Lock()
 RESPONSES: dict[int | str, dict] = {
     200: {"description": "the event stream: `event: unread` with `{\"unread\": n}` (no id), `id: <notification "
                          "id>` + `event: notification` with the list's item JSON, and a `: keep-alive` comment "
-                         "every 15 s", "content": {sse.MEDIA_TYPE: {"schema": {"type": "string"}}}},
+                         "every 15 s",
+          # Per event, as SSE-aware clients and checkers read the stream (OpenAPI 3.2 calls it itemSchema).
+          "content": {sse.MEDIA_TYPE: {"schema": {"type": "object", "properties": {
+              "event": {"type": "string", "enum": ["unread", "notification"]},
+              "id": {"type": "string", "description": "notification events only: the notification's id"},
+              "data": {"type": "string", "description": "JSON: {\"unread\": n}, or a notification as listed"}},
+              "required": ["event", "data"]}}}},
     401: {"description": "no or bad token (header or access_token)"},
     429: {"description": "rate limited; retry after Retry-After"},
     503: {"description": "overloaded; retry after Retry-After"},
@@ -132,7 +138,7 @@ async def _follow(svc: Services, user: str, after: int) -> AsyncIterator[str]:
                 now = time.monotonic()
                 if now - started >= MAX_STREAM_S:
                     return
-                wait = KEEPALIVE_S - (now - last_write)
+                wait = min(KEEPALIVE_S - (now - last_write), MAX_STREAM_S - (now - started))
                 if not hub.listening:
                     wait = min(wait, FALLBACK_POLL_S)
                 try:
