@@ -12,7 +12,7 @@ import shutil
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 from catalog import moderation, prohibited_media, sounds, video_events
@@ -381,7 +381,7 @@ def publish(run: IngestRun, package: Package, thumbs: Thumbnails | None = None, 
                        sprite_vtt_key=f"{prefix}/{thumbs.sprite_vtt}" if thumbs else None)
 
 
-def mark_ready(run: IngestRun, publication: Publication, clip: PublishedClip | None = None) -> None:
+def mark_ready(run: IngestRun, publication: Publication) -> None:
     """Switch the catalog to ``publication``, only if this run still owns the video.
 
     Two re-runs of one video may overlap; the one that began last owns it (``begin`` records its run id),
@@ -394,8 +394,9 @@ def mark_ready(run: IngestRun, publication: Publication, clip: PublishedClip | N
             raise SupersededRun(f"run {run.run_id} was superseded by run {owner}; video {run.video_id} keeps that one")
         # The original sound switches with the publication, so its clip is always one the origin keeps
         # (a superseded publication's prefix goes to the GC).
-        if clip is not None:
-            sounds.save_original(s, run.video_id, audio_key=clip.key, duration_s=clip.duration_s)
+        if publication.sound_clip_key is not None:
+            sounds.save_original(s, run.video_id, audio_key=publication.sound_clip_key,
+                                 duration_s=publication.sound_clip_s or 0.0)
         repo.mark_ready(s, run.video_id, publish_prefix=publication.prefix, master_key=publication.master_key,
                         renditions=list(publication.renditions), poster_key=publication.poster_key,
                         sprite_vtt_key=publication.sprite_vtt_key)
@@ -479,15 +480,9 @@ def release(run: IngestRun, source: Source, parts: Sequence[Renditions], thumbs:
     has_clip = any(r.kind == "audio" for part in parts for r in part) and run.staging.pull_optional(SOUND_DIR)
     publication = publish(run, pkg, thumbs, already=_published_under_prefix(run),
                           extra=[SOUND_DIR.split("/", 1)[1]] if has_clip else [])
-    clip = None
     if has_clip:
-        clip = PublishedClip(f"{publication.prefix}/{SOUND_DIR.split('/', 1)[1]}/{CLIP_NAME}",
-                             clip_duration_s(run.work_dir / SOUND_DIR / CLIP_NAME))
-    mark_ready(run, publication, clip)
+        publication = replace(publication,
+                              sound_clip_key=f"{publication.prefix}/{SOUND_DIR.split('/', 1)[1]}/{CLIP_NAME}",
+                              sound_clip_s=clip_duration_s(run.work_dir / SOUND_DIR / CLIP_NAME))
+    mark_ready(run, publication)
     return publication
-
-
-@dataclass(frozen=True)
-class PublishedClip:
-    key: str  # in the vod bucket
-    duration_s: float
