@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -67,6 +67,16 @@ def notify_actor(session: Session, user_id: str | None, kind: Kind, actor_id: st
     if new_id is not None:
         _wake(session, user_id)
     return new_id
+
+
+def forget_comment(session: Session, comment_id: int) -> int:
+    """Delete the notifications about a comment (a moderator removed it: its snippet must go too); how many.
+    Their users' streams are woken so their badges drop."""
+    users = session.scalars(delete(Notification).where(Notification.comment_id == comment_id)
+                            .returning(Notification.user_id)).all()
+    for user_id in set(users):
+        _wake(session, user_id)
+    return len(users)
 
 
 def snippet(text: str) -> str:

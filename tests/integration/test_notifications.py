@@ -206,3 +206,19 @@ def test_the_stream_refuses_bad_or_missing_tokens_before_any_byte(api):
     bad = api.get("/v1/me/notifications/stream", headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401 and bad.headers["content-type"].startswith("application/problem+json")
     assert api.get("/v1/me/notifications/stream", params={"after": -1}, headers=alice.headers).status_code == 422
+
+
+def test_a_comment_removed_by_a_moderator_leaves_no_snippet_in_anyone_s_notifications(api, sessions):
+    from catalog import moderation
+    from catalog.db import session_scope
+
+    alice, bob, mod = Person(api), Person(api), Person(api)
+    vid = ready_video(sessions, alice.id)
+    c = comment(api, bob, vid, "something abusive")
+    assert [n["kind"] for n in mine(api, alice)] == ["video_commented"]
+    with session_scope(sessions) as s:
+        moderation.act_on_comment(s, moderator_id=mod.id, comment_id=c["id"], action=moderation.Action.REMOVE,
+                                  reason="harassment")
+    assert mine(api, alice) == []
+    assert api.get("/v1/me/notifications/unread", headers=alice.headers).json() == {"unread": 0}
+    assert [n["kind"] for n in mine(api, bob)] == ["comment_removed"]
