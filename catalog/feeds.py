@@ -25,6 +25,7 @@ from catalog.models import (
     Moderation,
     NotInterested,
     Privacy,
+    Sound,
     User,
     Video,
     VideoState,
@@ -34,7 +35,8 @@ CARD_COLUMNS = (Video.id, Video.creator_id, User.handle, User.display_name, Vide
                 Video.tag_keys, Video.sound_id, Video.category, Video.privacy, Video.state, Video.deleted_at,
                 Video.region, Video.created_at, Video.playable_at, Video.ready_at, Video.master_key, Video.poster_key,
                 Video.view_count, Video.like_count, Video.comment_count, Video.share_count, Video.watch_ms_total,
-                Video.completions, Video.source, Video.moderation, Video.moderation_reason, Video.report_count)
+                Video.completions, Video.source, Video.moderation, Video.moderation_reason, Video.report_count,
+                Sound.title)
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class CardRow:
     moderation: str = Moderation.CLEAR
     moderation_reason: str | None = None
     report_count: int = 0
+    sound_title: str | None = None  # the sound's title (None: no sound, or an id no sound row names)
 
     @property
     def duration_s(self) -> float | None:
@@ -80,6 +83,7 @@ def cards(session: Session, video_ids: Sequence[str]) -> dict[str, CardRow]:
     if not video_ids:
         return {}
     stmt = (select(*CARD_COLUMNS).outerjoin(User, User.id == Video.creator_id)
+            .outerjoin(Sound, Sound.id == Video.sound_id)
             .where(Video.id.in_(list(dict.fromkeys(video_ids)))))
     return {r.id: CardRow(*r) for r in session.execute(stmt)}
 

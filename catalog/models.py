@@ -390,18 +390,59 @@ class VideoEvent(Base):
 
 
 class Notification(Base):
-    """An in-app notification for one user (a video of theirs became playable, or failed)."""
+    """An in-app notification for one user: a video of theirs became playable, failed or was moderated, or
+    someone (``actor``) followed them, liked or commented on their video, or replied to their comment.
+
+    ``dedup_key``: at most one notification per user and key (migration 0017's partial unique index), so a
+    like toggled ten times, or a follow undone and redone, tells its user once."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_user", "user_id", "id"),)
+    __table_args__ = (Index("ix_notifications_user", "user_id", "id"),
+                      # The unread badge: count(*) over the unread rows of one user only.
+                      Index("ix_notifications_unread", "user_id", "id", postgresql_where=text("read_at IS NULL")),
+                      Index("ix_notifications_dedup", "user_id", "dedup_key", unique=True,
+                            postgresql_where=text("dedup_key IS NOT NULL")))
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(32))
     video_id: Mapped[str | None] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    # Who did it (None: the system). An actor's account going takes their notifications with it.
+    actor_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    comment_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    dedup_key: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=text("now()"))
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SoundKind(enum.StrEnum):
+    ORIGINAL = "original"  # made from an upload's own audio at ingest ("original sound - @handle")
+    LIBRARY = "library"  # added by the platform (and every free-string sound id from before the table)
+
+
+class Sound(Base):
+    """A sound videos can use (``videos.sound_id``). An original sound is its video's first 60 s of audio,
+    published beside the video (``audio_key``, under the video's own prefix, so the edge's per-video access
+    rules cover it); it is listed and playable for others only while that video is public and servable
+    (``catalog.sounds``). Use counts are computed from ``videos.sound_id`` (indexed), not stored."""
+
+    __tablename__ = "sounds"
+    __table_args__ = (CheckConstraint("kind IN ('original','library')", name="sounds_kind"),
+                      Index("ix_sounds_original_video", "original_video_id", unique=True,
+                            postgresql_where=text("original_video_id IS NOT NULL")),
+                      Index("ix_sounds_creator", "creator_id"))
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # what videos.sound_id holds
+    title: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16), default=SoundKind.LIBRARY)
+    creator_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The video it came from; a hard-deleted video takes its original sound with it.
+    original_video_id: Mapped[str | None] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    audio_key: Mapped[str | None] = mapped_column(Text)  # the .m4a clip in the vod bucket; None: no audio yet
+    duration_s: Mapped[float | None] = mapped_column(REAL)
+    reusable: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=text("now()"))
 
 
 class Report(Base):

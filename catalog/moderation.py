@@ -278,6 +278,8 @@ def act_on_comment(session: Session, *, moderator_id: str, comment_id: int, acti
         if comment.deleted_at is not None:
             raise ModerationError(f"comment {comment_id} is already removed")
         comment.deleted_at = utcnow()
+        # Whoever was told of it (the video's creator, the parent's author) must not keep reading it there.
+        notifications.forget_comment(session, comment_id)
         notifications.notify(session, comment.user_id, "comment_removed", video_id=comment.video_id,
                              detail={"comment_id": comment_id, "reason": reason})
     _resolve_reports(session, TargetKind.COMMENT, str(comment_id), moderator_id)

@@ -16,7 +16,8 @@ from enum import StrEnum
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from catalog.models import Notification, Video, VideoEvent
+from catalog import notifications
+from catalog.models import Video, VideoEvent
 
 CHANNEL = "video_events"
 
@@ -50,7 +51,7 @@ def record(session: Session, video_id: str, kind: EventKind, detail: dict | None
     if notification is not None:
         creator = session.scalar(select(Video.creator_id).where(Video.id == video_id))
         if creator is not None:
-            session.add(Notification(user_id=creator, kind=notification, video_id=video_id, detail=detail or {}))
+            notifications.notify(session, creator, notification, video_id=video_id, detail=detail)
     session.flush()
     session.execute(select(func.pg_notify(CHANNEL, video_id)))  # delivered at commit, dropped on rollback
     return event

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from catalog import video_events
 from catalog.models import Privacy, Rendition, Video, VideoState, new_video_id, utcnow
+from catalog.sounds import ensure_library
 from catalog.video_events import EventKind
 
 # Which state may follow which. Re-processing (a content team re-running the DAG) is allowed from
@@ -94,6 +95,8 @@ def create_video(session: Session, *, caption: str = "", hashtags: Iterable[str]
     video = Video(id=video_id, caption=caption, hashtags=hashtags, tag_keys=[t.lower() for t in hashtags],
                   creator_id=creator_id, privacy=Privacy(privacy), sound_id=sound_id, category=category,
                   region=region, state=VideoState.UPLOADING, raw_key=raw_key_for(video_id), upload_size=upload_size)
+    if sound_id is not None:  # every sound id names a sound: an unknown one becomes a library sound
+        ensure_library(session, sound_id)
     session.add(video)
     session.flush()
     return video

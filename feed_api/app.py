@@ -24,11 +24,13 @@ from feed_api import (
     interactions,
     me,
     moderation,
+    notification_stream,
     notifications,
     openapi,
     reports,
     search,
     social,
+    sounds,
     status_stream,
     users,
     videos,
@@ -111,7 +113,7 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
     openapi.install(app)
 
     for module in (auth, users, me, feed, search, discover, videos, status_stream, social, interactions,
-                   notifications, reports, moderation):
+                   notifications, notification_stream, sounds, reports, moderation):
         app.include_router(module.router)
     app.include_router(videos.studio_router)
     # Outside routing and auth, inside the metrics (which count the 413s like any answer).

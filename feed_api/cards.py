@@ -30,6 +30,7 @@ _decode = msgspec.json.decode  # ~3x json.loads; a page reads ~30 cards
 def build_card(row: feeds.CardRow, svc: Services) -> Card:
     return {
         "id": row.id, "caption": row.caption, "hashtags": list(row.hashtags or []), "sound_id": row.sound_id,
+        "sound": {"id": row.sound_id, "title": row.sound_title or row.sound_id} if row.sound_id else None,
         "category": row.category, "privacy": row.privacy,
         "author": {"id": row.creator_id or "", "handle": row.handle, "display_name": row.display_name},
         "stats": {"views": row.view_count, "likes": row.like_count, "comments": row.comment_count,

@@ -30,11 +30,11 @@ async def _token_user(svc: Services, creds: HTTPAuthorizationCredentials | None)
         claims = svc.tokens.claims(creds.credentials)
     except TokenError as exc:
         raise ApiError(401, "invalid_token", str(exc), headers=UNAUTHORIZED) from exc
-    await _check_session(svc, claims)
+    await check_session(svc, claims)
     return claims.user_id
 
 
-async def _check_session(svc: Services, claims: Claims) -> None:
+async def check_session(svc: Services, claims: Claims) -> None:
     """A token issued before its user signed out everywhere (or changed password) is refused, as is one whose
     user no longer exists. Usually a dict read (feed_api.session_versions)."""
     current = await svc.versions.current(claims.user_id)

@@ -19,10 +19,12 @@ def _one_line(name: str, value: str) -> str:
     return value
 
 
-def format_event(event_id: int | str, kind: str, data: dict) -> str:
+def format_event(event_id: int | str | None, kind: str, data: dict) -> str:
     """One event. ``data`` is JSON; a JSON text never holds a raw newline, but a ``data:`` line is written per
-    line anyway so any text stays one event."""
-    lines = [f"id: {_one_line('id', str(event_id))}", f"event: {_one_line('event', kind)}"]
+    line anyway so any text stays one event. ``event_id`` None: no ``id:`` line, so the client's last event id
+    (what it resumes from) stays what it was."""
+    lines = [f"id: {_one_line('id', str(event_id))}"] if event_id is not None else []
+    lines.append(f"event: {_one_line('event', kind)}")
     text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str)
     lines += [f"data: {line}" for line in text.splitlines() or [""]]
     return "\n".join(lines) + "\n\n"

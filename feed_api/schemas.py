@@ -180,11 +180,17 @@ class CreatedVideo(BaseModel):
 
 
 # ----------------------------------------------------------------------------------------------- feed
+class SoundRef(BaseModel):
+    id: str
+    title: str = Field(description="\"original sound - @handle\" for a video's own audio, else the library title")
+
+
 class FeedItem(BaseModel):
     id: str
     caption: str
     hashtags: list[str]
     sound_id: str | None = None
+    sound: SoundRef | None = Field(None, description="the sound the video uses (its page: GET /v1/sounds/{id})")
     category: str | None = None
     privacy: str
     author: Author
@@ -451,7 +457,20 @@ class BlockState(BaseModel):
 
 class NewComment(Strict):
     body: str = Field(min_length=1, max_length=500)
-    parent_id: int | None = Field(None, ge=1, le=2**62)
+    parent_id: int | None = Field(None, ge=1, le=2**62, description="reply to this comment (of the same video)")
+    reply_to: int | None = Field(None, ge=1, le=2**62, description="the same as parent_id (either may be sent)")
+
+    @field_validator("reply_to")
+    @classmethod
+    def _one_parent(cls, v: int | None, info) -> int | None:
+        parent = info.data.get("parent_id")
+        if v is not None and parent is not None and parent != v:
+            raise ValueError("parent_id and reply_to name different comments; send one")
+        return v
+
+    @property
+    def parent(self) -> int | None:
+        return self.parent_id or self.reply_to
 
     @field_validator("body")
     @classmethod
@@ -542,14 +561,34 @@ class AnalyticsOut(BaseModel):
 
 
 # ----------------------------------------------------------------------------------------------- notifications
+class Actor(BaseModel):
+    id: str
+    handle: str | None = None
+
+
 class NotificationOut(BaseModel):
     id: int
-    kind: str = Field(description="video_playable, video_rejected, video_failed, video_removed, video_restored, "
-                                  "appeal_denied or comment_removed")
+    kind: str = Field(description="new_follower, video_liked, video_commented, comment_replied; video_playable, "
+                                  "video_rejected, video_failed, video_removed, video_restored, appeal_denied or "
+                                  "comment_removed")
+    actor: Actor | None = Field(None, description="who did it (None: the system)")
     video_id: str | None
-    detail: dict = Field(description="what the event said: master_key and renditions, or code and reason")
+    comment_id: int | None = Field(None, description="the new comment or reply (video_commented, comment_replied)")
+    text: str = Field(description="a short sentence to show, e.g. \"@ana liked your video\"")
+    detail: dict = Field(description="what the event said: playback_url and renditions, or code and reason, or "
+                                     "the comment's first words")
     created_at: datetime
     read: bool
+
+
+class UnreadCount(BaseModel):
+    unread: int
+
+
+class StreamToken(BaseModel):
+    access_token: str = Field(description="for GET /v1/me/notifications/stream?access_token=...; valid on that "
+                                          "route only")
+    expires_in_s: int
 
 
 class NotificationPage(BaseModel):
@@ -691,3 +730,25 @@ class ValidationProblem(Problem):
     """A 422: the request's parameters or body are invalid; `errors` says where."""
 
     errors: list[FieldProblem] = Field(min_length=1)
+
+
+# ----------------------------------------------------------------------------------------------- sounds
+class SoundVideos(BaseModel):
+    items: list[FeedItem]
+    next_cursor: str | None = Field(None, description="pass to GET /v1/sounds/{id}/videos for the next page")
+
+
+class SoundOut(BaseModel):
+    id: str
+    title: str
+    kind: Literal["original", "library"]
+    creator: Actor | None = None
+    original_video_id: str | None = None
+    audio_url: str | None = Field(None, description="the first 60 s of the sound, AAC in an .m4a, on the edge (None: "
+                                                    "a library sound without audio)")
+    duration_s: float | None = Field(None, description="of the clip")
+    videos: int = Field(description="videos using it that anyone may find")
+    reusable: bool
+    created_at: datetime
+    items: list[FeedItem] = Field(description="the first page of videos using it, in the order asked")
+    next_cursor: str | None = None

@@ -9,10 +9,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from catalog import counters, events, social
+from catalog import counters, events, notifications, social
 from catalog.db import session_scope
+from catalog.models import Comment, Video
 from catalog.models import User as UserRow
-from catalog.models import Video
 from feed_api.activity import LiveUpdate, apply, live_deltas
 from feed_api.cards import build_card, forget_viewers
 from feed_api.cursor import CursorError
@@ -55,11 +55,14 @@ def _total(svc, video_id: str, counter: str) -> int:
 
 def _like(svc, video_id: str, user: str, on: bool) -> LikeState:
     with session_scope(svc.sessions) as s:
-        load_visible(s, video_id, user)
+        video = load_visible(s, video_id, user)
         changed = social.like(s, user, video_id) if on else social.unlike(s, user, video_id)
         update = LiveUpdate(_region(s, user))
         if changed:
             events.append(s, [events.Event(user, "like" if on else "unlike", video_id)])
+            if on:  # once per liker and video, however often the like is toggled
+                notifications.notify_actor(s, video.creator_id, notifications.Kind.VIDEO_LIKED, user,
+                                           video_id=video_id, dedup_key=f"like:{user}:{video_id}")
             update.count(video_id, "likes", 1 if on else -1)
             if on:
                 update.signal(_card(svc, s, video_id), "like", time.time())
@@ -81,13 +84,15 @@ def unlike(video_id: VideoId, user: Reactor, svc: Svc) -> LikeState:
 @router.post("/{video_id}/comments", status_code=201, response_model=CommentOut,
              responses={404: {"description": "no such video (or not one you may see), or no such parent comment"}})
 def comment(video_id: VideoId, body: NewComment, user: Commenter, svc: Svc) -> CommentOut:
-    """Comment, or reply with ``parent_id`` (a comment on the same video)."""
+    """Comment, or reply with ``reply_to`` (or ``parent_id``): a comment on the same video. The video's creator
+    is notified of a comment, the parent's author of a reply."""
     with session_scope(svc.sessions) as s:
-        load_visible(s, video_id, user)
+        video = load_visible(s, video_id, user)
         try:
-            c = social.add_comment(s, video_id=video_id, user_id=user, body=body.body, parent_id=body.parent_id)
+            c = social.add_comment(s, video_id=video_id, user_id=user, body=body.body, parent_id=body.parent)
         except social.ParentNotFound as exc:
             raise ApiError(404, "comment_not_found", str(exc)) from exc
+        _notify_comment(s, video.creator_id, c)
         events.append(s, [events.Event(user, "comment", video_id, extra={"comment_id": c.id})])
         update = LiveUpdate(_region(s, user))
         update.count(video_id, "comments")
@@ -97,6 +102,19 @@ def comment(video_id: VideoId, body: NewComment, user: Commenter, svc: Svc) -> C
                          body=c.body, created_at=c.created_at, replies=0)
     apply(svc, user, update)
     return out
+
+
+def _notify_comment(s, creator_id: str | None, c) -> None:
+    """The video's creator hears of a comment, the parent's author of a reply (once: a reply to the creator's
+    own comment is a reply, not also a comment)."""
+    detail = {"text": notifications.snippet(c.body)}
+    parent_author = s.get(Comment, c.parent_id).user_id if c.parent_id else None
+    if parent_author is not None:
+        notifications.notify_actor(s, parent_author, notifications.Kind.COMMENT_REPLIED, c.user_id,
+                                   video_id=c.video_id, comment_id=c.id, detail=detail)
+    if creator_id != parent_author:
+        notifications.notify_actor(s, creator_id, notifications.Kind.VIDEO_COMMENTED, c.user_id,
+                                   video_id=c.video_id, comment_id=c.id, detail=detail)
 
 
 @router.get("/{video_id}/comments", response_model=CommentPage,

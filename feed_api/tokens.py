@@ -12,6 +12,9 @@ import jwt
 
 ALGORITHM = "HS256"
 AUDIENCE = "reelflow-api"
+# Tokens for a URL (``GET /v1/me/notifications/stream?access_token=``): no other route accepts them, so one that
+# leaks through a log or the browser's history opens that stream only, and only for its few minutes.
+STREAM_AUDIENCE = "reelflow-notification-stream"
 
 
 class TokenError(ValueError):
@@ -30,20 +33,22 @@ class TokenSigner:
             raise ValueError("the API secret must be at least 16 characters")
         self._secret, self.ttl_s = secret, ttl_s
 
-    def issue(self, user_id: str, *, sv: int = 0, ttl_s: int | None = None, now: float | None = None) -> str:
+    def issue(self, user_id: str, *, sv: int = 0, ttl_s: int | None = None, now: float | None = None,
+              audience: str = AUDIENCE) -> str:
         now = time.time() if now is None else now
-        claims = {"sub": user_id, "iat": int(now), "exp": int(now + (ttl_s or self.ttl_s)), "aud": AUDIENCE,
+        claims = {"sub": user_id, "iat": int(now), "exp": int(now + (ttl_s or self.ttl_s)), "aud": audience,
                   "sv": sv}
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
-    def verify(self, token: str) -> str:
+    def verify(self, token: str, *, audiences: tuple[str, ...] = (AUDIENCE,)) -> str:
         """The user id, or TokenError with a sentence a client can act on."""
-        return self.claims(token).user_id
+        return self.claims(token, audiences=audiences).user_id
 
-    def claims(self, token: str) -> Claims:
-        """The user id and session version, or TokenError."""
+    def claims(self, token: str, *, audiences: tuple[str, ...] = (AUDIENCE,)) -> Claims:
+        """The user id and session version, or TokenError. ``audiences``: which kinds of token the caller takes
+        (an API route: API tokens only)."""
         try:
-            claims = jwt.decode(token, self._secret, algorithms=[ALGORITHM], audience=AUDIENCE,
+            claims = jwt.decode(token, self._secret, algorithms=[ALGORITHM], audience=list(audiences),
                                 options={"require": ["sub", "exp"]})
         except jwt.ExpiredSignatureError as exc:
             raise TokenError("the token has expired; get a new one") from exc

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import func, select
 
-from catalog import accounts, events, feeds, social
+from catalog import accounts, events, feeds, notifications, social
 from catalog import users as repo
 from catalog.db import session_scope
 from catalog.models import Follow, VideoState
@@ -126,6 +126,9 @@ def follow(user_id: UserId, user: Follower, svc: Svc) -> FollowState:
             raise ApiError(403, "blocked", "you cannot follow this user")
         if social.follow(s, user, user_id):
             events.append(s, [events.Event(user, "follow", extra={"user_id": user_id})])
+            # Once per follower: unfollowing and following again tells nobody twice.
+            notifications.notify_actor(s, user_id, notifications.Kind.NEW_FOLLOWER, user,
+                                       dedup_key=f"follow:{user}")
     return FollowState(user_id=user_id, following=True)
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from adapters.airflow_api import PipelineUnavailable
 from adapters.s3_multipart import StoredPart, UploadNotFound
-from catalog import events, social
+from catalog import events, social, sounds
 from catalog import users as users_repo
 from catalog import videos as repo
 from catalog.db import session_scope
@@ -17,7 +17,7 @@ from catalog.models import SERVABLE_STATES, Moderation, Privacy, Video
 from feed_api.activity import live_deltas
 from feed_api.cards import drop_cards
 from feed_api.deps import MaybeUser, Svc, User
-from feed_api.errors import ApiError
+from feed_api.errors import ApiError, FieldProblem
 from feed_api.schemas import (
     AnalyticsOut,
     Author,
@@ -46,6 +46,9 @@ VideoId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="video id")
 VISIBLE_ERRORS = {404: {"description": "no such video, or not one you may see"}}
 OWNER_ERRORS = {403: {"description": "not your video"}, 404: {"description": "no such video, or deleted"}}
 CREATE_ERRORS = {401: {"description": "no or bad token, or its user does not exist"},
+                 422: {"description": "invalid body, or sound_id names no sound you may use (sound_not_found), "
+                                      "one its creator keeps to its video (sound_not_reusable), or one of your "
+                                      "videos that is deleted or removed (sound_unavailable)"},
                  413: {"description": "the declared size is over the upload limit (too_large); nothing was stored. "
                                       "Or the request body itself is over the API's limit (payload_too_large)"}}
 RESUME_ERRORS = {**OWNER_ERRORS, 409: {"description": "not uploading, or its multipart upload was aborted"}}
@@ -166,6 +169,12 @@ def create_video(body: CreateVideo, user: User, svc: Svc) -> CreatedVideo:
         creator = users_repo.find_user(s, user)
         if creator is None:
             raise ApiError(401, "invalid_token", "the token's user does not exist")
+        if body.sound_id is not None:
+            try:
+                sounds.check_usable(s, body.sound_id, user)
+            except sounds.SoundUnavailable as exc:
+                raise ApiError(422, exc.code, exc.message,
+                               fields=[FieldProblem(field="sound_id", problem=exc.message)]) from exc
         video = repo.create_video(s, caption=body.caption, hashtags=body.hashtags, creator_id=user,
                                   privacy=body.privacy, sound_id=body.sound_id, category=body.category,
                                   region=creator.region, upload_size=body.size_bytes)

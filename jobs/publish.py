@@ -25,6 +25,7 @@ CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
     ".m4s": "video/iso.segment",
     ".mp4": "video/mp4",
+    ".m4a": "audio/mp4",  # a sound's clip
     ".ts": "video/mp2t",
     ".jpg": "image/jpeg",
     ".webp": "image/webp",

@@ -121,6 +121,9 @@ class Publication:
     bytes: int = 0
     poster_key: str | None = None
     sprite_vtt_key: str | None = None
+    # The original sound's clip published with it (None: no audio, or the video uses another sound).
+    sound_clip_key: str | None = None
+    sound_clip_s: float | None = None
 
     def to_json(self) -> dict:
         return {**asdict(self), "renditions": [asdict(r) for r in self.renditions]}

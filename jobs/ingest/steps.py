@@ -12,8 +12,10 @@ import shutil
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
 
-from catalog import moderation, prohibited_media, video_events
+from catalog import moderation, prohibited_media, sounds, video_events
 from catalog import videos as repo
 from catalog.embeddings import save_embedding
 from catalog.fingerprints import published_fingerprints, save_fingerprint
@@ -58,6 +60,7 @@ from media.limits import check_limits
 from media.package import MASTER_NAME, finalize_package, plan_for
 from media.probe import SourceInfo, probe
 from media.scan import Samples, scan
+from media.sound_clip import CLIP_NAME, SoundClip, clip_duration_s, write_sound_clip
 from media.thumbnails import write_thumbnails
 from media.transcode import encode_audio, encode_video, rungs_for
 
@@ -67,6 +70,8 @@ log = logging.getLogger("jobs.ingest")
 GPU_POOL = "gpu_encoders"
 # The master of the playable stage, beside the full ladder's ``master.m3u8`` under the same prefix.
 PLAYABLE_MASTER = "playable.m3u8"
+# The original sound's clip, beside the ladder in the package (published as ``<prefix>/sound/clip.m4a``).
+SOUND_DIR = f"{PACKAGE_DIR}/sound"
 # How the playable stage's steps are named in ``step_seconds`` (its transcode, package, publish, mark).
 PLAYABLE_STEP = "playable_"
 
@@ -263,14 +268,28 @@ def transcode(run: IngestRun, source: Source, job: EncodeJob, *, playable: bool 
 
 
 def transcode_audio(run: IngestRun, source: Source) -> Renditions:
+    """The ladder's AAC rendition and, for a video that did not name an existing sound, its original sound's
+    clip (the first 60 s as an .m4a, which ``release`` publishes beside the ladder)."""
     src = run.source_file()
     with run.timed("transcode_audio"):
         try:
             renditions = encode_audio(src, run.work_dir / PACKAGE_DIR, plan_for(source.info, run.settings.ladder))
+            clip = _sound_clip(run, src) if renditions else None
         except MediaError as exc:
             raise run.reject(exc.code, exc.message) from exc
-        run.staging.push(transcode_outputs(renditions))  # empty for a silent video: nothing to stage
+        # Empty for a silent video: nothing to stage.
+        run.staging.push([*transcode_outputs(renditions), *([SOUND_DIR] if clip else [])])
     return tuple(renditions)
+
+
+def _sound_clip(run: IngestRun, src: Path) -> SoundClip | None:
+    """Beside the audio encode (off the path to playable: the first rungs' encode takes longer), so the publish
+    step only uploads it. A retried attempt starts from an empty directory."""
+    shutil.rmtree(run.work_dir / SOUND_DIR, ignore_errors=True)
+    with run.session() as s:
+        if not sounds.wants_original(s, run.video_id):
+            return None  # the upload named a sound: that one is the video's
+    return write_sound_clip(src, run.work_dir / SOUND_DIR / CLIP_NAME)
 
 
 def transcode_playable(run: IngestRun, source: Source, job: EncodeJob | None) -> tuple[Renditions, Renditions]:
@@ -336,7 +355,7 @@ def package(run: IngestRun, source: Source, parts: Sequence[Renditions], *, mast
 
 
 def publish(run: IngestRun, package: Package, thumbs: Thumbnails | None = None, *,
-            already: Sequence[str] = ()) -> Publication:
+            already: Sequence[str] = (), extra: Sequence[str] = ()) -> Publication:
     """Upload the package under ``v/<video>/<publication>/``, master last; what mark_ready needs. Only the
     package's renditions, thumbnails and master go up, less ``already`` (the package directories the
     playable stage published under the same prefix: players of that master may be reading them)."""
@@ -347,7 +366,7 @@ def publish(run: IngestRun, package: Package, thumbs: Thumbnails | None = None, 
     run.staging.pull(publish_inputs(package.renditions, thumbs, package.master),
                      step=f"publish of video {run.video_id}")
     prefix = run.prefix
-    only = {r.playlist.rsplit("/", 1)[0] for r in package.renditions} | ({"thumbs"} if thumbs else set())
+    only = {r.playlist.rsplit("/", 1)[0] for r in package.renditions} | ({"thumbs"} if thumbs else set()) | set(extra)
     with run.timed(f"{PLAYABLE_STEP}publish" if package.master == PLAYABLE_MASTER else "publish"):
         result = publish_package(run.store, run.work_dir / PACKAGE_DIR, run.settings.vod_bucket, prefix,
                                  master=package.master, only=only, skip=already)
@@ -373,6 +392,11 @@ def mark_ready(run: IngestRun, publication: Publication) -> None:
         owner = repo.get_video(s, run.video_id, for_update=True).pipeline_run_id
         if owner not in (None, run.run_id):
             raise SupersededRun(f"run {run.run_id} was superseded by run {owner}; video {run.video_id} keeps that one")
+        # The original sound switches with the publication, so its clip is always one the origin keeps
+        # (a superseded publication's prefix goes to the GC).
+        if publication.sound_clip_key is not None:
+            sounds.save_original(s, run.video_id, audio_key=publication.sound_clip_key,
+                                 duration_s=publication.sound_clip_s or 0.0)
         repo.mark_ready(s, run.video_id, publish_prefix=publication.prefix, master_key=publication.master_key,
                         renditions=list(publication.renditions), poster_key=publication.poster_key,
                         sprite_vtt_key=publication.sprite_vtt_key)
@@ -451,6 +475,14 @@ def release(run: IngestRun, source: Source, parts: Sequence[Renditions], thumbs:
     """Package, upload and switch the catalog: the steps after the encodes, which the DAG runs as one task
     (each is a fraction of a second; a task start costs more). The publication it switched to: the full
     ladder, beside the playable stage's files under the same prefix (uploaded once, never rewritten)."""
-    publication = publish(run, package(run, source, parts), thumbs, already=_published_under_prefix(run))
+    pkg = package(run, source, parts)
+    # The original sound's clip, if the audio step made one (on this machine, or staged by another).
+    has_clip = any(r.kind == "audio" for part in parts for r in part) and run.staging.pull_optional(SOUND_DIR)
+    publication = publish(run, pkg, thumbs, already=_published_under_prefix(run),
+                          extra=[SOUND_DIR.split("/", 1)[1]] if has_clip else [])
+    if has_clip:
+        publication = replace(publication,
+                              sound_clip_key=f"{publication.prefix}/{SOUND_DIR.split('/', 1)[1]}/{CLIP_NAME}",
+                              sound_clip_s=clip_duration_s(run.work_dir / SOUND_DIR / CLIP_NAME))
     mark_ready(run, publication)
     return publication

@@ -42,6 +42,15 @@ def _live_keys(settings):
     clear_live_keys(settings)
 
 
+@pytest.fixture(autouse=True)
+def _streams_end_at_once(monkeypatch):
+    # The notification stream answers the fuzzer's valid token with a 30-minute stream: end it after its first
+    # events, which is all the checks need (status, media type, the first bytes).
+    from feed_api import notification_stream
+
+    monkeypatch.setattr(notification_stream, "MAX_STREAM_S", 0.0)
+
+
 @pytest.fixture(scope="module")
 def app_under_test(store, catalog_url, sessions):
     app = APP

@@ -9,6 +9,7 @@ import jwt
 import pytest
 
 from adapters import live_store as live
+from catalog import sounds
 from catalog import videos as videos_repo
 from catalog.db import session_scope
 from catalog.models import PendingPurge, Video
@@ -121,8 +122,10 @@ def test_rate_limit_answers_429_with_retry_after(settings, store, catalog_url):
 
 
 # ------------------------------------------------------------------------------------------- uploads
-def test_upload_takes_creator_from_token_and_only_the_creator_completes(api):
+def test_upload_takes_creator_from_token_and_only_the_creator_completes(api, sessions):
     alice, bob = Person(api, region="us"), Person(api)
+    with session_scope(sessions) as s:  # sound ids name sounds now: snd_1 is a library sound
+        sounds.ensure_library(s, "snd_1")
     resp = api.post("/v1/videos", json={"caption": "hi", "hashtags": ["Cats"], "privacy": "followers",
                                         "sound_id": "snd_1", "category": "pets", "size_bytes": 1000},
                     headers=alice.headers)

@@ -158,6 +158,7 @@ def test_inline_pipeline_publishes_even_when_the_embedding_fails(settings, sessi
     assert ingest.run_inline(settings, vid, "inline-steps", codecs=["h264"]) == "ready"
     video = _video(sessions, vid)
     assert (video.state, video.failure_code) == ("ready", None)
+    assert video.sound_id is None  # no audio track: no original sound
     assert {r.encoder for r in video.renditions if r.kind == "video"} == {"libx264"}
     assert "no content embedding for video" in caplog.text
     assert not IngestRun(settings, vid, "inline-steps").work_dir.exists()  # cleaned up all the same
@@ -297,3 +298,55 @@ def test_the_dedup_cli_explains_its_pairs_and_checks_the_catalog(settings, sessi
     assert main(["dedup", "check", str(other)]) == 0
     assert "no published video among" in capsys.readouterr().out
     ingest.cleanup(run)
+
+
+def test_an_upload_with_audio_becomes_an_original_sound_with_a_published_clip(settings, sessions, store, tmp_path):
+    """Beside the audio encode, the first 60 s become an .m4a that publish uploads under the video's own prefix
+    (where the edge's per-video rules cover it); a re-run re-points the sound to its new publication; an upload
+    that named a sound, or has no audio, makes none."""
+    import av
+
+    from catalog import sounds
+    from catalog import users as users_repo
+    from catalog.models import Sound
+    from tests.integration.feed_helpers import word
+
+    handle = f"snd_{word(8)}"
+    with session_scope(sessions) as s:
+        creator = users_repo.create_user(s, handle=handle).id
+    src = make_clip(tmp_path / "voice.mp4", width=320, height=240, seconds=2.5, audio=True,
+                    pattern=unique_pattern(7207))
+    run = upload_and_validate(settings, sessions, store, src, run_prefix="sound", creator_id=creator)
+    assert ingest.run_inline(settings, run.video_id, "sound-1", codecs=["h264"]) == "ready"
+    video = _video(sessions, run.video_id)
+    with session_scope(sessions) as s:
+        sound = s.get(Sound, video.sound_id)
+        assert (sound.kind, sound.title, sound.creator_id, sound.original_video_id) == \
+            ("original", f"original sound - @{handle}", creator, run.video_id)
+        first_key, sound_id = sound.audio_key, sound.id
+    assert first_key == f"{video.publish_prefix}/sound/clip.m4a"
+    assert 2.0 <= sound.duration_s <= 2.6
+    clip = tmp_path / "clip.m4a"
+    store.client.fget_object(settings.vod_bucket, first_key, str(clip))
+    with av.open(str(clip)) as f:
+        assert f.streams.audio[0].codec_context.name == "aac" and not f.streams.video
+    assert store.client.stat_object(settings.vod_bucket, first_key).content_type == "audio/mp4"
+
+    # A re-run (a re-ladder) keeps the sound and moves its clip to the publication that serves now.
+    assert ingest.run_inline(settings, run.video_id, "sound-2", codecs=["h264"]) == "ready"
+    video = _video(sessions, run.video_id)
+    with session_scope(sessions) as s:
+        again = s.get(Sound, video.sound_id)
+        assert again.id == sound_id and again.audio_key == f"{video.publish_prefix}/sound/clip.m4a" != first_key
+        assert s.query(Sound).filter_by(original_video_id=run.video_id).count() == 1
+
+    # Uploaded with that sound: the video uses it and makes no sound of its own.
+    src2 = make_clip(tmp_path / "reuse.mp4", width=320, height=240, seconds=2.0, audio=True,
+                     pattern=unique_pattern(7208))
+    reuse = upload_and_validate(settings, sessions, store, src2, run_prefix="sound", creator_id=creator,
+                                sound_id=sound_id)
+    assert ingest.run_inline(settings, reuse.video_id, "sound-3", codecs=["h264"]) == "ready"
+    with session_scope(sessions) as s:
+        assert s.get(type(video), reuse.video_id).sound_id == sound_id
+        assert not sounds.wants_original(s, reuse.video_id)
+        assert s.query(Sound).filter_by(original_video_id=reuse.video_id).count() == 0
