@@ -18,6 +18,7 @@ letters and digits only) and goes in as a bound parameter, like every other valu
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -245,6 +246,34 @@ def refresh_terms(session: Session) -> dict[str, int]:
         "GROUP BY lower(sound_id)"))
     counts = dict(session.execute(select(SearchTerm.kind, func.count()).group_by(SearchTerm.kind)).all())
     return {k: int(counts.get(k, 0)) for k in KINDS}
+
+
+VIDEO_ID = re.compile(r"[0-9a-f]{16}")
+
+
+def add_video_terms(session: Session, video_id: str) -> bool:
+    """Count one newly watchable video's words, hashtags and sound in the dictionary now, so that typo
+    correction and completion know a new caption within seconds instead of at the next rebuild (which
+    reconciles every count, and forgets the video's terms if it stops being discoverable). Nothing happens if
+    the video is not discoverable. Never waits for a rebuild in progress: False if one holds the dictionary
+    (that rebuild or the next one counts the video)."""
+    if not VIDEO_ID.fullmatch(video_id):  # it goes into ts_stat's query text
+        raise ValueError(f"not a video id: {video_id!r}")
+    if not session.scalar(text("SELECT pg_try_advisory_xact_lock(hashtext('reelflow.search_terms'))")):
+        return False
+    where = f"{discoverable_sql()} AND id = '{video_id}'"
+    upsert = " ON CONFLICT (kind, term) DO UPDATE SET ndoc = search_terms.ndoc + EXCLUDED.ndoc"
+    session.execute(text(
+        "INSERT INTO search_terms (kind, term, label, ndoc) "
+        "SELECT 'word', word, word, ndoc FROM ts_stat(:docs) WHERE char_length(word) <= 64" + upsert),
+        {"docs": "SELECT search_doc FROM videos WHERE " + where})
+    session.execute(text(
+        "INSERT INTO search_terms (kind, term, label, ndoc) "
+        f"SELECT DISTINCT 'tag', t, t, 1 FROM videos, unnest(tag_keys) AS t WHERE {where} AND t <> ''" + upsert))
+    session.execute(text(
+        "INSERT INTO search_terms (kind, term, label, ndoc) "
+        f"SELECT 'sound', lower(sound_id), sound_id, 1 FROM videos WHERE {where} AND sound_id IS NOT NULL" + upsert))
+    return True
 
 
 # ------------------------------------------------------------------------------------------- people

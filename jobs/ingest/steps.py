@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from catalog import moderation, prohibited_media, sounds, video_events
+from catalog import moderation, prohibited_media, search, sounds, video_events
 from catalog import videos as repo
 from catalog.embeddings import save_embedding
 from catalog.fingerprints import published_fingerprints, save_fingerprint
@@ -389,7 +389,8 @@ def mark_ready(run: IngestRun, publication: Publication) -> None:
     """
     start = time.perf_counter()
     with run.session() as s:
-        owner = repo.get_video(s, run.video_id, for_update=True).pipeline_run_id
+        video = repo.get_video(s, run.video_id, for_update=True)
+        owner, first_watchable = video.pipeline_run_id, video.playable_at is None
         if owner not in (None, run.run_id):
             raise SupersededRun(f"run {run.run_id} was superseded by run {owner}; video {run.video_id} keeps that one")
         # The original sound switches with the publication, so its clip is always one the origin keeps
@@ -401,18 +402,33 @@ def mark_ready(run: IngestRun, publication: Publication) -> None:
                         renditions=list(publication.renditions), poster_key=publication.poster_key,
                         sprite_vtt_key=publication.sprite_vtt_key)
         repo.record_step_time(s, run.video_id, "mark_ready", time.perf_counter() - start)
+    if first_watchable:
+        _index_for_search(run)
 
 
 def mark_playable(run: IngestRun, publication: Publication) -> None:
     """Serve the playable stage's publication, only if this run still owns the video (as ``mark_ready``)."""
     start = time.perf_counter()
     with run.session() as s:
-        owner = repo.get_video(s, run.video_id, for_update=True).pipeline_run_id
+        video = repo.get_video(s, run.video_id, for_update=True)
+        owner, first_watchable = video.pipeline_run_id, video.playable_at is None
         if owner not in (None, run.run_id):
             raise SupersededRun(f"run {run.run_id} was superseded by run {owner}; video {run.video_id} keeps that one")
         repo.mark_playable(s, run.video_id, publish_prefix=publication.prefix, master_key=publication.master_key,
                            renditions=list(publication.renditions))
         repo.record_step_time(s, run.video_id, f"{PLAYABLE_STEP}mark", time.perf_counter() - start)
+    if first_watchable:
+        _index_for_search(run)
+
+
+def _index_for_search(run: IngestRun) -> None:
+    """The new video's words into the search dictionary at once (typo correction finds its caption); best
+    effort after the switch has committed: the refresh_search DAG counts it anyway."""
+    try:
+        with run.session() as s:
+            search.add_video_terms(s, run.video_id)
+    except Exception:  # the video is watchable already; a dictionary hiccup must not fail the run
+        log.exception("could not add video %s to the search dictionary", run.video_id)
 
 
 def mark_error(run: IngestRun, message: str) -> None:

@@ -4,6 +4,7 @@ type, typo correction, people/hashtag/sound search, suggestions, odd input, and 
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
 from catalog.db import session_scope
 from catalog.models import Video
@@ -86,6 +87,32 @@ def test_typos_are_corrected_from_the_dictionary_and_rank_below_exact_matches(ap
     typo_video = video(sessions, creator.id, f"misspelt {typo}")
     found = ids(search(api, typo + " "))
     assert found[:1] == [typo_video] and exact in found
+
+
+def test_a_new_video_s_words_reach_the_dictionary_at_once_and_a_hidden_one_s_never(api, sessions):
+    from catalog import search as catalog_search
+
+    creator = Person(api)
+    w, secret = vocab(9), vocab(9)
+    public = video(sessions, creator.id, f"fresh {w}", tags=(w,))
+    private = video(sessions, creator.id, f"hidden {secret}", privacy="private")
+    typo = w[:4] + w[5] + w[4] + w[6:]
+    assert ids(search(api, typo + " ")) == []
+    with session_scope(sessions) as s:  # what ingest does when a video first becomes watchable
+        assert catalog_search.add_video_terms(s, public) and catalog_search.add_video_terms(s, private)
+    assert ids(search(api, typo + " ")) == [public]  # without waiting for the refresh_search DAG
+    secret_typo = secret[:4] + secret[5] + secret[4] + secret[6:]
+    assert ids(search(api, secret_typo + " ")) == [] and ids(search(api, secret + " ")) == []
+    with session_scope(sessions) as s:
+        counts = dict(s.execute(text("SELECT kind || ':' || term, ndoc FROM search_terms WHERE term IN "
+                                     "(:w, :secret)"), {"w": w, "secret": secret}).all())
+    assert counts == {f"word:{w}": 1, f"tag:{w}": 1}
+    # A rebuild in progress holds the dictionary: the call gives way instead of waiting for it.
+    with session_scope(sessions) as holder, session_scope(sessions) as s:
+        holder.execute(text("SELECT pg_advisory_xact_lock(hashtext('reelflow.search_terms'))"))
+        assert catalog_search.add_video_terms(s, public) is False
+    with pytest.raises(ValueError, match="not a video id"), session_scope(sessions) as s:
+        catalog_search.add_video_terms(s, "x' OR true --")
 
 
 def test_pages_follow_the_cursor_without_repeats_and_cursors_are_bound_to_the_query(api, sessions):

@@ -6,11 +6,13 @@ import { onNotification, refreshUnread } from '../lib/notifications.js';
 
 const TEXT = { video_playable: 'Your video is playable', video_failed: 'Your video failed', video_rejected: 'Your video was rejected',
                video_removed: 'Your video was removed', video_restored: 'Your video was restored', appeal_denied: 'Your appeal was denied',
-               comment_removed: 'Your comment was removed', like: 'liked your video', comment: 'commented on your video', follow: 'followed you' };
+               comment_removed: 'Your comment was removed', video_liked: 'liked your video', video_commented: 'commented on your video',
+               comment_replied: 'replied to your comment', new_follower: 'followed you' };
 
 function line(n) {
-  const who = n.detail?.actor_handle || n.detail?.handle;
-  const what = TEXT[n.kind] || n.kind;
+  // The API's sentence names the actor already ("@ana liked your video"); TEXT is for older items without one.
+  const who = n.text ? null : n.actor?.handle;
+  const what = n.text || TEXT[n.kind] || n.kind;
   return h('li', { class: n.read ? '' : 'unread', 'data-kind': n.kind },
     who ? h('b', {}, `@${who} `) : null, what,
     n.video_id ? h('span', {}, ' · ', h('a', { href: `/app/v/${n.video_id}` }, 'open')) : null,
