@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -140,12 +141,15 @@ class IngestRun:
     def download_source(self, path: Path) -> None:
         """The raw upload to ``path`` (via a ``.part`` name: a download cut short must not pass for it)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".part")
+        # A name of its own: two downloads at once (threads of one task) must not write one file.
+        partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}.part")
         try:
             self.store.download(self.settings.raw_bucket, self.raw_key, partial)
+            partial.replace(path)
         except ObjectNotFound as exc:
             raise self.reject("missing_upload", "no uploaded file was found for this video") from exc
-        partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)  # a download cut short leaves nothing behind
 
     def source_file(self) -> Path:
         """The upload on this machine. Another worker ran validate: download our own copy from the raw

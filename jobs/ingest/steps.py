@@ -297,6 +297,7 @@ def transcode_playable(run: IngestRun, source: Source, job: EncodeJob | None) ->
     beside them, the audio. One task instead of two saves a process start and a scheduler round on the path
     to playable; the AAC encode takes little CPU from the video's."""
     run.sessions, run.store, run.staging  # noqa: B018 - derived once, before two threads would race to
+    run.source_file()  # on a fresh worker, downloaded once here rather than by both threads at once
     with ThreadPoolExecutor(max_workers=1) as pool:  # a video error waits for the audio thread, then raises
         audio = pool.submit(transcode_audio, run, source)
         first = transcode(run, source, job, playable=True) if job is not None else ()
