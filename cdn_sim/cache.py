@@ -1,7 +1,8 @@
 """Byte-capacity caches as plain classes over keys and sizes (no I/O, no clock of their own).
 
 :class:`ByteCache` is the interface every eviction policy implements (LRU here, SIEVE in
-:mod:`cdn_sim.sieve`, S3-FIFO in :mod:`cdn_sim.s3fifo`); :func:`make_cache` builds one by name, so a
+:mod:`cdn_sim.sieve`, S3-FIFO in :mod:`cdn_sim.s3fifo`, video-frequency in
+:mod:`cdn_sim.vfreq`); :func:`make_cache` builds one by name, so a
 tier or the trace simulator picks its policy from configuration. Belady's MIN needs the future and is
 therefore not an online cache: see :mod:`cdn_sim.belady`.
 """
@@ -243,7 +244,7 @@ class LRUCache(ByteCache[V]):
         return out
 
 
-POLICIES: tuple[str, ...] = ("lru", "sieve", "s3fifo")
+POLICIES: tuple[str, ...] = ("lru", "sieve", "s3fifo", "vfreq")
 """Online eviction policies :func:`make_cache` builds. The offline reference is ``belady`` (simulator only)."""
 
 
@@ -260,6 +261,10 @@ def make_cache(policy: str, capacity_bytes: int) -> ByteCache:
         from cdn_sim.s3fifo import S3FIFOCache
 
         return S3FIFOCache(capacity_bytes)
+    if policy == "vfreq":
+        from cdn_sim.vfreq import VideoFrequencyCache
+
+        return VideoFrequencyCache(capacity_bytes)
     if policy == "belady":
         raise ValueError("belady needs the future request stream: use cdn_sim.belady.belady_replay")
     raise ValueError(f"unknown cache policy {policy!r}; known: {', '.join(POLICIES)}")

@@ -177,8 +177,9 @@ def _replay(policy: str, capacity: int, keys: np.ndarray, sizes: np.ndarray) -> 
 
 
 def simulate_policy(trace: Trace, policy: str, sizes: CacheSizes, topology: Topology | None = None, *,
-                    warmup_s: float = 0.0, pops: np.ndarray | None = None) -> PolicyResult:
-    """Run one policy at every tier over ``trace``.
+                    warmup_s: float = 0.0, pops: np.ndarray | None = None,
+                    edge_policy: str | None = None) -> PolicyResult:
+    """Run one policy at every tier over ``trace`` (``edge_policy``, when given, at the edge instead).
 
     Caches start empty; requests before ``warmup_s`` warm them but are left out of the results.
     """
@@ -194,7 +195,7 @@ def simulate_policy(trace: Trace, policy: str, sizes: CacheSizes, topology: Topo
     pending = np.ones(n, dtype=bool)  # requests not answered yet
     for i, pop in enumerate(topology.pops):
         idx = np.flatnonzero(pops == i)
-        hits, instances[pop.name] = _replay(policy, sizes.edge, keys[idx], size[idx])
+        hits, instances[pop.name] = _replay(edge_policy or policy, sizes.edge, keys[idx], size[idx])
         served_by[idx[hits]] = 0
         pending[idx[hits]] = False
     # Regional: the misses of a region's POPs, merged in time order (trace order is time order).
@@ -232,6 +233,119 @@ def simulate(trace: Trace, policies: Sequence[str], sizes: CacheSizes, topology:
         raise ValueError("the trace is empty")
     pops, _ = pop_assignment(trace, topology)
     return {p: simulate_policy(trace, p, sizes, topology, warmup_s=warmup_s, pops=pops) for p in names}
+
+
+# The live chain (config.settings: edge_tier_policy at the POPs, edge_cache_policy above them); the
+# per-tier comparison replays the streams this chain produces.
+LIVE_EDGE_POLICY = "vfreq"
+LIVE_POLICY = "s3fifo"
+
+
+def tier_streams(trace: Trace, reference: PolicyResult, topology: Topology | None = None
+                 ) -> dict[str, list[np.ndarray]]:
+    """Per tier, the request indices each cache instance sees when ``reference``'s chain serves the trace."""
+    topology = topology or default_topology()
+    pops, _ = pop_assignment(trace, topology)
+    sb = reference.served_by
+    region_of_pop = np.array([trace.regions.index(p.region) if p.region in trace.regions else -1
+                              for p in topology.pops])
+    req_region = region_of_pop[pops]
+    return {
+        "edge": [np.flatnonzero(pops == i) for i in range(len(topology.pops))],
+        "regional": [np.flatnonzero((sb >= 1) & (req_region == r)) for r in range(len(trace.regions))],
+        "shield": [np.flatnonzero(sb >= 2)],
+    }
+
+
+def compare_tiers(trace: Trace, sizes: CacheSizes, reference: PolicyResult, ours: Sequence[str],
+                  theirs: Sequence[str] = (), topology: Topology | None = None, *, warmup_s: float = 0.0
+                  ) -> dict[str, dict[str, TierResult]]:
+    """Every policy on the same per-tier streams (those of ``reference``'s chain) at equal capacity.
+
+    ``ours``: this project's policies (``belady`` included); ``theirs``: libCacheSim's
+    (:mod:`cdn_sim.libcachesim_ref`), labelled ``libcachesim:<name>``. Counted after ``warmup_s``.
+    """
+    capacity = {"edge": sizes.edge, "regional": sizes.regional, "shield": sizes.shield}
+    counted = trace.time_s >= warmup_s
+    out: dict[str, dict[str, TierResult]] = {}
+    for tier, streams in tier_streams(trace, reference, topology).items():
+        results: dict[str, TierResult] = {}
+        runs = [(p, p) for p in parse_policies(ours)] + [(f"libcachesim:{p}", p) for p in theirs]
+        for label, policy in runs:
+            total = TierResult()
+            for idx in streams:
+                if not len(idx):
+                    continue
+                k, z = trace.obj[idx], trace.size[idx]
+                if label.startswith("libcachesim:"):
+                    from cdn_sim.libcachesim_ref import replay
+
+                    hits = replay(policy, capacity[tier], k, z)
+                else:
+                    hits, _ = _replay(policy, capacity[tier], k, z)
+                c = counted[idx]
+                total.requests += int(c.sum())
+                total.hits += int((hits & c).sum())
+                total.bytes += int(z[c].sum())
+                total.hit_bytes += int(z[hits & c].sum())
+            results[label] = total
+        out[tier] = results
+    return out
+
+
+def edge_goal(comparison: dict[str, dict[str, TierResult]], policy: str = LIVE_EDGE_POLICY,
+              today: str = LIVE_POLICY) -> dict[str, object] | None:
+    """The issue's goal at the edge: ``policy``'s byte hit ratio ahead of every libCacheSim policy, its
+    object hit ratio within 1 point of the best of them, and its byte-hit gap to Belady at most half of
+    ``today``'s (the edge policy before). None without the runs it needs."""
+    edge = comparison.get("edge", {})
+    theirs = {k: v for k, v in edge.items() if k.startswith("libcachesim:") and k != "libcachesim:beladysize"}
+    if policy not in edge or "belady" not in edge or today not in edge or not theirs:
+        return None
+    mine, belady = edge[policy], edge["belady"]
+    best_byte = max(theirs, key=lambda k: theirs[k].byte_hit_ratio)
+    best_obj = max(theirs, key=lambda k: theirs[k].object_hit_ratio)
+    gap = belady.byte_hit_ratio - mine.byte_hit_ratio
+    gap_today = belady.byte_hit_ratio - edge[today].byte_hit_ratio
+    return {
+        "policy": policy, "byte_hit": mine.byte_hit_ratio, "object_hit": mine.object_hit_ratio,
+        "best_byte": best_byte, "best_byte_hit": theirs[best_byte].byte_hit_ratio,
+        "best_object": best_obj, "best_object_hit": theirs[best_obj].object_hit_ratio,
+        "belady_byte_hit": belady.byte_hit_ratio, "gap": gap, "gap_today": gap_today, "today": today,
+        "byte_ahead": mine.byte_hit_ratio > theirs[best_byte].byte_hit_ratio,
+        "object_within_1": mine.object_hit_ratio >= theirs[best_obj].object_hit_ratio - 0.01,
+        "gap_halved": gap <= gap_today / 2,
+    }
+
+
+def format_comparison(comparison: dict[str, dict[str, TierResult]]) -> str:
+    """Per tier, every policy on the same stream; the agreement of the policies both sides have."""
+    from cdn_sim.libcachesim_ref import SAME_AS_OURS
+
+    lines = [f"{'tier':9} {'policy':24} {'obj hit':>8} {'byte hit':>9}"]
+    lines.append("-" * len(lines[0]))
+    for tier, results in comparison.items():
+        for label, r in results.items():
+            lines.append(f"{tier:9} {label:24} {r.object_hit_ratio:8.1%} {r.byte_hit_ratio:9.1%}")
+        agree = []
+        for p in SAME_AS_OURS:
+            a, b = results.get(p), results.get(f"libcachesim:{p}")
+            if a is not None and b is not None:
+                d = max(abs(a.object_hit_ratio - b.object_hit_ratio), abs(a.byte_hit_ratio - b.byte_hit_ratio))
+                agree.append(f"{p} {d * 100:.2f} ({'ok' if d <= 0.005 else 'OFF'})")
+        if agree:
+            lines.append(f"{tier:9} agreement with libCacheSim, points (<= 0.5): " + ", ".join(agree))
+    goal = edge_goal(comparison)
+    if goal:
+        lines.append("")
+        lines.append(f"edge goal for {goal['policy']}: byte hit {goal['byte_hit']:.1%} vs best libCacheSim "
+                     f"{goal['best_byte_hit']:.1%} ({goal['best_byte']}): "
+                     f"{'ahead' if goal['byte_ahead'] else 'NOT ahead'}; object hit {goal['object_hit']:.1%} vs "
+                     f"{goal['best_object_hit']:.1%} ({goal['best_object']}): "
+                     f"{'within 1 point' if goal['object_within_1'] else 'NOT within 1 point'}; byte gap to Belady "
+                     f"{goal['gap'] * 100:.1f} points vs {goal['today']}'s {goal['gap_today'] * 100:.1f}: "
+                     f"{'halved' if goal['gap_halved'] else 'NOT halved'}")
+    return "\n".join(lines)
 
 
 def size_sweep(trace: Trace, policies: Sequence[str], sizes: CacheSizes, factors: Sequence[float],
