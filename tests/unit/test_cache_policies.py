@@ -63,7 +63,9 @@ def test_values_replacement_removal_and_prefix_purge(policy):
     assert cache.used == 0 and len(cache) == 0 and cache.get("anything") is None
 
 
-@pytest.mark.parametrize("policy", POLICIES)
+# vfreq admits on a miss only what is worth its victims, while an explicit put always stores (a push is a
+# decision): its replay differs from get-then-put by design (tests/unit/test_cache_vfreq.py covers it).
+@pytest.mark.parametrize("policy", [p for p in POLICIES if p != "vfreq"])
 def test_fast_replay_agrees_with_get_then_put(policy):
     keys, sizes = _zipf_stream(20_000, 2_000, seed=3, sizes=(1, 50))
     fast = make_cache(policy, 5_000)
