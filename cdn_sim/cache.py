@@ -119,6 +119,10 @@ class ByteCache(ABC, Generic[V]):
             self.remove(k)
         return len(doomed)
 
+    def hint(self, key: Hashable, views: float) -> None:
+        """A forecast from outside the request stream (a push's reason: ``views`` expected soon for
+        ``key``'s video). Policies that value objects by popularity use it; the default ignores it."""
+
     def access(self, key: Hashable, size: int) -> bool:
         """One request as a CDN tier sees it: a hit, or a miss that fetches and admits the object.
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from cdn_sim.belady import belady_replay
 from cdn_sim.cache import POLICIES, CacheStats, check_capacity, make_cache
+from cdn_sim.prewarm import Pushes
 from cdn_sim.topology import Topology, default_topology
 from cdn_sim.workload import STRIDE, Trace, mix64
 
@@ -77,6 +78,8 @@ class PolicyResult:
     origin_egress_bytes: int
     served_by: np.ndarray = field(repr=False)  # per trace request: 0 edge, 1 regional, 2 shield, 3 origin
     instances: dict[str, CacheStats] = field(default_factory=dict, repr=False)  # per cache, whole trace
+    push_fetched_bytes: int = 0  # pre-warming: bytes the POPs fetched to be pushed (after the warm-up)
+    push_origin_bytes: int = 0  # ... of which the origin sent (included in origin_egress_bytes)
 
     @property
     def edge_regional_hit_ratio(self) -> float:
@@ -106,6 +109,8 @@ class PolicyResult:
             "client_bytes": self.client_bytes,
             "origin_requests": self.origin_requests,
             "origin_egress_bytes": self.origin_egress_bytes,
+            "push_fetched_bytes": self.push_fetched_bytes,
+            "push_origin_bytes": self.push_origin_bytes,
         }
 
 
@@ -176,12 +181,39 @@ def _replay(policy: str, capacity: int, keys: np.ndarray, sizes: np.ndarray) -> 
     return hits, cache.stats
 
 
+def _edge_with_pushes(policy: str, capacity: int, idx: np.ndarray, keys: np.ndarray, sizes: np.ndarray,
+                      pushes: Pushes, mine: np.ndarray, push_at: np.ndarray
+                      ) -> tuple[np.ndarray, CacheStats, np.ndarray]:
+    """One POP's cache over its client requests (trace indices ``idx``) with pushes ``mine`` (indices into
+    ``pushes``) applied before the request at trace index ``push_at``. Hit flags, stats, and per push
+    whether the edge fetched it (it was not cached yet)."""
+    cache = make_cache(policy, capacity)
+    hits = np.zeros(len(idx), dtype=bool)
+    fetched = np.zeros(len(mine), dtype=bool)
+    cut = np.searchsorted(idx, push_at[mine], side="left")
+    a = 0
+    for j, (b, k, z, v) in enumerate(zip(cut.tolist(), pushes.obj[mine].tolist(), pushes.size[mine].tolist(),
+                                         pushes.views[mine].tolist(), strict=True)):
+        if b > a:
+            hits[a:b] = cache.replay(keys[a:b].tolist(), sizes[a:b].tolist())
+            a = b
+        cache.hint(k, v)
+        if k not in cache:
+            fetched[j] = cache.put(k, True, z)
+    if a < len(idx):
+        hits[a:] = cache.replay(keys[a:].tolist(), sizes[a:].tolist())
+    return hits, cache.stats, fetched
+
+
 def simulate_policy(trace: Trace, policy: str, sizes: CacheSizes, topology: Topology | None = None, *,
                     warmup_s: float = 0.0, pops: np.ndarray | None = None,
-                    edge_policy: str | None = None) -> PolicyResult:
+                    edge_policy: str | None = None, pushes: Pushes | None = None) -> PolicyResult:
     """Run one policy at every tier over ``trace`` (``edge_policy``, when given, at the edge instead).
 
     Caches start empty; requests before ``warmup_s`` warm them but are left out of the results.
+    ``pushes`` (:func:`cdn_sim.prewarm.plan`): objects put into POPs' caches between requests; an object a
+    POP did not hold is fetched through the chain like a miss (its regional/shield misses are origin
+    egress, counted in ``origin_egress_bytes`` and ``push_origin_bytes``), one it held costs nothing.
     """
     topology = topology or default_topology()
     if pops is None:
@@ -190,27 +222,53 @@ def simulate_policy(trace: Trace, policy: str, sizes: CacheSizes, topology: Topo
     keys, size = trace.obj, trace.size
     served_by = np.full(n, ORIGIN, dtype=np.int8)
     instances: dict[str, CacheStats] = {}
+    region_of_pop = np.array([trace.regions.index(p.region) if p.region in trace.regions else -1
+                              for p in topology.pops])
+    # Pushes happen after every request up to their time: before the request at trace index push_at.
+    m = 0 if pushes is None else len(pushes)
+    push_at = np.searchsorted(trace.time_s, pushes.time_s, side="right") if pushes is not None and m \
+        else np.zeros(0, dtype=np.int64)
+    push_up = np.zeros(m, dtype=bool)  # fetched by its edge, so sent up the chain
 
     # Edge: each POP its own cache over its own clients' requests.
     pending = np.ones(n, dtype=bool)  # requests not answered yet
     for i, pop in enumerate(topology.pops):
         idx = np.flatnonzero(pops == i)
-        hits, instances[pop.name] = _replay(edge_policy or policy, sizes.edge, keys[idx], size[idx])
+        mine = np.flatnonzero(pushes.pop == i) if pushes is not None and m else np.zeros(0, dtype=np.int64)
+        if len(mine):
+            assert pushes is not None
+            hits, instances[pop.name], fetched = _edge_with_pushes(edge_policy or policy, sizes.edge, idx, keys[idx],
+                                                                   size[idx], pushes, mine, push_at)
+            push_up[mine[fetched]] = True
+        else:
+            hits, instances[pop.name] = _replay(edge_policy or policy, sizes.edge, keys[idx], size[idx])
         served_by[idx[hits]] = 0
         pending[idx[hits]] = False
-    # Regional: the misses of a region's POPs, merged in time order (trace order is time order).
-    region_of_pop = np.array([trace.regions.index(p.region) if p.region in trace.regions else -1
-                              for p in topology.pops])
-    req_region = region_of_pop[pops]
+    # Upstream streams: client requests (tag = trace index) and fetched pushes (tag = -1 - push index),
+    # in time order; a push sorts just before the request it precedes (order key 2 * index, 2 * index - 1).
+    ups = np.flatnonzero(push_up)
+    assert pushes is not None or not len(ups)
+    up_tag = np.concatenate([np.arange(n, dtype=np.int64), -1 - ups])
+    up_key = np.concatenate([keys, pushes.obj[ups] if len(ups) else keys[:0]])  # type: ignore[union-attr]
+    up_size = np.concatenate([size, pushes.size[ups] if len(ups) else size[:0]])  # type: ignore[union-attr]
+    up_region = np.concatenate([region_of_pop[pops], region_of_pop[pushes.pop[ups]] if len(ups)  # type: ignore[union-attr]
+                                else np.zeros(0, dtype=np.int64)])
+    up_order = np.concatenate([2 * np.arange(n, dtype=np.int64), 2 * push_at[ups] - 1])
+    up_pending = np.concatenate([pending, np.ones(len(ups), dtype=bool)])
+    by_time = np.argsort(up_order, kind="stable")
+
+    def answer(sel: np.ndarray, level: int, label: str, capacity: int) -> None:
+        hits, instances[label] = _replay(policy, capacity, up_key[sel], up_size[sel])
+        answered = sel[hits]
+        up_pending[answered] = False
+        clients = up_tag[answered]
+        served_by[clients[clients >= 0]] = level
+
+    # Regional: the misses of a region's POPs (and its pushes), merged in time order.
     for r, name in enumerate(trace.regions):
-        idx = np.flatnonzero(pending & (req_region == r))
-        hits, instances[f"regional-{name}"] = _replay(policy, sizes.regional, keys[idx], size[idx])
-        served_by[idx[hits]] = 1
-        pending[idx[hits]] = False
+        answer(by_time[up_pending[by_time] & (up_region[by_time] == r)], 1, f"regional-{name}", sizes.regional)
     # Shield: every regional miss.
-    idx = np.flatnonzero(pending)
-    hits, instances["shield"] = _replay(policy, sizes.shield, keys[idx], size[idx])
-    served_by[idx[hits]] = 2
+    answer(by_time[up_pending[by_time]], 2, "shield", sizes.shield)
 
     counted = trace.time_s >= warmup_s
     sb, sz = served_by[counted], size[counted]
@@ -220,8 +278,15 @@ def simulate_policy(trace: Trace, policy: str, sizes: CacheSizes, topology: Topo
         hit = sb == level
         tiers[name] = TierResult(int(reached.sum()), int(hit.sum()), int(sz[reached].sum()), int(sz[hit].sum()))
     origin = sb == ORIGIN
-    return PolicyResult(policy, tiers, int(counted.sum()), int(sz.sum()), int(origin.sum()), int(sz[origin].sum()),
-                        served_by, instances)
+    pushed = push_origin = 0
+    if len(ups):
+        assert pushes is not None
+        in_window = pushes.time_s[ups] >= warmup_s
+        pushed = int(pushes.size[ups][in_window].sum())
+        to_origin = up_pending[n:] & in_window
+        push_origin = int(pushes.size[ups][to_origin].sum())
+    return PolicyResult(policy, tiers, int(counted.sum()), int(sz.sum()), int(origin.sum()),
+                        int(sz[origin].sum()) + push_origin, served_by, instances, pushed, push_origin)
 
 
 def simulate(trace: Trace, policies: Sequence[str], sizes: CacheSizes, topology: Topology | None = None, *,

@@ -122,6 +122,13 @@ class VideoFrequencyCache(ByteCache[V]):
         self._insert(key, value, size, video, slot)
         return True
 
+    def hint(self, key: Hashable, views: float) -> None:
+        """Count ``views`` of ``key``'s video now, as if they had been seen (a push's forecast), so pushed
+        objects are valued by the demand that made them worth pushing, not evicted first as unseen."""
+        if views > 0:
+            video, _ = self.split(key)
+            self._video[video] = self._video.get(video, 0.0) + views * self._weight
+
     def remove(self, key: Hashable) -> bool:
         entry = self._entries.pop(key, None)
         if entry is None:

@@ -187,6 +187,7 @@ class Trace:
     views: int = 0
     catalog_bytes: int = 0  # every object of every video, requested or not (expected value)
     config: WorkloadConfig | None = field(default=None, compare=False)
+    video_complexity: np.ndarray | None = field(default=None, compare=False, repr=False)  # per video, bit rate scale
 
     def __len__(self) -> int:
         return len(self.obj)
@@ -379,7 +380,18 @@ def generate(cfg: WorkloadConfig | None = None) -> Trace:
     return Trace(time_s=time_s[order], region=region[view_of][order], client=client[view_of][order], obj=obj[order],
                  size=size[order], regions=tuple(r.name for r in cfg.regions), video_upload_s=upload_s,
                  video_duration_s=duration, flash_video=flash_video, views=keep, catalog_bytes=catalog_bytes,
-                 config=cfg)
+                 config=cfg, video_complexity=complexity)
+
+
+def object_sizes(trace: Trace, obj: np.ndarray) -> np.ndarray:
+    """Bytes of any objects of the trace's videos, requested or not (a push may send never-requested ones)."""
+    if trace.video_complexity is None:
+        raise ValueError("this trace does not carry its videos' complexity (build it with generate())")
+    obj = np.asarray(obj, dtype=np.int64)
+    video, slot = np.divmod(obj, STRIDE)
+    variant = np.where(slot == 0, 0, (slot - 1) // _PER_VARIANT)
+    item = np.where(slot == 0, -2, (slot - 1) % _PER_VARIANT - 1)
+    return _object_sizes(obj, video, variant, item, trace.video_duration_s, trace.video_complexity)
 
 
 def _object_sizes(obj: np.ndarray, video: np.ndarray, variant: np.ndarray, item: np.ndarray,
