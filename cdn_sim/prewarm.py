@@ -81,9 +81,9 @@ def trends(then: Mapping[Hashable, float], now: Mapping[Hashable, float], elapse
 class PrewarmPolicy:
     """What counts as rising, and how much one run may push to each POP."""
 
-    min_growth: float = 3.0  # recent rate at least 3x the long-run rate
-    min_fresh_views: float = 3.0  # and at least this many views in the region since the last run
-    budget_bytes: int = 12 * MB  # per POP per run
+    min_growth: float = 2.0  # recent rate at least twice the long-run rate
+    min_fresh_views: float = 2.0  # and at least this many views in the region since the last run
+    budget_bytes: int = 30 * MB  # per POP per run (about 20 video starts of 1.5 MB)
     max_videos: int = 20  # per region per run
 
     def __post_init__(self) -> None:

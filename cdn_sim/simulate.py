@@ -413,6 +413,19 @@ def format_comparison(comparison: dict[str, dict[str, TierResult]]) -> str:
     return "\n".join(lines)
 
 
+def format_prewarm(runs: dict[str, PolicyResult]) -> str:
+    """``{"without": result, "with": result}``: edge hit ratios and origin egress side by side."""
+    lines = [f"{'pre-warming':12} {'edge obj hit':>12} {'edge byte hit':>13} {'origin egress':>14} "
+             f"{'pushed':>10} {'pushed from origin':>19}"]
+    lines.append("-" * len(lines[0]))
+    for label, r in runs.items():
+        e = r.tiers["edge"]
+        lines.append(f"{label:12} {e.object_hit_ratio:12.2%} {e.byte_hit_ratio:13.2%} "
+                     f"{r.origin_egress_bytes / GB:11.3f} GB {r.push_fetched_bytes / GB:7.3f} GB "
+                     f"{r.push_origin_bytes / GB:16.3f} GB")
+    return "\n".join(lines)
+
+
 def size_sweep(trace: Trace, policies: Sequence[str], sizes: CacheSizes, factors: Sequence[float],
                topology: Topology | None = None, *, warmup_s: float = 0.0) -> dict[str, list[float]]:
     """Edge+regional hit ratio per policy with every cache scaled by each factor."""

@@ -31,7 +31,7 @@ from cdn_sim.topology import Topology, default_topology
 
 log = logging.getLogger(__name__)
 
-POLICY = PrewarmPolicy(min_growth=2.0, min_fresh_views=2.0, budget_bytes=30_000_000)
+POLICY = PrewarmPolicy()  # the simulator's (reelflow cdn simulate --prewarm)
 START_BYTES = 1_500_000  # a push's bytes per POP, estimated: master, 720p playlist + init + 2 x 2 s, audio
 REPUSH_AFTER_S = 6 * 3600
 MAX_ELAPSED_S = 3600  # a previous sample older than this (the DAG was paused) is not a trend: start over

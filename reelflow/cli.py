@@ -320,6 +320,16 @@ def _cdn(args: argparse.Namespace) -> int:
                                         edge_policy=sim.LIVE_EDGE_POLICY)
         comparison = sim.compare_tiers(trace, sizes, reference, ("lru", "sieve", "s3fifo", "vfreq", "belady"),
                                        theirs, warmup_s=warmup_s)
+    prewarm = None
+    if args.prewarm:
+        from cdn_sim.prewarm import SimPrewarm, plan
+        from cdn_sim.topology import default_topology
+
+        pushes = plan(trace, default_topology(), SimPrewarm())
+        prewarm = {label: sim.simulate_policy(trace, sim.LIVE_POLICY, sizes, warmup_s=warmup_s,
+                                              edge_policy=sim.LIVE_EDGE_POLICY, pushes=p)
+                   for label, p in (("without", None), ("with", pushes))}
+        prewarm_videos = pushes.videos
     factors = (0.25, 0.5, 1.0, 2.0, 4.0)
     sweep = size_sweep(trace, args.policies, sizes, factors, warmup_s=warmup_s) if args.sweep else None
     if args.json:
@@ -329,6 +339,7 @@ def _cdn(args: argparse.Namespace) -> int:
         print(json.dumps({"workload": describe(trace, sizes, warmup_s), "goal": goal_report(results),
                           "comparison": compared,
                           "edge_goal": None if comparison is None else sim.edge_goal(comparison),
+                          "prewarm": None if prewarm is None else {k: r.to_dict() for k, r in prewarm.items()},
                           "results": {p: r.to_dict() for p, r in results.items()},
                           "sweep": None if sweep is None else {"factors": factors, "edge_regional_hit_ratio": sweep}}))
     else:
@@ -337,6 +348,10 @@ def _cdn(args: argparse.Namespace) -> int:
             print("\nper tier, every policy on the stream the live chain (edge " + sim.LIVE_EDGE_POLICY + ", above it "
                   + sim.LIVE_POLICY + ") gives that tier, at equal capacity:")
             print(sim.format_comparison(comparison))
+        if prewarm is not None:
+            print(f"\npre-warming (live chain; {prewarm_videos} video pushes to the POPs of the regions where they "
+                  "rose, counted after the warm-up):")
+            print(sim.format_prewarm(prewarm))
         if sweep is not None:
             print("\nedge+regional hit ratio with every cache scaled by " + ", ".join(f"{f:g}x" for f in factors))
             for policy, values in sweep.items():
@@ -415,6 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(its own cache sizes: 3400/16000/46000 MB)")
     cs.add_argument("--compare", action="store_true", help="per tier, this project's policies beside libCacheSim's "
                     "(W-TinyLFU, ARC, LHD, GDSF, ...) and size-aware Belady on the same streams (about 2 minutes)")
+    cs.add_argument("--prewarm", action="store_true", help="the live chain with and without pre-warming (the "
+                    "prewarm_edges DAG's picker every 10 minutes): origin egress and edge hit ratios")
     cs.add_argument("--zipf", type=_positive(float), default=0.9, help="popularity skew alpha (default 0.9)")
     cs.add_argument("--videos", type=_positive(int), default=500, help="back catalog (default 500)")
     cs.add_argument("--uploads", type=int, help="new videos during the trace (default 250; short-video 30000)")
