@@ -41,3 +41,41 @@ class EdgePurger:
                               + ("" if self._headers else ", and it is not set here"))
         if resp.status_code != 200:
             raise PurgeFailed(f"edge answered {resp.status_code} to the purge: {resp.text[:200]}")
+
+
+class PushFailed(RuntimeError):
+    pass
+
+
+class EdgePusher:
+    """The edge's ``POST /admin/push`` (pre-warming): HLS starts of videos into chosen POPs' caches.
+
+    Same address and token rules as :class:`EdgePurger`.
+    """
+
+    def __init__(self, admin_url: str, *, token: str = "", timeout_s: float = 30.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.admin_url = admin_url.rstrip("/")
+        self._headers = {"authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(timeout=timeout_s, transport=transport)
+
+    def push_hls(self, playlists: list[str], *, pops: list[str] | None = None, segments: int = 2,
+                 variants: int | None = 1, views: float = 0.0) -> dict:
+        """Push each master's first ``variants`` variant streams (and audio): playlists, init segments and
+        first ``segments`` segments. ``playlists`` are ``/<bucket>/<key>``. The edge's report (fetched,
+        already_fresh, bytes, missing, errors). Raises PushFailed."""
+        body: dict[str, object] = {"playlists": playlists, "segments": segments, "views": views}
+        if pops is not None:
+            body["pops"] = pops
+        if variants is not None:
+            body["variants"] = variants
+        try:
+            resp = self._http.post(f"{self.admin_url}/admin/push", json=body, headers=self._headers)
+        except httpx.HTTPError as exc:
+            raise PushFailed(f"edge at {self.admin_url} is unreachable: {exc}") from exc
+        if resp.status_code != 200:
+            raise PushFailed(f"edge answered {resp.status_code} to the push: {resp.text[:200]}")
+        return resp.json()
+
+    def close(self) -> None:
+        self._http.close()

@@ -1,7 +1,8 @@
 """Byte-capacity caches as plain classes over keys and sizes (no I/O, no clock of their own).
 
 :class:`ByteCache` is the interface every eviction policy implements (LRU here, SIEVE in
-:mod:`cdn_sim.sieve`, S3-FIFO in :mod:`cdn_sim.s3fifo`); :func:`make_cache` builds one by name, so a
+:mod:`cdn_sim.sieve`, S3-FIFO in :mod:`cdn_sim.s3fifo`, video-frequency in
+:mod:`cdn_sim.vfreq`); :func:`make_cache` builds one by name, so a
 tier or the trace simulator picks its policy from configuration. Belady's MIN needs the future and is
 therefore not an online cache: see :mod:`cdn_sim.belady`.
 """
@@ -117,6 +118,10 @@ class ByteCache(ABC, Generic[V]):
         for k in doomed:
             self.remove(k)
         return len(doomed)
+
+    def hint(self, key: Hashable, views: float) -> None:
+        """A forecast from outside the request stream (a push's reason: ``views`` expected soon for
+        ``key``'s video). Policies that value objects by popularity use it; the default ignores it."""
 
     def access(self, key: Hashable, size: int) -> bool:
         """One request as a CDN tier sees it: a hit, or a miss that fetches and admits the object.
@@ -243,7 +248,7 @@ class LRUCache(ByteCache[V]):
         return out
 
 
-POLICIES: tuple[str, ...] = ("lru", "sieve", "s3fifo")
+POLICIES: tuple[str, ...] = ("lru", "sieve", "s3fifo", "vfreq")
 """Online eviction policies :func:`make_cache` builds. The offline reference is ``belady`` (simulator only)."""
 
 
@@ -260,6 +265,10 @@ def make_cache(policy: str, capacity_bytes: int) -> ByteCache:
         from cdn_sim.s3fifo import S3FIFOCache
 
         return S3FIFOCache(capacity_bytes)
+    if policy == "vfreq":
+        from cdn_sim.vfreq import VideoFrequencyCache
+
+        return VideoFrequencyCache(capacity_bytes)
     if policy == "belady":
         raise ValueError("belady needs the future request stream: use cdn_sim.belady.belady_replay")
     raise ValueError(f"unknown cache policy {policy!r}; known: {', '.join(POLICIES)}")

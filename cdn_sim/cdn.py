@@ -113,13 +113,19 @@ class CDN:
         return self.purge_prefix(f"{bucket}/v/{video_id}/")
 
     async def push(self, keys: Iterable[str], pops: Iterable[str] | None = None, *,
-                   concurrency: int = 32) -> PushReport:
-        """Warm the edges (every POP that is up, or ``pops``) with ``keys``, through the chain."""
+                   concurrency: int = 32, views: float = 0.0) -> PushReport:
+        """Warm the edges (every POP that is up, or ``pops``) with ``keys``, through the chain. ``views``:
+        the demand forecast that motivates the push, per POP, handed to each edge cache as a hint
+        (:meth:`cdn_sim.cache.ByteCache.hint`) so a popularity-valued policy keeps what was pushed."""
         keys = list(dict.fromkeys(keys))
         targets = [p for p in (self.edges if pops is None else pops) if p not in self.down]
         for p in targets:
             if p not in self.edges:
                 raise ValueError(f"unknown POP {p!r}")
+        if views > 0:
+            for p in targets:
+                for key in keys:
+                    self.edges[p].cache.hint(key, views)
         report = PushReport(keys, targets)
         gate = asyncio.Semaphore(concurrency)
 
@@ -144,13 +150,15 @@ class CDN:
         await asyncio.gather(*(one(p, k) for k in keys for p in targets))
         return report
 
-    async def push_hls(self, playlist_keys: Iterable[str], segments: int = 2, pops: Iterable[str] | None = None
-                       ) -> PushReport:
-        """Push master (or media) playlists, their media playlists, init segments and first ``segments``."""
+    async def push_hls(self, playlist_keys: Iterable[str], segments: int = 2, pops: Iterable[str] | None = None,
+                       *, variants: int | None = None, views: float = 0.0) -> PushReport:
+        """Push master (or media) playlists, their media playlists, init segments and first ``segments``;
+        with ``variants``, only the master's first ``variants`` variant streams (players start on the first
+        one) and its audio renditions."""
         keys: list[str] = []
         for key in playlist_keys:
-            keys += await hls_prefetch_keys(self.shield.fetch, key, segments)
-        return await self.push(keys, pops)
+            keys += await hls_prefetch_keys(self.shield.fetch, key, segments, variants)
+        return await self.push(keys, pops, views=views)
 
     def status(self) -> dict[str, object]:
         return {
@@ -176,12 +184,14 @@ def resolve_key(base_key: str, uri: str) -> str | None:
     return path
 
 
-def media_playlist_keys(master_text: str, master_key: str) -> list[str]:
-    """The variant and rendition playlists a master names (I-frame playlists are not needed to start)."""
+def media_playlist_keys(master_text: str, master_key: str, variants: int | None = None) -> list[str]:
+    """The variant and rendition playlists a master names (I-frame playlists are not needed to start);
+    with ``variants``, only the first ``variants`` variant streams, and every rendition (audio)."""
     pl = m3u8.loads(master_text)
     if not pl.is_variant:
         return []
-    uris = [p.uri for p in pl.playlists] + [m.uri for m in pl.media if m.uri]
+    streams = pl.playlists if variants is None else pl.playlists[:variants]
+    uris = [p.uri for p in streams] + [m.uri for m in pl.media if m.uri]
     return [k for k in dict.fromkeys(resolve_key(master_key, u) for u in uris) if k]
 
 
@@ -192,9 +202,10 @@ def first_segment_keys(media_text: str, media_key: str, segments: int) -> list[s
     return [k for k in dict.fromkeys(resolve_key(media_key, u) for u in uris) if k]
 
 
-async def hls_prefetch_keys(fetch: Fetch, playlist_key: str, segments: int) -> list[str]:
+async def hls_prefetch_keys(fetch: Fetch, playlist_key: str, segments: int, variants: int | None = None
+                            ) -> list[str]:
     text = (await fetch(playlist_key)).body.decode("utf-8", "replace")
-    media = media_playlist_keys(text, playlist_key)
+    media = media_playlist_keys(text, playlist_key, variants)
     if not media:  # a media playlist was given
         return [playlist_key, *first_segment_keys(text, playlist_key, segments)]
     bodies = await asyncio.gather(*(fetch(k) for k in media))

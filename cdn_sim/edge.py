@@ -327,7 +327,9 @@ class EdgeApp:
         return self._plain(401, text, [("www-authenticate", challenge)])
 
     async def _push(self, req: Request) -> Response:
-        """Body: {"keys": ["/vod/..."], "playlists": ["/vod/.../master.m3u8"], "segments": 2, "pops": [...]}."""
+        """Body: {"keys": ["/vod/..."], "playlists": ["/vod/.../master.m3u8"], "segments": 2, "pops": [...],
+        "variants": 1 (only the first variant stream(s) of each master, and its audio), "views": 12.5 (the
+        demand forecast per POP that motivates the push: a hint to the edge caches)}."""
         try:
             spec = json.loads(req.body or b"{}")
             if not isinstance(spec, dict):
@@ -340,13 +342,20 @@ class EdgeApp:
             pops = spec.get("pops")
             if pops is not None and not (isinstance(pops, list) and all(p in self.cdn.edges for p in pops)):
                 raise ValueError(f"pops must list known POPs: {', '.join(self.cdn.edges)}")
+            variants = spec.get("variants")
+            if variants is not None and (not isinstance(variants, int) or isinstance(variants, bool)
+                                         or not 1 <= variants <= 100):
+                raise ValueError("variants must be an integer from 1 to 100")
+            views = spec.get("views", 0)
+            if isinstance(views, bool) or not isinstance(views, int | float) or not 0 <= views <= 1e9:
+                raise ValueError("views must be a number from 0 to 1e9")
         except (ValueError, TypeError) as exc:
             return self._plain(400, f"bad push request: {exc}")
         if not keys and not playlists:
             return self._plain(400, "bad push request: give keys and/or playlists")
-        report = await self.cdn.push(keys, pops) if keys else None
+        report = await self.cdn.push(keys, pops, views=views) if keys else None
         if playlists:
-            hls = await self.cdn.push_hls(playlists, segments, pops)
+            hls = await self.cdn.push_hls(playlists, segments, pops, variants=variants, views=views)
             if report is None:
                 report = hls
             else:

@@ -25,22 +25,25 @@ from cdn_sim.transport import start_edge
 log = logging.getLogger("reelflow.edge")
 
 
-def cache_factory(policy: str = "lru") -> CacheFactory:
-    """Every tier gets an empty cache of the named eviction policy (cdn_sim.cache.make_cache)."""
-    if policy not in POLICIES:
-        raise ValueError(f"unknown cache policy {policy!r}; known: {', '.join(POLICIES)}")
+def cache_factory(policy: str = "lru", edge_policy: str | None = None) -> CacheFactory:
+    """Every tier gets an empty cache of the named eviction policy (cdn_sim.cache.make_cache); the edge
+    tiers get ``edge_policy`` when it is given."""
+    for name in (policy, edge_policy or policy):
+        if name not in POLICIES:
+            raise ValueError(f"unknown cache policy {name!r}; known: {', '.join(POLICIES)}")
 
     def make(level: str, capacity: int) -> TierCache:
-        return make_cache(policy, capacity)
+        return make_cache(edge_policy if edge_policy and level == "edge" else policy, capacity)
     return make
 
 
 def build_cdn(origin: Fetch, *, edge_bytes: int, regional_bytes: int | None = None, shield_bytes: int | None = None,
-              topology: Topology | None = None, policy: str = "lru", max_stale_s: float = math.inf) -> CDN:
+              topology: Topology | None = None, policy: str = "lru", edge_policy: str | None = None,
+              max_stale_s: float = math.inf) -> CDN:
     """Regional and shield tiers default to 2x and 4x an edge: each serves more POPs than the one below."""
     return CDN(topology or default_topology(), origin, edge_bytes=edge_bytes,
                regional_bytes=regional_bytes or 2 * edge_bytes, shield_bytes=shield_bytes or 4 * edge_bytes,
-               cache_factory=cache_factory(policy), max_stale_s=max_stale_s)
+               cache_factory=cache_factory(policy, edge_policy), max_stale_s=max_stale_s)
 
 
 async def serve_app(app: EdgeApp, *, hosts: tuple[str, ...], port: int, cert_dir: Path,

@@ -20,6 +20,7 @@ import numpy as np
 
 from cdn_sim.belady import belady_replay
 from cdn_sim.cache import POLICIES, CacheStats, check_capacity, make_cache
+from cdn_sim.prewarm import Pushes
 from cdn_sim.topology import Topology, default_topology
 from cdn_sim.workload import STRIDE, Trace, mix64
 
@@ -77,6 +78,8 @@ class PolicyResult:
     origin_egress_bytes: int
     served_by: np.ndarray = field(repr=False)  # per trace request: 0 edge, 1 regional, 2 shield, 3 origin
     instances: dict[str, CacheStats] = field(default_factory=dict, repr=False)  # per cache, whole trace
+    push_fetched_bytes: int = 0  # pre-warming: bytes the POPs fetched to be pushed (after the warm-up)
+    push_origin_bytes: int = 0  # ... of which the origin sent (included in origin_egress_bytes)
 
     @property
     def edge_regional_hit_ratio(self) -> float:
@@ -106,6 +109,8 @@ class PolicyResult:
             "client_bytes": self.client_bytes,
             "origin_requests": self.origin_requests,
             "origin_egress_bytes": self.origin_egress_bytes,
+            "push_fetched_bytes": self.push_fetched_bytes,
+            "push_origin_bytes": self.push_origin_bytes,
         }
 
 
@@ -115,6 +120,11 @@ class PolicyResult:
 # ~80 % of a region's day), shield 16 GB (64 %, about one day of everything). Capacity grows up the
 # hierarchy (1:4:8): small fast edges in front of larger, cheaper tiers.
 DEFAULT_SIZES = CacheSizes(2 * GB, 8 * GB, 16 * GB)
+# The short-video workload (cdn_sim.workload.short_video_config) at the same shares of its own daily
+# working sets: 11.8 GB per POP, 19.5 GB per region, 44.4 GB in all (seed 1). Edge 28 % of a POP's day,
+# regional 83 % of a region's, shield 104 % of everything's. Fixed from the working sets alone, before
+# any policy was run on the workload (issue: cache sizes fixed before looking at results).
+SHORT_VIDEO_SIZES = CacheSizes(3_400 * MB, 16_000 * MB, 46_000 * MB)
 DEFAULT_WARMUP_S = 86_400.0  # the default trace's first day only warms the caches
 GOAL_HIT_RATIO = 0.95  # issue 4: edge+regional at the default sizes ...
 GOAL_BELADY_GAP = 0.03  # ... and within 3 points of Belady
@@ -171,11 +181,39 @@ def _replay(policy: str, capacity: int, keys: np.ndarray, sizes: np.ndarray) -> 
     return hits, cache.stats
 
 
+def _edge_with_pushes(policy: str, capacity: int, idx: np.ndarray, keys: np.ndarray, sizes: np.ndarray,
+                      pushes: Pushes, mine: np.ndarray, push_at: np.ndarray
+                      ) -> tuple[np.ndarray, CacheStats, np.ndarray]:
+    """One POP's cache over its client requests (trace indices ``idx``) with pushes ``mine`` (indices into
+    ``pushes``) applied before the request at trace index ``push_at``. Hit flags, stats, and per push
+    whether the edge fetched it (it was not cached yet)."""
+    cache = make_cache(policy, capacity)
+    hits = np.zeros(len(idx), dtype=bool)
+    fetched = np.zeros(len(mine), dtype=bool)
+    cut = np.searchsorted(idx, push_at[mine], side="left")
+    a = 0
+    for j, (b, k, z, v) in enumerate(zip(cut.tolist(), pushes.obj[mine].tolist(), pushes.size[mine].tolist(),
+                                         pushes.views[mine].tolist(), strict=True)):
+        if b > a:
+            hits[a:b] = cache.replay(keys[a:b].tolist(), sizes[a:b].tolist())
+            a = b
+        cache.hint(k, v)
+        if k not in cache:
+            fetched[j] = cache.put(k, True, z)
+    if a < len(idx):
+        hits[a:] = cache.replay(keys[a:].tolist(), sizes[a:].tolist())
+    return hits, cache.stats, fetched
+
+
 def simulate_policy(trace: Trace, policy: str, sizes: CacheSizes, topology: Topology | None = None, *,
-                    warmup_s: float = 0.0, pops: np.ndarray | None = None) -> PolicyResult:
-    """Run one policy at every tier over ``trace``.
+                    warmup_s: float = 0.0, pops: np.ndarray | None = None,
+                    edge_policy: str | None = None, pushes: Pushes | None = None) -> PolicyResult:
+    """Run one policy at every tier over ``trace`` (``edge_policy``, when given, at the edge instead).
 
     Caches start empty; requests before ``warmup_s`` warm them but are left out of the results.
+    ``pushes`` (:func:`cdn_sim.prewarm.plan`): objects put into POPs' caches between requests; an object a
+    POP did not hold is fetched through the chain like a miss (its regional/shield misses are origin
+    egress, counted in ``origin_egress_bytes`` and ``push_origin_bytes``), one it held costs nothing.
     """
     topology = topology or default_topology()
     if pops is None:
@@ -184,27 +222,53 @@ def simulate_policy(trace: Trace, policy: str, sizes: CacheSizes, topology: Topo
     keys, size = trace.obj, trace.size
     served_by = np.full(n, ORIGIN, dtype=np.int8)
     instances: dict[str, CacheStats] = {}
+    region_of_pop = np.array([trace.regions.index(p.region) if p.region in trace.regions else -1
+                              for p in topology.pops])
+    # Pushes happen after every request up to their time: before the request at trace index push_at.
+    m = 0 if pushes is None else len(pushes)
+    push_at = np.searchsorted(trace.time_s, pushes.time_s, side="right") if pushes is not None and m \
+        else np.zeros(0, dtype=np.int64)
+    push_up = np.zeros(m, dtype=bool)  # fetched by its edge, so sent up the chain
 
     # Edge: each POP its own cache over its own clients' requests.
     pending = np.ones(n, dtype=bool)  # requests not answered yet
     for i, pop in enumerate(topology.pops):
         idx = np.flatnonzero(pops == i)
-        hits, instances[pop.name] = _replay(policy, sizes.edge, keys[idx], size[idx])
+        mine = np.flatnonzero(pushes.pop == i) if pushes is not None and m else np.zeros(0, dtype=np.int64)
+        if len(mine):
+            assert pushes is not None
+            hits, instances[pop.name], fetched = _edge_with_pushes(edge_policy or policy, sizes.edge, idx, keys[idx],
+                                                                   size[idx], pushes, mine, push_at)
+            push_up[mine[fetched]] = True
+        else:
+            hits, instances[pop.name] = _replay(edge_policy or policy, sizes.edge, keys[idx], size[idx])
         served_by[idx[hits]] = 0
         pending[idx[hits]] = False
-    # Regional: the misses of a region's POPs, merged in time order (trace order is time order).
-    region_of_pop = np.array([trace.regions.index(p.region) if p.region in trace.regions else -1
-                              for p in topology.pops])
-    req_region = region_of_pop[pops]
+    # Upstream streams: client requests (tag = trace index) and fetched pushes (tag = -1 - push index),
+    # in time order; a push sorts just before the request it precedes (order key 2 * index, 2 * index - 1).
+    ups = np.flatnonzero(push_up)
+    assert pushes is not None or not len(ups)
+    up_tag = np.concatenate([np.arange(n, dtype=np.int64), -1 - ups])
+    up_key = np.concatenate([keys, pushes.obj[ups] if len(ups) else keys[:0]])  # type: ignore[union-attr]
+    up_size = np.concatenate([size, pushes.size[ups] if len(ups) else size[:0]])  # type: ignore[union-attr]
+    up_region = np.concatenate([region_of_pop[pops], region_of_pop[pushes.pop[ups]] if len(ups)  # type: ignore[union-attr]
+                                else np.zeros(0, dtype=np.int64)])
+    up_order = np.concatenate([2 * np.arange(n, dtype=np.int64), 2 * push_at[ups] - 1])
+    up_pending = np.concatenate([pending, np.ones(len(ups), dtype=bool)])
+    by_time = np.argsort(up_order, kind="stable")
+
+    def answer(sel: np.ndarray, level: int, label: str, capacity: int) -> None:
+        hits, instances[label] = _replay(policy, capacity, up_key[sel], up_size[sel])
+        answered = sel[hits]
+        up_pending[answered] = False
+        clients = up_tag[answered]
+        served_by[clients[clients >= 0]] = level
+
+    # Regional: the misses of a region's POPs (and its pushes), merged in time order.
     for r, name in enumerate(trace.regions):
-        idx = np.flatnonzero(pending & (req_region == r))
-        hits, instances[f"regional-{name}"] = _replay(policy, sizes.regional, keys[idx], size[idx])
-        served_by[idx[hits]] = 1
-        pending[idx[hits]] = False
+        answer(by_time[up_pending[by_time] & (up_region[by_time] == r)], 1, f"regional-{name}", sizes.regional)
     # Shield: every regional miss.
-    idx = np.flatnonzero(pending)
-    hits, instances["shield"] = _replay(policy, sizes.shield, keys[idx], size[idx])
-    served_by[idx[hits]] = 2
+    answer(by_time[up_pending[by_time]], 2, "shield", sizes.shield)
 
     counted = trace.time_s >= warmup_s
     sb, sz = served_by[counted], size[counted]
@@ -214,8 +278,15 @@ def simulate_policy(trace: Trace, policy: str, sizes: CacheSizes, topology: Topo
         hit = sb == level
         tiers[name] = TierResult(int(reached.sum()), int(hit.sum()), int(sz[reached].sum()), int(sz[hit].sum()))
     origin = sb == ORIGIN
-    return PolicyResult(policy, tiers, int(counted.sum()), int(sz.sum()), int(origin.sum()), int(sz[origin].sum()),
-                        served_by, instances)
+    pushed = push_origin = 0
+    if len(ups):
+        assert pushes is not None
+        in_window = pushes.time_s[ups] >= warmup_s
+        pushed = int(pushes.size[ups][in_window].sum())
+        to_origin = up_pending[n:] & in_window
+        push_origin = int(pushes.size[ups][to_origin].sum())
+    return PolicyResult(policy, tiers, int(counted.sum()), int(sz.sum()), int(origin.sum()),
+                        int(sz[origin].sum()) + push_origin, served_by, instances, pushed, push_origin)
 
 
 def simulate(trace: Trace, policies: Sequence[str], sizes: CacheSizes, topology: Topology | None = None, *,
@@ -227,6 +298,132 @@ def simulate(trace: Trace, policies: Sequence[str], sizes: CacheSizes, topology:
         raise ValueError("the trace is empty")
     pops, _ = pop_assignment(trace, topology)
     return {p: simulate_policy(trace, p, sizes, topology, warmup_s=warmup_s, pops=pops) for p in names}
+
+
+# The live chain (config.settings: edge_tier_policy at the POPs, edge_cache_policy above them); the
+# per-tier comparison replays the streams this chain produces.
+LIVE_EDGE_POLICY = "vfreq"
+LIVE_POLICY = "s3fifo"
+
+
+def tier_streams(trace: Trace, reference: PolicyResult, topology: Topology | None = None
+                 ) -> dict[str, list[np.ndarray]]:
+    """Per tier, the request indices each cache instance sees when ``reference``'s chain serves the trace."""
+    topology = topology or default_topology()
+    pops, _ = pop_assignment(trace, topology)
+    sb = reference.served_by
+    region_of_pop = np.array([trace.regions.index(p.region) if p.region in trace.regions else -1
+                              for p in topology.pops])
+    req_region = region_of_pop[pops]
+    return {
+        "edge": [np.flatnonzero(pops == i) for i in range(len(topology.pops))],
+        "regional": [np.flatnonzero((sb >= 1) & (req_region == r)) for r in range(len(trace.regions))],
+        "shield": [np.flatnonzero(sb >= 2)],
+    }
+
+
+def compare_tiers(trace: Trace, sizes: CacheSizes, reference: PolicyResult, ours: Sequence[str],
+                  theirs: Sequence[str] = (), topology: Topology | None = None, *, warmup_s: float = 0.0
+                  ) -> dict[str, dict[str, TierResult]]:
+    """Every policy on the same per-tier streams (those of ``reference``'s chain) at equal capacity.
+
+    ``ours``: this project's policies (``belady`` included); ``theirs``: libCacheSim's
+    (:mod:`cdn_sim.libcachesim_ref`), labelled ``libcachesim:<name>``. Counted after ``warmup_s``.
+    """
+    capacity = {"edge": sizes.edge, "regional": sizes.regional, "shield": sizes.shield}
+    counted = trace.time_s >= warmup_s
+    out: dict[str, dict[str, TierResult]] = {}
+    for tier, streams in tier_streams(trace, reference, topology).items():
+        results: dict[str, TierResult] = {}
+        runs = [(p, p) for p in parse_policies(ours)] + [(f"libcachesim:{p}", p) for p in theirs]
+        for label, policy in runs:
+            total = TierResult()
+            for idx in streams:
+                if not len(idx):
+                    continue
+                k, z = trace.obj[idx], trace.size[idx]
+                if label.startswith("libcachesim:"):
+                    from cdn_sim.libcachesim_ref import replay
+
+                    hits = replay(policy, capacity[tier], k, z)
+                else:
+                    hits, _ = _replay(policy, capacity[tier], k, z)
+                c = counted[idx]
+                total.requests += int(c.sum())
+                total.hits += int((hits & c).sum())
+                total.bytes += int(z[c].sum())
+                total.hit_bytes += int(z[hits & c].sum())
+            results[label] = total
+        out[tier] = results
+    return out
+
+
+def edge_goal(comparison: dict[str, dict[str, TierResult]], policy: str = LIVE_EDGE_POLICY,
+              today: str = LIVE_POLICY) -> dict[str, object] | None:
+    """The issue's goal at the edge: ``policy``'s byte hit ratio ahead of every libCacheSim policy, its
+    object hit ratio within 1 point of the best of them, and its byte-hit gap to Belady at most half of
+    ``today``'s (the edge policy before). None without the runs it needs."""
+    edge = comparison.get("edge", {})
+    theirs = {k: v for k, v in edge.items() if k.startswith("libcachesim:") and k != "libcachesim:beladysize"}
+    if policy not in edge or "belady" not in edge or today not in edge or not theirs:
+        return None
+    mine, belady = edge[policy], edge["belady"]
+    best_byte = max(theirs, key=lambda k: theirs[k].byte_hit_ratio)
+    best_obj = max(theirs, key=lambda k: theirs[k].object_hit_ratio)
+    gap = belady.byte_hit_ratio - mine.byte_hit_ratio
+    gap_today = belady.byte_hit_ratio - edge[today].byte_hit_ratio
+    return {
+        "policy": policy, "byte_hit": mine.byte_hit_ratio, "object_hit": mine.object_hit_ratio,
+        "best_byte": best_byte, "best_byte_hit": theirs[best_byte].byte_hit_ratio,
+        "best_object": best_obj, "best_object_hit": theirs[best_obj].object_hit_ratio,
+        "belady_byte_hit": belady.byte_hit_ratio, "gap": gap, "gap_today": gap_today, "today": today,
+        "byte_ahead": mine.byte_hit_ratio > theirs[best_byte].byte_hit_ratio,
+        "object_within_1": mine.object_hit_ratio >= theirs[best_obj].object_hit_ratio - 0.01,
+        "gap_halved": gap <= gap_today / 2,
+    }
+
+
+def format_comparison(comparison: dict[str, dict[str, TierResult]]) -> str:
+    """Per tier, every policy on the same stream; the agreement of the policies both sides have."""
+    from cdn_sim.libcachesim_ref import SAME_AS_OURS
+
+    lines = [f"{'tier':9} {'policy':24} {'obj hit':>8} {'byte hit':>9}"]
+    lines.append("-" * len(lines[0]))
+    for tier, results in comparison.items():
+        for label, r in results.items():
+            lines.append(f"{tier:9} {label:24} {r.object_hit_ratio:8.1%} {r.byte_hit_ratio:9.1%}")
+        agree = []
+        for p in SAME_AS_OURS:
+            a, b = results.get(p), results.get(f"libcachesim:{p}")
+            if a is not None and b is not None:
+                d = max(abs(a.object_hit_ratio - b.object_hit_ratio), abs(a.byte_hit_ratio - b.byte_hit_ratio))
+                agree.append(f"{p} {d * 100:.2f} ({'ok' if d <= 0.005 else 'OFF'})")
+        if agree:
+            lines.append(f"{tier:9} agreement with libCacheSim, points (<= 0.5): " + ", ".join(agree))
+    goal = edge_goal(comparison)
+    if goal:
+        lines.append("")
+        lines.append(f"edge goal for {goal['policy']}: byte hit {goal['byte_hit']:.1%} vs best libCacheSim "
+                     f"{goal['best_byte_hit']:.1%} ({goal['best_byte']}): "
+                     f"{'ahead' if goal['byte_ahead'] else 'NOT ahead'}; object hit {goal['object_hit']:.1%} vs "
+                     f"{goal['best_object_hit']:.1%} ({goal['best_object']}): "
+                     f"{'within 1 point' if goal['object_within_1'] else 'NOT within 1 point'}; byte gap to Belady "
+                     f"{goal['gap'] * 100:.1f} points vs {goal['today']}'s {goal['gap_today'] * 100:.1f}: "
+                     f"{'halved' if goal['gap_halved'] else 'NOT halved'}")
+    return "\n".join(lines)
+
+
+def format_prewarm(runs: dict[str, PolicyResult]) -> str:
+    """``{"without": result, "with": result}``: edge hit ratios and origin egress side by side."""
+    lines = [f"{'pre-warming':12} {'edge obj hit':>12} {'edge byte hit':>13} {'origin egress':>14} "
+             f"{'pushed':>10} {'pushed from origin':>19}"]
+    lines.append("-" * len(lines[0]))
+    for label, r in runs.items():
+        e = r.tiers["edge"]
+        lines.append(f"{label:12} {e.object_hit_ratio:12.2%} {e.byte_hit_ratio:13.2%} "
+                     f"{r.origin_egress_bytes / GB:11.3f} GB {r.push_fetched_bytes / GB:7.3f} GB "
+                     f"{r.push_origin_bytes / GB:16.3f} GB")
+    return "\n".join(lines)
 
 
 def size_sweep(trace: Trace, policies: Sequence[str], sizes: CacheSizes, factors: Sequence[float],

@@ -6,9 +6,11 @@ audio segments in pairs until the viewer swipes away (plus one segment of read-a
 
 * **back catalog**: Zipf(``zipf_alpha``) popularity over ``videos`` existing videos;
 * **new uploads** (churn): ``uploads`` videos published during the trace (some shortly before it
-  starts). Each gets its own Zipf weight and its popularity decays exponentially with age
-  (``upload_decay_s``); together they draw ``new_share`` of all views, which is how feeds push
-  fresh content;
+  starts). Each gets its own Zipf(``upload_zipf_alpha``, default ``zipf_alpha``) weight and a
+  popularity curve over its age: exponential decay (``upload_decay_s``) by default, or with
+  ``upload_rise_s`` > 0 a *rise and fade*, ``(1 - exp(-age / rise)) * exp(-age / decay)``, which
+  climbs for about ``rise`` and peaks at ``rise * ln(1 + decay / rise)``. Together they draw
+  ``new_share`` of all views, which is how feeds push fresh content;
 * **flash crowd** (optional): one new video that goes viral at ``flash_at`` of the trace and draws
   ``flash_share`` of all views, decaying over ``flash_decay_s``.
 
@@ -93,6 +95,8 @@ class WorkloadConfig:
     uploads: int = 250  # published during the trace: a quarter of the catalog's size per day
     new_share: float = 0.3  # share of views that go to those uploads
     upload_decay_s: float = 6 * 3600.0  # mean age of a new upload's views
+    upload_rise_s: float = 0.0  # > 0: popularity rises over about this long before it fades
+    upload_zipf_alpha: float | None = None  # skew among uploads (None: zipf_alpha)
     flash_crowd: bool = False
     flash_share: float = 0.05
     flash_at: float = 0.75  # fraction of the trace at which the viral video appears (mid measured day)
@@ -116,6 +120,10 @@ class WorkloadConfig:
             raise ValueError("requests and videos must be at least 1")
         if self.uploads < 0:
             raise ValueError("uploads cannot be negative")
+        if self.upload_rise_s < 0 or not self.upload_decay_s > 0:
+            raise ValueError("upload_rise_s must be >= 0 and upload_decay_s > 0")
+        if self.upload_zipf_alpha is not None and not self.upload_zipf_alpha > 0:
+            raise ValueError(f"upload_zipf_alpha must be > 0, got {self.upload_zipf_alpha}")
         if not self.duration_s > 0:
             raise ValueError("duration_s must be positive")
         for name in ("new_share", "flash_share", "swipe_share", "keep_watching", "flash_at", "local_share"):
@@ -134,6 +142,35 @@ class WorkloadConfig:
             raise ValueError("read_ahead must be >= 0 and views_per_client >= 1")
 
 
+WORKLOADS: tuple[str, ...] = ("default", "short-video")
+
+
+def short_video_config(**overrides: object) -> WorkloadConfig:
+    """The short-video workload: most objects are requested once, popular uploads rise and fade in hours.
+
+    The generative model is :func:`generate`'s with the weight moved to a torrent of new uploads, as on
+    a short-video app where most of the feed is fresh: 70 % of views go to 30,000 uploads published over
+    the two days (15,000 a day against a 500-video back catalog). Upload popularity is Zipf(1.1): a few
+    take off and most are seen a handful of times, at one POP, and never again, so most of their objects
+    are one-hit wonders. Each upload's popularity rises over ``upload_rise_s`` (1 h) and fades with
+    ``upload_decay_s`` (3 h): it peaks about 1.4 h after publication and is gone within hours. Everything
+    else (views per day, regions, day/night, renditions, swipes) is the default workload's.
+    """
+    base: dict[str, object] = {"uploads": 30_000, "new_share": 0.7, "upload_zipf_alpha": 1.1,
+                               "upload_rise_s": 3600.0, "upload_decay_s": 3 * 3600.0, "seed": 1}
+    base.update(overrides)
+    return WorkloadConfig(**base)  # type: ignore[arg-type]
+
+
+def workload_config(name: str, **overrides: object) -> WorkloadConfig:
+    """A named workload (:data:`WORKLOADS`) with ``overrides`` applied."""
+    if name == "default":
+        return WorkloadConfig(**overrides)  # type: ignore[arg-type]
+    if name == "short-video":
+        return short_video_config(**overrides)
+    raise ValueError(f"unknown workload {name!r}; known: {', '.join(WORKLOADS)}")
+
+
 @dataclass(frozen=True)
 class Trace:
     """Requests in time order (parallel arrays) and what is needed to interpret them."""
@@ -150,6 +187,7 @@ class Trace:
     views: int = 0
     catalog_bytes: int = 0  # every object of every video, requested or not (expected value)
     config: WorkloadConfig | None = field(default=None, compare=False)
+    video_complexity: np.ndarray | None = field(default=None, compare=False, repr=False)  # per video, bit rate scale
 
     def __len__(self) -> int:
         return len(self.obj)
@@ -207,6 +245,15 @@ def _pick_regions(cfg: WorkloadConfig, rng: np.random.Generator, t: np.ndarray) 
     return np.minimum((u >= cum).sum(axis=1), len(cfg.regions) - 1).astype(np.int8)
 
 
+def upload_popularity(age_s: np.ndarray, cfg: WorkloadConfig) -> np.ndarray:
+    """Relative popularity of a new upload at ``age_s`` (see the module docstring): exponential decay, or
+    with ``upload_rise_s`` a rise and fade. Exactly the old decay when ``upload_rise_s`` is 0."""
+    fade = np.exp(-age_s / cfg.upload_decay_s)
+    if cfg.upload_rise_s <= 0:
+        return fade
+    return -np.expm1(-age_s / cfg.upload_rise_s) * fade
+
+
 def _new_upload_videos(cfg: WorkloadConfig, rng: np.random.Generator, t: np.ndarray, local_to: np.ndarray,
                        upload_s: np.ndarray, weight: np.ndarray, home: np.ndarray) -> np.ndarray:
     """For views at times ``t``, an upload published before ``t`` with weight * exp(-age / decay),
@@ -225,7 +272,7 @@ def _new_upload_videos(cfg: WorkloadConfig, rng: np.random.Generator, t: np.ndar
         bucket, local = divmod(g, len(cfg.regions) + 1)
         age = bucket * bucket_s - upload_s
         eligible = (age >= 0) & ((home == local - 1) if local else True)
-        w = np.where(eligible, weight * np.exp(-np.maximum(age, 0) / cfg.upload_decay_s), 0.0)
+        w = np.where(eligible, weight * upload_popularity(np.maximum(age, 0), cfg), 0.0)
         if w.sum() == 0:
             continue
         cdf = np.cumsum(w)
@@ -252,7 +299,8 @@ def generate(cfg: WorkloadConfig | None = None) -> Trace:
     catalog_rank_to_video = rng.permutation(cfg.videos)
     region_weights = np.array([r.weight for r in cfg.regions])
     home = rng.choice(len(cfg.regions), size=n_videos, p=region_weights / region_weights.sum())
-    upload_weight = rng.permutation(np.arange(1, cfg.uploads + 1, dtype=np.float64) ** -cfg.zipf_alpha)
+    upload_alpha = cfg.zipf_alpha if cfg.upload_zipf_alpha is None else cfg.upload_zipf_alpha
+    upload_weight = rng.permutation(np.arange(1, cfg.uploads + 1, dtype=np.float64) ** -upload_alpha)
 
     # Views: oversample, then keep a prefix of whole views that fits the request budget. Every
     # attribute is drawn independently per view, so the prefix is an unbiased subsample.
@@ -332,7 +380,18 @@ def generate(cfg: WorkloadConfig | None = None) -> Trace:
     return Trace(time_s=time_s[order], region=region[view_of][order], client=client[view_of][order], obj=obj[order],
                  size=size[order], regions=tuple(r.name for r in cfg.regions), video_upload_s=upload_s,
                  video_duration_s=duration, flash_video=flash_video, views=keep, catalog_bytes=catalog_bytes,
-                 config=cfg)
+                 config=cfg, video_complexity=complexity)
+
+
+def object_sizes(trace: Trace, obj: np.ndarray) -> np.ndarray:
+    """Bytes of any objects of the trace's videos, requested or not (a push may send never-requested ones)."""
+    if trace.video_complexity is None:
+        raise ValueError("this trace does not carry its videos' complexity (build it with generate())")
+    obj = np.asarray(obj, dtype=np.int64)
+    video, slot = np.divmod(obj, STRIDE)
+    variant = np.where(slot == 0, 0, (slot - 1) // _PER_VARIANT)
+    item = np.where(slot == 0, -2, (slot - 1) % _PER_VARIANT - 1)
+    return _object_sizes(obj, video, variant, item, trace.video_duration_s, trace.video_complexity)
 
 
 def _object_sizes(obj: np.ndarray, video: np.ndarray, variant: np.ndarray, item: np.ndarray,

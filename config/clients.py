@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import redis
 
     from adapters.airflow_api import AirflowClient
-    from adapters.edge_admin import EdgePurger
+    from adapters.edge_admin import EdgePurger, EdgePusher
     from adapters.s3_multipart import MultipartStore
 
 
@@ -78,4 +78,12 @@ def edge_purger(settings: Settings) -> EdgePurger:
     from adapters.edge_admin import EdgePurger  # httpx, as above
 
     return EdgePurger(settings.edge_admin_url or f"http://{settings.edge_host}:{settings.edge_port}",
+                      token=settings.edge_admin_token)
+
+
+def edge_pusher(settings: Settings) -> EdgePusher:
+    """The edge's admin push (the pre-warming DAG); same address and token as :func:`edge_purger`."""
+    from adapters.edge_admin import EdgePusher  # httpx, as above
+
+    return EdgePusher(settings.edge_admin_url or f"http://{settings.edge_host}:{settings.edge_port}",
                       token=settings.edge_admin_token)

@@ -163,8 +163,12 @@ class Settings(BaseSettings):
     # The live tier chain (cdn_sim.cdn): one regional tier per region, one origin shield, all in the edge process.
     edge_regional_cache_bytes: int = 1024 * 1024 * 1024
     edge_shield_cache_bytes: int = 2048 * 1024 * 1024
-    # Eviction at every tier (cdn_sim.cache.make_cache); S3-FIFO led LRU by 4 points at the edge in the simulator.
-    edge_cache_policy: Literal["lru", "sieve", "s3fifo"] = "s3fifo"
+    # Eviction at the regional and shield tiers (cdn_sim.cache.make_cache); S3-FIFO led LRU by 4 points at the
+    # edge in the simulator.
+    edge_cache_policy: Literal["lru", "sieve", "s3fifo", "vfreq"] = "s3fifo"
+    # Eviction and admission at the POPs' edge tiers: video-frequency (cdn_sim.vfreq) led every libCacheSim
+    # policy on byte hit ratio at the edge on both simulator workloads (docs/benchmarks.md).
+    edge_tier_policy: Literal["lru", "sieve", "s3fifo", "vfreq"] = "vfreq"
     edge_default_region: str = "eu"  # clients that send no x-client-region / ?region= hint
     # Where the edge forwards /v1/... (the web app's API on its own origin); default the API's api_url.
     edge_api_upstream: str = ""

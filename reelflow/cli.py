@@ -79,7 +79,8 @@ def _edge(args: argparse.Namespace) -> int:
                          buckets=(s.vod_bucket,), hosts=hosts, port=s.edge_port, cert_dir=s.home / "certs",
                          cache_bytes=s.edge_cache_bytes, regional_cache_bytes=s.edge_regional_cache_bytes,
                          shield_cache_bytes=s.edge_shield_cache_bytes, default_region=s.edge_default_region,
-                         policy=s.edge_cache_policy, cold_buckets={s.vod_bucket: s.cold_bucket},
+                         policy=s.edge_cache_policy, edge_policy=s.edge_tier_policy,
+                         cold_buckets={s.vod_bucket: s.cold_bucket},
                          admin_token=s.edge_admin_token or None, catalog_url=s.database_url,
                          playback_keys=s.playback_keys, api_upstream=s.edge_api_upstream or s.api_url))
     return 0
@@ -279,17 +280,27 @@ def _policy_list(text: str) -> tuple[str, ...]:
 def _cdn(args: argparse.Namespace) -> int:
     import json
 
+    from cdn_sim import simulate as sim
     from cdn_sim.simulate import MB, CacheSizes, describe, format_report, goal_report, simulate, size_sweep
-    from cdn_sim.workload import WorkloadConfig, generate
+    from cdn_sim.workload import generate, workload_config
 
     warmup_h = args.hours / 2 if args.warmup_hours is None else args.warmup_hours
     try:
         if not 0 <= warmup_h < args.hours:
             raise ValueError(f"--warmup-hours must be >= 0 and below --hours ({args.hours:g})")
-        cfg = WorkloadConfig(requests=args.requests, videos=args.videos, uploads=args.uploads, zipf_alpha=args.zipf,
-                             duration_s=args.hours * 3600, flash_crowd=args.flash_crowd, seed=args.seed,
-                             **({"new_share": 0.0} if args.uploads == 0 else {}))
-        sizes = CacheSizes(round(args.edge_mb * MB), round(args.regional_mb * MB), round(args.shield_mb * MB))
+        knobs: dict[str, object] = {"requests": args.requests, "videos": args.videos, "zipf_alpha": args.zipf,
+                                    "duration_s": args.hours * 3600, "flash_crowd": args.flash_crowd, "seed": args.seed}
+        if args.uploads is not None:
+            knobs["uploads"] = args.uploads
+            if args.uploads == 0:
+                knobs["new_share"] = 0.0
+        cfg = workload_config(args.workload, **knobs)
+        # Each workload's sizes were fixed from its working sets before any policy ran on it.
+        base = sim.SHORT_VIDEO_SIZES if args.workload == "short-video" else CacheSizes(2_000 * MB, 10_000 * MB,
+                                                                                         16_000 * MB)
+        sizes = CacheSizes(round(args.edge_mb * MB) if args.edge_mb else base.edge,
+                           round(args.regional_mb * MB) if args.regional_mb else base.regional,
+                           round(args.shield_mb * MB) if args.shield_mb else base.shield)
         if args.plot and not Path(args.plot).resolve().parent.is_dir():
             raise ValueError(f"--plot: directory {Path(args.plot).resolve().parent} does not exist")
     except ValueError as exc:
@@ -298,14 +309,49 @@ def _cdn(args: argparse.Namespace) -> int:
     warmup_s = warmup_h * 3600
     trace = generate(cfg)
     results = simulate(trace, args.policies, sizes, warmup_s=warmup_s)
+    comparison = None
+    if args.compare:
+        from cdn_sim import libcachesim_ref
+
+        theirs = libcachesim_ref.POLICIES if libcachesim_ref.available() else ()
+        if not theirs:
+            print(libcachesim_ref.INSTALL_HINT, file=sys.stderr)
+        reference = sim.simulate_policy(trace, sim.LIVE_POLICY, sizes, warmup_s=warmup_s,
+                                        edge_policy=sim.LIVE_EDGE_POLICY)
+        comparison = sim.compare_tiers(trace, sizes, reference, ("lru", "sieve", "s3fifo", "vfreq", "belady"),
+                                       theirs, warmup_s=warmup_s)
+    prewarm = None
+    if args.prewarm:
+        from cdn_sim.prewarm import SimPrewarm, plan
+        from cdn_sim.topology import default_topology
+
+        pushes = plan(trace, default_topology(), SimPrewarm())
+        prewarm = {label: sim.simulate_policy(trace, sim.LIVE_POLICY, sizes, warmup_s=warmup_s,
+                                              edge_policy=sim.LIVE_EDGE_POLICY, pushes=p)
+                   for label, p in (("without", None), ("with", pushes))}
+        prewarm_videos = pushes.videos
     factors = (0.25, 0.5, 1.0, 2.0, 4.0)
     sweep = size_sweep(trace, args.policies, sizes, factors, warmup_s=warmup_s) if args.sweep else None
     if args.json:
+        compared = None if comparison is None else {
+            tier: {label: {"object_hit_ratio": r.object_hit_ratio, "byte_hit_ratio": r.byte_hit_ratio,
+                           "requests": r.requests} for label, r in res.items()} for tier, res in comparison.items()}
         print(json.dumps({"workload": describe(trace, sizes, warmup_s), "goal": goal_report(results),
+                          "comparison": compared,
+                          "edge_goal": None if comparison is None else sim.edge_goal(comparison),
+                          "prewarm": None if prewarm is None else {k: r.to_dict() for k, r in prewarm.items()},
                           "results": {p: r.to_dict() for p, r in results.items()},
                           "sweep": None if sweep is None else {"factors": factors, "edge_regional_hit_ratio": sweep}}))
     else:
         print(format_report(trace, sizes, warmup_s, results))
+        if comparison is not None:
+            print("\nper tier, every policy on the stream the live chain (edge " + sim.LIVE_EDGE_POLICY + ", above it "
+                  + sim.LIVE_POLICY + ") gives that tier, at equal capacity:")
+            print(sim.format_comparison(comparison))
+        if prewarm is not None:
+            print(f"\npre-warming (live chain; {prewarm_videos} video pushes to the POPs of the regions where they "
+                  "rose, counted after the warm-up):")
+            print(sim.format_prewarm(prewarm))
         if sweep is not None:
             print("\nedge+regional hit ratio with every cache scaled by " + ", ".join(f"{f:g}x" for f in factors))
             for policy, values in sweep.items():
@@ -377,18 +423,25 @@ def build_parser() -> argparse.ArgumentParser:
     cdn_sub = cdn.add_subparsers(dest="cdn_command", required=True)
     cs = cdn_sub.add_parser("simulate", help="edge POPs -> regional -> shield -> origin over a synthetic trace; "
                             "per-tier hit ratios per eviction policy, with Belady's MIN as reference")
-    cs.add_argument("--policies", type=_policy_list, default=("lru", "sieve", "s3fifo", "belady"),
-                    help="comma-separated: lru,sieve,s3fifo,belady (default: all)")
+    cs.add_argument("--policies", type=_policy_list, default=("lru", "sieve", "s3fifo", "vfreq", "belady"),
+                    help="comma-separated: lru,sieve,s3fifo,vfreq,belady (default: all)")
+    cs.add_argument("--workload", choices=("default", "short-video"), default="default",
+                    help="short-video: most objects requested once, uploads rise and fade within hours "
+                    "(its own cache sizes: 3400/16000/46000 MB)")
+    cs.add_argument("--compare", action="store_true", help="per tier, this project's policies beside libCacheSim's "
+                    "(W-TinyLFU, ARC, LHD, GDSF, ...) and size-aware Belady on the same streams (about 2 minutes)")
+    cs.add_argument("--prewarm", action="store_true", help="the live chain with and without pre-warming (the "
+                    "prewarm_edges DAG's picker every 10 minutes): origin egress and edge hit ratios")
     cs.add_argument("--zipf", type=_positive(float), default=0.9, help="popularity skew alpha (default 0.9)")
     cs.add_argument("--videos", type=_positive(int), default=500, help="back catalog (default 500)")
-    cs.add_argument("--uploads", type=int, default=250, help="new videos during the trace (default 250)")
+    cs.add_argument("--uploads", type=int, help="new videos during the trace (default 250; short-video 30000)")
     cs.add_argument("--requests", type=_positive(int), default=2_000_000, help="about this many (default 2000000)")
     cs.add_argument("--hours", type=_positive(float), default=48.0, help="trace length (default 48)")
     cs.add_argument("--warmup-hours", type=float, help="only warm the caches (default: the first half)")
     cs.add_argument("--seed", type=int, default=1)
-    cs.add_argument("--edge-mb", type=_positive(float), default=2000.0, help="per POP (default 2000)")
-    cs.add_argument("--regional-mb", type=_positive(float), default=10000.0, help="per region (default 10000)")
-    cs.add_argument("--shield-mb", type=_positive(float), default=16000.0, help="the origin shield (default 16000)")
+    cs.add_argument("--edge-mb", type=_positive(float), help="per POP (default 2000)")
+    cs.add_argument("--regional-mb", type=_positive(float), help="per region (default 10000)")
+    cs.add_argument("--shield-mb", type=_positive(float), help="the origin shield (default 16000)")
     cs.add_argument("--flash-crowd", action="store_true", help="one new video goes viral 3/4 of the way through "
                     "(mid measured day) and draws 5%% of views")
     cs.add_argument("--sweep", action="store_true", help="also scale every cache 0.25x-4x (five more runs)")

@@ -24,7 +24,7 @@ from cdn_sim.topology import Topology
 def build_app(origin: OriginConfig | Fetch, buckets: tuple[str, ...], cache_bytes: int, *,
               regional_cache_bytes: int | None = None, shield_cache_bytes: int | None = None,
               default_region: str | None = None, static_dir: Path | None = DEFAULT_STATIC_DIR,
-              topology: Topology | None = None, policy: str = "lru",
+              topology: Topology | None = None, policy: str = "lru", edge_policy: str | None = None,
               cold_buckets: dict[str, str] | None = None, admin_token: str | None = None,
               catalog_url: str | None = None, playback_keys: Sequence[bytes] | None = None,
               api_upstream: str | None = None) -> EdgeApp:
@@ -39,7 +39,8 @@ def build_app(origin: OriginConfig | Fetch, buckets: tuple[str, ...], cache_byte
     fetch = (origin_fetcher(OriginStore(origin), cold_buckets, check if cold_buckets else None)
              if isinstance(origin, OriginConfig) else origin)
     cdn = build_cdn(fetch, edge_bytes=cache_bytes, regional_bytes=regional_cache_bytes,
-                    shield_bytes=shield_cache_bytes, topology=topology, policy=policy)
+                    shield_bytes=shield_cache_bytes, topology=topology, policy=policy,
+                    edge_policy=edge_policy)
     # The signer's lifetime is unused here: the edge only verifies (each token carries its expiry).
     playback = PlaybackSigner(playback_keys, ttl_s=1) if playback_keys else None
     return EdgeApp(cdn, buckets, default_region=default_region, static_dir=static_dir, admin_token=admin_token,
@@ -51,7 +52,8 @@ async def run_edge(origin: OriginConfig, *, buckets: tuple[str, ...], hosts: tup
                    cert_dir: Path, cache_bytes: int, regional_cache_bytes: int | None = None,
                    shield_cache_bytes: int | None = None, default_region: str | None = None,
                    static_dir: Path | None = DEFAULT_STATIC_DIR, policy: str = "lru",
-                   ready: asyncio.Event | None = None, cold_buckets: dict[str, str] | None = None,
+                   edge_policy: str | None = None, ready: asyncio.Event | None = None,
+                   cold_buckets: dict[str, str] | None = None,
                    admin_token: str | None = None, catalog_url: str | None = None,
                    playback_keys: Sequence[bytes] | None = None, api_upstream: str | None = None) -> None:
     """The edge process: one event loop, one tier chain.
@@ -62,6 +64,7 @@ async def run_edge(origin: OriginConfig, *, buckets: tuple[str, ...], hosts: tup
     """
     app = build_app(origin, buckets, cache_bytes, regional_cache_bytes=regional_cache_bytes,
                     shield_cache_bytes=shield_cache_bytes, default_region=default_region, static_dir=static_dir,
-                    policy=policy, cold_buckets=cold_buckets, admin_token=admin_token, catalog_url=catalog_url,
+                    policy=policy, edge_policy=edge_policy, cold_buckets=cold_buckets, admin_token=admin_token,
+                    catalog_url=catalog_url,
                     playback_keys=playback_keys, api_upstream=api_upstream)
     await serve_app(app, hosts=hosts, port=port, cert_dir=cert_dir, ready=ready)

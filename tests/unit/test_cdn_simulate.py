@@ -166,9 +166,11 @@ def test_flash_crowd_is_absorbed_by_the_caches():
     for policy in ("lru", "sieve", "s3fifo", "belady"):
         served_by = simulate(tr, [policy], SMALL_SIZES)[policy].served_by
         # While it peaks, the viral video's objects cross the origin about once each (S3-FIFO's shield
-        # may let a deep segment go after one request and fetch it again), however many ask ...
+        # lets a deep segment go unless it was hit twice while in its small queue, as the paper has it,
+        # and fetches it again: 102 fetches for 89 objects here), however many ask ...
         origin, distinct = np.sum(first_hour & (served_by == ORIGIN)), len(np.unique(tr.obj[first_hour]))
-        assert distinct <= origin <= 1.05 * distinct and origin < 0.01 * first_hour.sum()
+        assert distinct <= origin <= (1.2 if policy == "s3fifo" else 1.0) * distinct
+        assert origin < 0.01 * first_hour.sum()
         # ... and its requests are answered at the edge far more often than the rest of the traffic's.
         edge_flash, edge_rest = np.mean(served_by[flash] == 0), np.mean(served_by[~flash] == 0)
         assert edge_flash > 0.9 and edge_flash > 1.5 * edge_rest
