@@ -13,7 +13,7 @@ Pure: keys in, keys out. The API turns keys into edge URLs (signed for a video t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from delivery.abr import AbrConfig, AbrController, ThroughputEstimator
@@ -71,3 +71,32 @@ def hint_urls(keys: dict, url: Callable[[str], str]) -> dict:
     video = track(keys["video"])
     assert video is not None
     return {"master_url": url(keys["master"]), **video, "bandwidth": keys["bandwidth"], "audio": track(keys["audio"])}
+
+
+@dataclass(frozen=True)
+class StartHint:
+    """A card's ``prefetch`` as a player reads it: the objects to fetch, all at once, before the swipe."""
+
+    master_url: str
+    rendition_url: str
+    init_url: str
+    first_segment_url: str
+    audio: tuple[str, str, str] | None = None  # rendition, init, first segment
+
+    @classmethod
+    def from_card(cls, prefetch: Mapping | None) -> StartHint | None:
+        """None for a card without hints (or with a malformed ``prefetch``: a hint is only ever a help)."""
+        if not isinstance(prefetch, Mapping):
+            return None
+        try:
+            audio = prefetch.get("audio")
+            a = (str(audio["rendition_url"]), str(audio["init_url"]), str(audio["first_segment_url"])) \
+                if isinstance(audio, Mapping) else None
+            return cls(str(prefetch["master_url"]), str(prefetch["rendition_url"]), str(prefetch["init_url"]),
+                       str(prefetch["first_segment_url"]), a)
+        except KeyError:
+            return None
+
+    def urls(self) -> list[str]:
+        """Master first, then each track's playlist, init and first segment."""
+        return [self.master_url, self.rendition_url, self.init_url, self.first_segment_url, *(self.audio or ())]

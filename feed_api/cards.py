@@ -252,11 +252,15 @@ def public(card: Card, deltas: Mapping[bytes | str, bytes | str] | None, svc: Se
     out = {k: v for k, v in card.items() if k != "_"}
     if card["privacy"] != Privacy.PUBLIC:
         meta = card["_"]
-        master, poster = meta.get("master_key"), meta.get("poster_key")
-        out["playback_url"] = svc.playback_url(master, signed=True) if master else ""
-        out["poster_url"] = svc.playback_url(poster, signed=True) if poster else None
-        hints = meta.get("hints")
-        out["prefetch"] = hint_urls(hints, lambda key: svc.playback_url(key, signed=True)) if hints else None
+        master, poster, hints = meta.get("master_key"), meta.get("poster_key"), meta.get("hints")
+        base = svc.signed_base(card["id"])
+
+        def signed(key: str) -> str:
+            return f"{base}/{key}"
+
+        out["playback_url"] = signed(master) if master else ""
+        out["poster_url"] = signed(poster) if poster else None
+        out["prefetch"] = hint_urls(hints, signed) if hints else None
     if deltas:
         stats = dict(out["stats"])
         for name, field in (("views", "views"), ("likes", "likes"), ("comments", "comments"), ("shares", "shares")):
