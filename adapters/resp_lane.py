@@ -158,10 +158,17 @@ class RespLane:
         fut.add_done_callback(lambda _: timer.cancel())
         return fut
 
-    def _expire(self, proto: _Protocol, fut: asyncio.Future) -> None:
-        if not fut.done():
-            fut.set_exception(rex.TimeoutError(f"no reply from Redis in {self.timeout_s:.2f} s"))
-            proto.fail(rex.TimeoutError("Redis stopped answering; connection dropped"))
+    def _expire(self, proto: _Protocol, fut: asyncio.Future, second_look: bool = False) -> None:
+        if fut.done():
+            return
+        if not second_look:
+            # The loop runs timers before it polls sockets: when this process is busy, the timer comes due
+            # while the reply already waits in the socket. Look again after the next poll, so an overloaded
+            # API is not taken for a Redis outage (which would send every page to PostgreSQL: collapse).
+            asyncio.get_running_loop().call_later(0.001, self._expire, proto, fut, True)
+            return
+        fut.set_exception(rex.TimeoutError(f"no reply from Redis in {self.timeout_s:.2f} s"))
+        proto.fail(rex.TimeoutError("Redis stopped answering; connection dropped"))
 
     async def execute(self, *args: object) -> object:
         proto = await self._ready()

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from delivery.abr import ThroughputEstimator
-from delivery.fetch import ConnectOptions, Fetcher, PlaybackError, check_https_url
+from delivery.fetch import ConnectOptions, Fetcher, PlaybackError, RequestRecord, check_https_url
 from delivery.player import PlaybackSession, PlayerConfig, SessionReport, VideoStart, open_video
 from delivery.prefetch_hints import StartHint
 
@@ -46,6 +46,8 @@ class FeedReport:
     prefetched_bytes: int  # fetched by prefetches
     wasted_bytes: int  # prefetched, then dropped unplayed
     errors: dict[str, str] = field(default_factory=dict)  # prefetch failures by URL (playback reports its own)
+    requests: list[RequestRecord] = field(default_factory=list)  # every GET of the feed, in order
+    swipes: list[float] = field(default_factory=list)  # time.perf_counter() at each video's tap or swipe
 
     def lines(self) -> list[str]:
         out = [f"video {i + 1}: {s.summary()}" for i, s in enumerate(self.sessions)]
@@ -159,6 +161,7 @@ async def play_feed(urls: Sequence[str], *, config: PlayerConfig | None = None, 
     estimator = ThroughputEstimator(default_bps=config.start_bitrate)
     start = time.perf_counter()
     sessions: list[SessionReport] = []
+    swipes: list[float] = []
     wasted = 0
     async with Fetcher.open(options) as fetcher:
         fetcher.estimator = estimator  # one estimate for the whole feed: video 2 starts where video 1 left off
@@ -166,6 +169,7 @@ async def play_feed(urls: Sequence[str], *, config: PlayerConfig | None = None, 
         prefetcher = Prefetcher(fetcher, estimator, config, feed, by_url)
         try:
             for i, url in enumerate(urls):
+                swipes.append(time.perf_counter())
                 session = PlaybackSession(url, fetcher, estimator, config, start=prefetcher.take(url))
                 if feed.prefetch and feed.prefetch_depth:
                     prefetcher.retarget(urls[i + 1:i + 1 + feed.prefetch_depth])
@@ -175,4 +179,5 @@ async def play_feed(urls: Sequence[str], *, config: PlayerConfig | None = None, 
                 wasted += fetcher.evict(lambda u, here=here: not u.startswith(here))
         finally:
             prefetcher.cancel()
-    return FeedReport(sessions, time.perf_counter() - start, prefetcher.bytes, wasted, dict(prefetcher.errors))
+    return FeedReport(sessions, time.perf_counter() - start, prefetcher.bytes, wasted, dict(prefetcher.errors),
+                      list(fetcher.log), swipes)
