@@ -446,7 +446,7 @@ def main() -> int:
                                  for _ in range(8 * args.workers)), timeout_s=180)
             print("\nreal feed API, trained ranker (the same plus the user vector, item vectors, one TFLite call):")
             model = uvloop.run(run_rates(api_port, tokens, rates, args.seconds, api.pid, "model"))
-            metrics = httpx.get(f"http://127.0.0.1:{api_port}/metrics").text
+            metrics = httpx.get(f"http://127.0.0.1:{api_port}/metrics", timeout=60).text
             ranked = dict(re.findall(r'reelflow_feed_ranked_pages_total\{ranker="(\w+)"\} (\S+)', metrics))
             print(f"  pages per ranker (one worker's count): {ranked}", flush=True)
 
