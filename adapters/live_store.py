@@ -161,27 +161,29 @@ return #items
 # (0 = no pool: build one), then (id, score, cached card or nil) per entry. Filtering and the card reads in
 # Redis keep seen ids off the wire and save the API a round trip. The card keys (ARGV[2] + id) are not
 # declared in KEYS, so this needs a single Redis (or a cluster where pool, seen and cards share a slot).
-POOL_UNSEEN = """
-local n = tonumber(ARGV[1])
-local size = redis.call('ZCARD', KEYS[1])
-local out = {size}
-local found = 0
-local start = 0
-while found < n and start < size do
-  local ids = redis.call('ZREVRANGE', KEYS[1], start, start + 199, 'WITHSCORES')
-  for i = 1, #ids, 2 do
-    if redis.call('SISMEMBER', KEYS[2], ids[i]) == 0 then
-      out[#out + 1] = ids[i]
-      out[#out + 1] = ids[i + 1]
-      out[#out + 1] = redis.call('GET', ARGV[2] .. ids[i])
-      found = found + 1
-      if found >= n then break end
+_POOL_UNSEEN_FN = """
+local function pool_unseen(pool, seen, n, card_prefix)
+  local size = redis.call('ZCARD', pool)
+  local out = {size}
+  local found = 0
+  local start = 0
+  while found < n and start < size do
+    local ids = redis.call('ZREVRANGE', pool, start, start + 199, 'WITHSCORES')
+    for i = 1, #ids, 2 do
+      if redis.call('SISMEMBER', seen, ids[i]) == 0 then
+        out[#out + 1] = ids[i]
+        out[#out + 1] = ids[i + 1]
+        out[#out + 1] = redis.call('GET', card_prefix .. ids[i])
+        found = found + 1
+        if found >= n then break end
+      end
     end
+    start = start + 200
   end
-  start = start + 200
+  return out
 end
-return out
 """
+POOL_UNSEEN = _POOL_UNSEEN_FN + "return pool_unseen(KEYS[1], KEYS[2], tonumber(ARGV[1]), ARGV[2])\n"
 
 # After a page is chosen: mark its ids seen (KEYS[1], TTL ARGV[1]) and return the live counter deltas of
 # those that have any, as (id, [field, value, ...]) pairs, in one reply. Counter keys are ARGV[2] + id.
@@ -200,17 +202,30 @@ return out
 """
 
 # GCRA (generic cell rate algorithm) on Redis's clock: 0 when allowed, else milliseconds to wait.
-GCRA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-if now < tat - tolerance then return tat - tolerance - now end
-local new = tat + interval
-redis.call('SET', KEYS[1], new, 'PX', math.ceil(new - now + 1000))
-return 0
+_GCRA_FN = """
+local function gcra(key, interval, tolerance)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  if now < tat - tolerance then return tat - tolerance - now end
+  local new = tat + interval
+  redis.call('SET', key, new, 'PX', math.ceil(new - now + 1000))
+  return 0
+end
+"""
+GCRA = _GCRA_FN + "return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))\n"
+
+# A For You page's first round trip as one script call (one command to pack, send and parse instead of five):
+# the general rate limit (KEYS[1]; ARGV[1..2] as GCRA), the pool head (KEYS[2..3]; ARGV[3..4] as POOL_UNSEEN),
+# the profile hash (KEYS[4], flat), the viewer blob (KEYS[5]) and, when KEYS[6] is given, the user vector.
+# Returns {wait_ms, head, profile, viewer or nil, user vector or nil}.
+FOR_YOU_HEAD = _GCRA_FN + _POOL_UNSEEN_FN + """
+local wait = gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
+local head = pool_unseen(KEYS[2], KEYS[3], tonumber(ARGV[3]), ARGV[4])
+local uvec = false
+if #KEYS >= 6 then uvec = redis.call('GET', KEYS[6]) end
+return {wait, head, redis.call('HGETALL', KEYS[4]), redis.call('GET', KEYS[5]), uvec}
 """
 
 # Give back one cell of a GCRA budget (a sign-in that succeeded returns the attempt it spent).

@@ -25,6 +25,7 @@ from catalog.models import (
     Moderation,
     NotInterested,
     Privacy,
+    Rendition,
     Sound,
     User,
     Video,
@@ -86,6 +87,28 @@ def cards(session: Session, video_ids: Sequence[str]) -> dict[str, CardRow]:
             .outerjoin(Sound, Sound.id == Video.sound_id)
             .where(Video.id.in_(list(dict.fromkeys(video_ids)))))
     return {r.id: CardRow(*r) for r in session.execute(stmt)}
+
+
+@dataclass(frozen=True)
+class RenditionRow:
+    """One published rendition, as prefetch hints need it (``delivery.prefetch_hints``)."""
+
+    kind: str  # video | audio
+    codecs: str
+    bandwidth: int  # peak bits per second
+    playlist_key: str
+
+
+def renditions(session: Session, video_ids: Sequence[str]) -> dict[str, list[RenditionRow]]:
+    """The published renditions of many videos in one query, keyed by video id (videos without any absent)."""
+    if not video_ids:
+        return {}
+    out: dict[str, list[RenditionRow]] = {}
+    stmt = (select(Rendition.video_id, Rendition.kind, Rendition.codecs, Rendition.bandwidth, Rendition.playlist_key)
+            .where(Rendition.video_id.in_(list(dict.fromkeys(video_ids)))))
+    for vid, kind, codecs, bandwidth, key in session.execute(stmt):
+        out.setdefault(vid, []).append(RenditionRow(kind, codecs or "", int(bandwidth or 0), key))
+    return out
 
 
 @dataclass(frozen=True)

@@ -7,18 +7,24 @@ need the link (see :class:`delivery.fetch.Fetcher`) and stops at ``prefetch_budg
 prefetched data. On a swipe the next video starts from that cache: its startup is the time from the swipe
 to the first segment of video and audio in hand, a few milliseconds when the prefetch completed, against
 three round trips or more (master, playlist, init + segment) when it did not.
+
+With prefetch hints (a feed card's ``prefetch``, ``delivery.prefetch_hints``) the prefetch of a video asks
+for all of its start at once (master, media playlists, inits, first segments): one round trip instead of
+three in series, so it fits in shorter idle moments and a swipe during it joins requests already on the
+wire. The video then starts on the hinted rung.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from delivery.abr import ThroughputEstimator
-from delivery.fetch import ConnectOptions, Fetcher, PlaybackError, check_https_url
+from delivery.fetch import ConnectOptions, Fetcher, PlaybackError, RequestRecord, check_https_url
 from delivery.player import PlaybackSession, PlayerConfig, SessionReport, VideoStart, open_video
+from delivery.prefetch_hints import StartHint
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,8 @@ class FeedReport:
     prefetched_bytes: int  # fetched by prefetches
     wasted_bytes: int  # prefetched, then dropped unplayed
     errors: dict[str, str] = field(default_factory=dict)  # prefetch failures by URL (playback reports its own)
+    requests: list[RequestRecord] = field(default_factory=list)  # every GET of the feed, in order
+    swipes: list[float] = field(default_factory=list)  # time.perf_counter() at each video's tap or swipe
 
     def lines(self) -> list[str]:
         out = [f"video {i + 1}: {s.summary()}" for i, s in enumerate(self.sessions)]
@@ -72,8 +80,9 @@ class Prefetcher:
     """Fills the fetcher's cache with the starts of upcoming videos, in feed order, at low priority."""
 
     def __init__(self, fetcher: Fetcher, estimator: ThroughputEstimator, config: PlayerConfig,
-                 feed: FeedConfig) -> None:
+                 feed: FeedConfig, hints: Mapping[str, StartHint] | None = None) -> None:
         self.fetcher = fetcher
+        self.hints = dict(hints or {})  # master URL -> its card's hint
         self.estimator = estimator
         self.config = config
         self.feed = feed
@@ -116,7 +125,11 @@ class Prefetcher:
         if start is None:
             await self.fetcher.wait_idle()
             before = len(self.fetcher.log)
-            start = await open_video(url, self.fetcher, self.estimator, self.config, foreground=False)
+            hint = self.hints.get(url)
+            if hint is not None:  # the whole start in one round trip; open_video then reads the cache
+                await asyncio.gather(*(self.fetcher.get(u, foreground=False) for u in hint.urls()))
+            start = await open_video(url, self.fetcher, self.estimator, self.config, foreground=False,
+                                     start_url=hint.rendition_url if hint else None)
             self.bytes += sum(r.bytes for r in self.fetcher.log[before:] if r.source == "network")
             # The playlists live on parsed in the VideoStart; their bytes need not stay in the cache.
             for parsed in (url, start.video.playlist_url, start.audio.playlist_url if start.audio else None):
@@ -135,8 +148,10 @@ class Prefetcher:
 
 
 async def play_feed(urls: Sequence[str], *, config: PlayerConfig | None = None, feed: FeedConfig | None = None,
-                    options: ConnectOptions | None = None) -> FeedReport:
-    """Play ``urls`` in order, each to ``config.watch_s`` (the swipe) or its end, over one connection."""
+                    options: ConnectOptions | None = None,
+                    hints: Sequence[StartHint | None] | None = None) -> FeedReport:
+    """Play ``urls`` in order, each to ``config.watch_s`` (the swipe) or its end, over one connection.
+    ``hints``: each video's prefetch hint from its feed card (None where a card had none)."""
     if not urls:
         raise PlaybackError("the feed is empty")
     for url in urls:
@@ -146,12 +161,15 @@ async def play_feed(urls: Sequence[str], *, config: PlayerConfig | None = None, 
     estimator = ThroughputEstimator(default_bps=config.start_bitrate)
     start = time.perf_counter()
     sessions: list[SessionReport] = []
+    swipes: list[float] = []
     wasted = 0
     async with Fetcher.open(options) as fetcher:
         fetcher.estimator = estimator  # one estimate for the whole feed: video 2 starts where video 1 left off
-        prefetcher = Prefetcher(fetcher, estimator, config, feed)
+        by_url = {u: h for u, h in zip(urls, hints or (), strict=False) if h is not None}
+        prefetcher = Prefetcher(fetcher, estimator, config, feed, by_url)
         try:
             for i, url in enumerate(urls):
+                swipes.append(time.perf_counter())
                 session = PlaybackSession(url, fetcher, estimator, config, start=prefetcher.take(url))
                 if feed.prefetch and feed.prefetch_depth:
                     prefetcher.retarget(urls[i + 1:i + 1 + feed.prefetch_depth])
@@ -161,4 +179,5 @@ async def play_feed(urls: Sequence[str], *, config: PlayerConfig | None = None, 
                 wasted += fetcher.evict(lambda u, here=here: not u.startswith(here))
         finally:
             prefetcher.cancel()
-    return FeedReport(sessions, time.perf_counter() - start, prefetcher.bytes, wasted, dict(prefetcher.errors))
+    return FeedReport(sessions, time.perf_counter() - start, prefetcher.bytes, wasted, dict(prefetcher.errors),
+                      list(fetcher.log), swipes)

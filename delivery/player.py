@@ -181,11 +181,15 @@ class VideoStart:
 
 
 async def open_video(url: str, fetcher: Fetcher, estimator: ThroughputEstimator, config: PlayerConfig, *,
-                     foreground: bool = True, start_index: int | None = None) -> VideoStart:
-    """Master -> playable variants -> start rung (ABR on the current estimate) -> media playlists."""
+                     foreground: bool = True, start_index: int | None = None,
+                     start_url: str | None = None) -> VideoStart:
+    """Master -> playable variants -> start rung (ABR on the current estimate) -> media playlists.
+    ``start_url``: start on the variant with this media playlist URL (a prefetch hint's), if it is one."""
     check_https_url(url)
     master = parse_master((await fetcher.get(url, foreground=foreground)).body, url)
     variants = playable_variants(master, config.supported_codecs, config.codec_preference)
+    if start_url is not None:
+        start_index = next((i for i, v in enumerate(variants) if urljoin(url, v.uri) == start_url), start_index)
     if start_index is None or not 0 <= start_index < len(variants):
         abr = AbrController([v.stream_info.bandwidth or 0 for v in variants], estimator, config.abr)
         start_index = abr.choose(0.0, 0.0, media_rate=config.speed).index

@@ -116,6 +116,8 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
                    notifications, notification_stream, sounds, reports, moderation):
         app.include_router(module.router)
     app.include_router(videos.studio_router)
+    # Innermost: GET /v1/feed answered past the router (feed_api.feed.FeedFastPath).
+    app.add_middleware(feed.FeedFastPath)
     # Outside routing and auth, inside the metrics (which count the 413s like any answer).
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes,
                        larger={("PUT", me.AVATAR_PATH): settings.max_avatar_bytes})

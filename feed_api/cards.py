@@ -2,6 +2,13 @@
 from one batched catalog query and cached in Redis for ``CARD_TTL_S``. A card keeps a few private fields
 under ``"_"`` (creator, tag keys, state, ...) that filtering and ranking read and responses leave out.
 
+A card also carries ``prefetch``: the edge URLs of the master, the start rung's media playlist, init and first
+segment (and the audio's), so a client can open the next videos before the swipe (``delivery.prefetch_hints``).
+
+Cards read from Redis are parsed once per process: the parse is cached by the blob's content (a changed card
+is a new blob, so nothing here can go stale), and so is each card's response JSON up to its stats, so a page
+is assembled from bytes. Cached card dicts are shared between requests: nothing may modify one.
+
 Also the viewer's filters (blocks, "not interested", region, interests), cached the same way."""
 
 from __future__ import annotations
@@ -19,15 +26,25 @@ from adapters import live_store
 from catalog import feeds
 from catalog.db import session_scope
 from catalog.models import SERVABLE_STATES, Moderation, Privacy, User
+from delivery.prefetch_hints import HintRung, hint_urls, start_keys
 from feed_api.live import LiveUnavailable
 from feed_api.services import Services
 from recommend.exposure import ExposureRule, for_you_eligible
 
 Card = dict
 _decode = msgspec.json.decode  # ~3x json.loads; a page reads ~30 cards
+_encode = msgspec.json.encode
+# Parsed cards by their Redis blob, and response heads by card: bounded, emptied when full (a refill costs one
+# parse per card). ~8k cards of ~1 KiB, well under 50 MiB per process.
+CACHE_ENTRIES = 8192
+_parsed: dict[str, Card] = {}
+_heads: dict[int, tuple[Card, bytes]] = {}  # id(card) -> (card, head); the card held keeps the id unique
+HIDDEN = ("_", "stats")  # "_" never leaves the API; stats are appended per response (live deltas)
 
 
-def build_card(row: feeds.CardRow, svc: Services) -> Card:
+def build_card(row: feeds.CardRow, svc: Services, rungs: list[feeds.RenditionRow] | None = None) -> Card:
+    hints = start_keys(row.master_key, [HintRung(r.kind, r.codecs, r.bandwidth, r.playlist_key) for r in rungs]) \
+        if row.master_key and rungs else None
     return {
         "id": row.id, "caption": row.caption, "hashtags": list(row.hashtags or []), "sound_id": row.sound_id,
         "sound": {"id": row.sound_id, "title": row.sound_title or row.sound_id} if row.sound_id else None,
@@ -39,17 +56,22 @@ def build_card(row: feeds.CardRow, svc: Services) -> Card:
         "created_at": row.created_at.isoformat(), "ready_at": row.ready_at.isoformat() if row.ready_at else None,
         "poster_url": svc.playback_url(row.poster_key) if row.poster_key else None,
         "playback_url": svc.playback_url(row.master_key) if row.master_key else "",
+        # Signed per response for a video that is not public (public()), like the other URLs.
+        "prefetch": hint_urls(hints, svc.playback_url) if hints and row.privacy == Privacy.PUBLIC else None,
         "_": {"creator": row.creator_id, "tags": list(row.tag_keys or []), "state": row.state,
               "deleted": row.deleted_at is not None,
               "ready_ts": row.playable_at.timestamp() if row.playable_at else 0.0,  # age since watchable
               "completions": row.completions, "watch_ms": row.watch_ms_total,
               "master_key": row.master_key, "poster_key": row.poster_key,  # to sign a non-public one's URLs
+              "hints": hints,
               "moderation": row.moderation, "reports": row.report_count, "reason": row.moderation_reason},
     }
 
 
 def load_cards_sync(svc: Services, session: Session, ids: Sequence[str]) -> dict[str, Card]:
-    return {vid: build_card(row, svc) for vid, row in feeds.cards(session, ids).items()}
+    rows = feeds.cards(session, ids)
+    rungs = feeds.renditions(session, list(rows))
+    return {vid: build_card(row, svc, rungs.get(vid)) for vid, row in rows.items()}
 
 
 def _load_cards_db(svc: Services, ids: Sequence[str]) -> dict[str, Card]:
@@ -57,8 +79,18 @@ def _load_cards_db(svc: Services, ids: Sequence[str]) -> dict[str, Card]:
         return load_cards_sync(svc, s, ids)
 
 
+def parse_card(blob: str) -> Card:
+    """The card of a Redis blob, parsed once per process per distinct blob (shared: do not modify it)."""
+    card = _parsed.get(blob)
+    if card is None:
+        if len(_parsed) >= CACHE_ENTRIES:
+            _parsed.clear()
+        card = _parsed[blob] = _decode(blob)
+    return card
+
+
 def _decode_cached(ids: Sequence[str], blobs: Sequence[str | None]) -> dict[str, Card]:
-    return {vid: _decode(blob) for vid, blob in zip(ids, blobs, strict=True) if blob is not None}
+    return {vid: parse_card(blob) for vid, blob in zip(ids, blobs, strict=True) if blob is not None}
 
 
 def _queue_store(pipe, keys: live_store.Keys, cards: Mapping[str, Card]) -> None:
@@ -220,9 +252,15 @@ def public(card: Card, deltas: Mapping[bytes | str, bytes | str] | None, svc: Se
     out = {k: v for k, v in card.items() if k != "_"}
     if card["privacy"] != Privacy.PUBLIC:
         meta = card["_"]
-        master, poster = meta.get("master_key"), meta.get("poster_key")
-        out["playback_url"] = svc.playback_url(master, signed=True) if master else ""
-        out["poster_url"] = svc.playback_url(poster, signed=True) if poster else None
+        master, poster, hints = meta.get("master_key"), meta.get("poster_key"), meta.get("hints")
+        base = svc.signed_base(card["id"])
+
+        def signed(key: str) -> str:
+            return f"{base}/{key}"
+
+        out["playback_url"] = signed(master) if master else ""
+        out["poster_url"] = signed(poster) if poster else None
+        out["prefetch"] = hint_urls(hints, signed) if hints else None
     if deltas:
         stats = dict(out["stats"])
         for name, field in (("views", "views"), ("likes", "likes"), ("comments", "comments"), ("shares", "shares")):
@@ -231,3 +269,29 @@ def public(card: Card, deltas: Mapping[bytes | str, bytes | str] | None, svc: Se
                 stats[field] = max(0, stats[field] + int(d))
         out["stats"] = stats
     return out
+
+
+def _head(card: Card) -> bytes:
+    """A public card's JSON up to its stats: ``{...,"stats":`` (cached per card object)."""
+    entry = _heads.get(id(card))
+    if entry is not None and entry[0] is card:
+        return entry[1]
+    head = _encode({k: v for k, v in card.items() if k not in HIDDEN})[:-1] + b',"stats":'
+    if len(_heads) >= CACHE_ENTRIES:
+        _heads.clear()
+    _heads[id(card)] = (card, head)
+    return head
+
+
+def public_json(card: Card, deltas: Mapping[bytes | str, bytes | str] | None, svc: Services) -> bytes:
+    """:func:`public` as JSON bytes, assembled from the card's cached head: a feed page is a concatenation."""
+    if card["privacy"] != Privacy.PUBLIC:  # URLs signed per response: the slow way
+        return _encode(public(card, deltas, svc))
+    stats = card["stats"]
+    if deltas:
+        stats = dict(stats)
+        for name in ("views", "likes", "comments", "shares"):
+            d = deltas.get(name) or deltas.get(name.encode())
+            if d:
+                stats[name] = max(0, stats[name] + int(d))
+    return _head(card) + _encode(stats) + b"}"

@@ -1,6 +1,7 @@
 """Serving a feed page. The handler is a line; this module does the work, in as few round trips as it can:
 
-For You: one Redis script call + pipeline (unseen pool head, profile, viewer filters, user vector) -> cards
+For You: one Redis script call (rate limit, unseen pool head with cached cards, profile, viewer filters,
+user vector) -> cards
 (one MGET, one catalog query for misses) -> ranking (the trained ranker blended with the light one, see
 ``recommend.blended_ranking``) -> diversity -> one pipeline (mark seen, live stats).
 Fallbacks: no pool -> the simple builder; pool exhausted -> trending; Redis down -> trending from
@@ -18,6 +19,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+import msgspec
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
@@ -25,7 +27,16 @@ from adapters import live_store
 from catalog import feeds
 from catalog.db import session_scope
 from feed_api import simple_pool
-from feed_api.cards import Card, ViewerState, discoverable, for_you_ok, get_cards, public, servable, viewer_state
+from feed_api.cards import (
+    Card,
+    ViewerState,
+    discoverable,
+    for_you_ok,
+    get_cards,
+    public_json,
+    servable,
+    viewer_state,
+)
 from feed_api.cursor import Cursor, CursorError
 from feed_api.errors import ApiError, invalid
 from feed_api.live import LiveUnavailable
@@ -37,13 +48,18 @@ from recommend.blended_ranking import ModelBundle
 log = logging.getLogger("feed_api.feed")
 FEED_TYPES = ("for_you", "following", "trending", "hashtag", "sound")
 SNAPSHOT_SIZE = 500
+_encode = msgspec.json.encode
 
 
 @dataclass
 class Page:
-    items: list[dict]
+    items: list[bytes]  # each item's JSON (cards.public_json): the page is assembled by concatenation
     next_cursor: str | None
     source: str
+
+    def to_json(self) -> bytes:
+        return (b'{"items":[' + b",".join(self.items) + b'],"next_cursor":' + _encode(self.next_cursor)
+                + b',"source":' + _encode(self.source) + b"}")
 
 
 class Request:
@@ -106,17 +122,13 @@ async def _for_you(req: Request) -> Page:
     # Read once per page: a model switch during the page cannot mix a ranker with another version's vectors.
     bundle = svc.model_ranker.current if svc.model_ranker is not None else None
 
-    async def first_trip(r):
-        pipe = r.pipeline(transaction=False)
-        svc.live.script(pipe, "gcra", [keys.rate(req.user)], svc.rates[Budget.GENERAL].gcra_args())
-        svc.live.script(pipe, "pool_unseen", pool_keys, [want, keys.card("")])
-        pipe.hgetall(keys.profile(req.user))
-        pipe.get(keys.viewer(req.user))
-        if bundle is not None:  # the user vector rides the same round trip, only when a model can use it
-            pipe.get(keys.user_vector(req.user))
-        return await pipe.execute()
-
-    wait_ms, head, profile, viewer_blob, *uvec = await svc.live.run(first_trip)
+    head_keys = [keys.rate(req.user), *pool_keys, keys.profile(req.user), keys.viewer(req.user)]
+    if bundle is not None:  # the user vector rides the same round trip, only when a model can use it
+        head_keys.append(keys.user_vector(req.user))
+    head_args = [*svc.rates[Budget.GENERAL].gcra_args(), want, keys.card("")]
+    wait_ms, head, flat_profile, viewer_blob, uvec = await svc.live.fast(
+        lambda r: svc.live.script(r, "for_you_head", head_keys, head_args))
+    profile = dict(zip(flat_profile[::2], flat_profile[1::2], strict=True))
     refuse_if_limited(wait_ms)
     viewer = await viewer_state(svc, req.user, viewer_blob)
     source = "pool"
@@ -140,7 +152,7 @@ async def _for_you(req: Request) -> Page:
         source = "pool+trending" if pool else "trending"
         svc.metrics.fallbacks.labels("pool_exhausted").inc()
 
-    page_ids = _rank(req, eligible, cards, profile, Personal(bundle, uvec[0] if uvec else None, viewer.region))
+    page_ids = _rank(req, eligible, cards, profile, Personal(bundle, uvec, viewer.region))
     items = await _finish(req, page_ids, cards, mark_seen=True)
     return Page(items, req.next(pos=c.pos + len(items)) if items else None, source)
 
@@ -238,13 +250,13 @@ def _model_scores(req: Request, cands: list[light_ranker.Candidate], light: np.n
         return None
 
 
-async def _finish(req: Request, page_ids: list[str], cards: dict[str, Card], *, mark_seen: bool) -> list[dict]:
+async def _finish(req: Request, page_ids: list[str], cards: dict[str, Card], *, mark_seen: bool) -> list[bytes]:
     """Mark the page seen and add live counter deltas, in one round trip."""
     svc, keys = req.svc, req.svc.live.keys
     if not page_ids:
         return []
     if mark_seen:  # Redis errors propagate: the caller falls back to PostgreSQL
-        flat = await svc.live.run(lambda r: svc.live.script(
+        flat = await svc.live.fast(lambda r: svc.live.script(
             r, "mark_seen", [keys.seen(req.user, req.cursor.session)],
             [live_store.SEEN_TTL_S, keys.counter(""), *page_ids]))
         deltas = {flat[i]: dict(zip(flat[i + 1][::2], flat[i + 1][1::2], strict=True)) for i in range(0, len(flat), 2)}
@@ -259,7 +271,7 @@ async def _finish(req: Request, page_ids: list[str], cards: dict[str, Card], *, 
 
         with contextlib.suppress(LiveUnavailable):
             deltas = dict(zip(page_ids, await svc.live.run(trip), strict=True))
-    return [public(cards[v], deltas.get(v), svc) for v in page_ids]
+    return [public_json(cards[v], deltas.get(v), svc) for v in page_ids]
 
 
 # ------------------------------------------------------------------------------------------- trending

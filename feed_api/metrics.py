@@ -38,6 +38,10 @@ class Metrics:
 class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app, self.metrics = app, metrics
+        # Children by label values: .labels() hashes and locks on every call; the label sets are few
+        # (route templates, never raw paths).
+        self._counts: dict[tuple[str, str, int], object] = {}
+        self._latency: dict[tuple[str, str], object] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,8 +61,16 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.requests.labels(scope["method"], template, str(status)).inc()
-            self.metrics.latency.labels(scope["method"], template).observe(time.perf_counter() - start)
+            method = scope["method"]
+            count = self._counts.get((method, template, status))
+            if count is None:
+                count = self._counts[(method, template, status)] = self.metrics.requests.labels(method, template,
+                                                                                                 str(status))
+            latency = self._latency.get((method, template))
+            if latency is None:
+                latency = self._latency[(method, template)] = self.metrics.latency.labels(method, template)
+            count.inc()  # type: ignore[attr-defined]
+            latency.observe(time.perf_counter() - start)  # type: ignore[attr-defined]
 
 
 class PipelineCollector:

@@ -185,6 +185,25 @@ class SoundRef(BaseModel):
     title: str = Field(description="\"original sound - @handle\" for a video's own audio, else the library title")
 
 
+class PrefetchTrack(BaseModel):
+    rendition_url: str = Field(description="the media playlist")
+    init_url: str = Field(description="its initialisation segment (fMP4)")
+    first_segment_url: str
+
+
+class Prefetch(BaseModel):
+    """What a player fetches first to start this video, to open before the swipe (one round trip, in parallel,
+    instead of master -> playlist -> segments). The rung is the ABR's start choice at 1 Mbit/s among the H.264
+    variants; a client that would pick another rung can ignore the hint."""
+
+    master_url: str
+    rendition_url: str = Field(description="the start rung's media playlist")
+    init_url: str
+    first_segment_url: str
+    bandwidth: int = Field(description="the start variant's BANDWIDTH in the master (video + audio peak, bit/s)")
+    audio: PrefetchTrack | None = Field(None, description="the audio rendition's start (None: no separate audio)")
+
+
 class FeedItem(BaseModel):
     id: str
     caption: str
@@ -200,6 +219,9 @@ class FeedItem(BaseModel):
     ready_at: str | None = None
     poster_url: str | None = None
     playback_url: str
+    prefetch: Prefetch | None = Field(None, description="the start of the video for prefetching (signed like "
+                                      "playback_url); None for a video without an H.264 rung, or a card cached "
+                                      "before hints existed (cards live a minute)")
 
 
 class FeedPage(BaseModel):

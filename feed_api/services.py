@@ -83,6 +83,11 @@ class Services:
             return f"{self.playback_base}/{key}"
         return self.edge_url + self.playback.signed_path(f"{self.vod_bucket}/{key}", key.split("/")[1])
 
+    def signed_base(self, video_id: str) -> str:
+        """``{edge}/t/<token>/{bucket}``: one token for all of a video's URLs in one response (they must agree:
+        a player matches a prefetch hint's playlist URL against the ones its master names)."""
+        return self.edge_url + self.playback.signed_path(self.vod_bucket, video_id)
+
     @property
     def origin(self) -> OriginTarget:
         return OriginTarget(self.store, self.raw_bucket, self.vod_bucket, self.cold_bucket)

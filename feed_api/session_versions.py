@@ -56,7 +56,7 @@ class SessionVersions:
         key = self._live.keys.session_version(user_id)
         version: int | None = None
         try:
-            raw = await self._live.run(lambda r: r.get(key))
+            raw = await self._live.fast(lambda r: r.get(key))
             version = int(raw) if raw is not None else None
         except LiveUnavailable:
             pass

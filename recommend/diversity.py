@@ -95,6 +95,18 @@ def _feasible(counts: Counter[str], n: int, last: str | None) -> bool:
     return all(k <= (n // 2 if c == last else (n + 1) // 2) for c, k in counts.items())
 
 
+def _top2(counts: Counter[str]) -> list[tuple[str, int]]:
+    """``counts.most_common(2)`` without its heap (this runs for every slot of every page)."""
+    first: tuple[str, int] | None = None
+    second: tuple[str, int] | None = None
+    for item in counts.items():
+        if first is None or item[1] > first[1]:
+            first, second = item, first
+        elif second is None or item[1] > second[1]:
+            second = item
+    return [t for t in (first, second) if t is not None]
+
+
 def spread_creators(page: list[int], creators: Sequence[str | None]) -> list[int]:
     """The page reordered so no creator appears twice in a row whenever some order allows it, keeping the
     given order (the ranking) as far as that goes. The greedy assembly can paint itself into a corner: when
@@ -106,15 +118,16 @@ def spread_creators(page: list[int], creators: Sequence[str | None]) -> list[int
     last: str | None = None
     while remaining:
         n = len(remaining) - 1
+        # _feasible(counts less the candidate's one, n, candidate's creator), without copying the counts per
+        # candidate: only the two largest counts matter for "every other creator fits in (n + 1) // 2".
+        top = _top2(counts)
         choice = None
         for pos in remaining:  # the best-placed item that keeps the rest arrangeable
             c = creators[pos]
             if c and c == last:
                 continue
-            after = counts.copy()
-            if c:
-                after[c] -= 1
-            if _feasible(after, n, c):
+            others = next((k for name, k in top if name != c), 0) if c else (top[0][1] if top else 0)
+            if others <= (n + 1) // 2 and (not c or counts[c] - 1 <= n // 2):
                 choice = pos
                 break
         if choice is None:  # no order avoids a repeat: keep the given one

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ def graduated(rule: ExposureRule, *, views: int, reports: int) -> bool:
     return views >= rule.min_views and (reports <= rule.max_reports or rule.min_views == 0)
 
 
+@lru_cache(maxsize=65536)  # a pure function of its arguments, asked for every new upload on every For You page
 def in_sample(viewer_id: str, video_id: str, share: float) -> bool:
     """Stable per (viewer, video): the same viewer gets the same answer on every page."""
     if share <= 0.0:

@@ -1,10 +1,11 @@
 // A vertical, full-screen feed: scroll-snap does the swiping (touch and wheel), arrow keys and j/k too.
-// The card on screen plays; the next two are attached with a small buffer (prefetch); cards further
-// than three away are detached. Used by For You, Following, Trending, hashtag and sound pages.
+// The card on screen plays; the next two are attached with a small buffer (prefetch), starting on the rung
+// their card's prefetch hint names; the one after them has its hinted start fetched into the HTTP cache;
+// cards further than three away are detached. Used by For You, Following, Trending, hashtag and sound pages.
 import { h } from '../lib/dom.js';
 import { get, qs, ApiError } from '../lib/api.js';
 import * as session from '../lib/session.js';
-import { attach, detach, promote } from '../lib/player.js';
+import { attach, detach, promote, warm } from '../lib/player.js';
 import { flush } from '../lib/telemetry.js';
 import { card } from './card.js';
 
@@ -45,11 +46,13 @@ export function feedView({ type, tag, sound_id, title, items: fixed }) {
       state.active = i;
       state.cards.forEach((c, j) => {
         const v = c.video;
-        if (j === i) { attach(v, c.item.playback_url); promote(v); v.play().catch(() => {}); }
+        const hint = c.item.prefetch;
+        if (j === i) { attach(v, c.item.playback_url, { hint }); promote(v); v.play().catch(() => {}); }
         else {
           v.pause();
-          if (j > i && j <= i + PREFETCH_NEXT) attach(v, c.item.playback_url, { prefetch: true });
-          else if (j < i - KEEP_BEHIND || j > i + PREFETCH_NEXT + 1) detach(v);
+          if (j > i && j <= i + PREFETCH_NEXT) attach(v, c.item.playback_url, { prefetch: true, hint });
+          else if (j === i + PREFETCH_NEXT + 1) warm(hint);
+          if (j < i - KEEP_BEHIND || j > i + PREFETCH_NEXT + 1) detach(v);
         }
       });
       if (state.cards.length - i <= 3) more();
