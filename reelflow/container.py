@@ -67,7 +67,7 @@ def command(role: str, args: list[str], settings: Settings) -> list[str]:
         workers = os.environ.get("WEB_CONCURRENCY", "1")
         return [py, "-m", "uvicorn", "feed_api.app:create_app", "--factory", "--host", settings.api_host,
                 "--port", str(settings.api_port), "--workers", workers, "--loop", "uvloop", "--http", "httptools",
-                "--no-access-log", *args]
+                "--no-access-log", "--timeout-graceful-shutdown", "5", *args]  # event streams: close on stop
     if role == "edge":
         return [py, "-m", "reelflow.cli", "edge", "serve", *args]
     if role == "airflow":

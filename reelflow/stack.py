@@ -313,6 +313,8 @@ class Stack:
         self._spawn("api", [sys.executable, "-m", "uvicorn", "feed_api.app:create_app", "--factory", "--host",
                             self.s.api_host, "--port", str(self.s.api_port), "--workers", "1",
                             "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                            # Event streams last up to 30 min: a stop closes them after 5 s (clients reconnect).
+                            "--timeout-graceful-shutdown", "5",
                             # The edge forwards /v1 from loopback with the client's address in X-Forwarded-For:
                             # trusted from there only, so per-IP rate limits see the real clients.
                             "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1,::1"], self.child_env(),

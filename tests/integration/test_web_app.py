@@ -78,7 +78,9 @@ def site(settings, store, catalog_url, sessions, tmp_path_factory):
     api = create_app(cfg, pipeline=InlinePipeline(cfg))
 
     async def serve_api(ready: asyncio.Event) -> None:
-        server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=api_port, log_level="warning"))
+        server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=api_port, log_level="warning",
+                                                # open event streams (the inbox's) must not hold up teardown
+                                                timeout_graceful_shutdown=2))
         task = asyncio.ensure_future(server.serve())
         while not server.started:
             await asyncio.sleep(0.05)
