@@ -138,3 +138,36 @@ def test_fingerprints_with_sound_round_trip_and_old_prints_still_load():
                    fp.to_bytes()[:-len(fp.audio.to_bytes()) + 5]):
         with pytest.raises(ValueError, match="truncated|not an audio"):
             Fingerprint.from_bytes(broken)
+
+
+def test_the_index_proposes_a_still_scene_by_its_soundtrack_when_no_picture_key_is_within_reach():
+    """Stage one keys the stored picture by its central view: a hard re-post of a still scene may have no key
+    near it and no foreground left. Still scenes' soundtracks are keyed too (moving videos' are not: their
+    picture decides whatever the sound)."""
+    from media.dedup_index import DedupIndex, sound_keys, stored_sound_keys
+
+    scene, track = random_fp(1).hashes, sound()
+    original = take(scene, track)
+    hashes = RNG.integers(0, 2**63, original.hashes.shape, dtype=np.int64).astype(np.uint64)
+    hashes[:, 0] = flip(original.hashes[:, 0], 25)  # only the whole view survives (a crop moved the others)
+    copy = Fingerprint("", original.times, hashes, np.zeros_like(original.foreground), True,
+                       re_encoded(track, later_frames=5))
+    moving = random_fp(24, audio=track)
+    assert len(stored_sound_keys(original.reference())) == len(track) // 8 and len(stored_sound_keys(moving)) == 0
+    assert len(sound_keys(copy.audio)) == len(track) - 7
+
+    def lookup(index: DedupIndex) -> list[str]:
+        return [h.video_id for h in index.lookup(copy)]
+
+    index = DedupIndex()
+    index.add("moving", moving.reference())
+    index.add("original", original.reference())
+    assert lookup(index) == ["original"]
+    assert "soundtrack matches" in index.lookup(copy)[0].match.explain()
+    mute = DedupIndex()
+    mute.add("original", Fingerprint("", original.times, original.hashes, original.foreground, True).reference())
+    assert lookup(mute) == []  # the picture's keys alone do not reach it
+    index.remove("original")
+    only_moving = DedupIndex()
+    only_moving.add("moving", moving.reference())
+    assert lookup(index) == [] and index.keys == only_moving.keys  # its soundtrack keys went with it
