@@ -166,11 +166,17 @@ def fingerprint_file(path: str | os.PathLike[str], *, max_seconds: float = MAX_S
     return fingerprint_pcm(pcm)
 
 
-def _correlate(a: np.ndarray, b: np.ndarray, size: int) -> np.ndarray:
-    """c[..., k] = sum_i a[..., i] * b[..., i - k + (len(b) - 1)] for every lag, by FFT (rows batched)."""
-    fa = np.fft.rfft(a, size, axis=-1)
-    fb = np.fft.rfft(b[..., ::-1], size, axis=-1)
-    return np.fft.irfft(fa * fb, size, axis=-1)
+@cache
+def _fast_sizes() -> np.ndarray:
+    """Lengths 2^a 3^b 5^c: pocketfft's fast sizes, much denser than powers of two."""
+    sizes = {2**a * 3**b * 5**c for a in range(1, 24) for b in range(12) for c in range(9)}
+    return np.array(sorted(x for x in sizes if x < 1 << 24), np.int64)
+
+
+def _fast_size(n: int) -> int:
+    """The smallest fast FFT length of at least ``n``."""
+    sizes = _fast_sizes()
+    return int(sizes[np.searchsorted(sizes, n)])
 
 
 def _bits(hashes: np.ndarray) -> np.ndarray:
@@ -184,16 +190,16 @@ def compare(query: AudioPrint, ref: AudioPrint) -> AudioMatch | None:
     if not (query.audible and ref.audible):
         return None
     nq, nr = len(query), len(ref)
-    size = 1 << int(np.ceil(np.log2(nq + nr)))
+    size = _fast_size(nq + nr - 1)
     mq, mr = query.loud.astype(np.float64), ref.loud.astype(np.float64)
     bq, br = _bits(query.hashes) * mq, _bits(ref.hashes) * mr
-    # XOR count = ones(q) + ones(r) - 2 * both; each a correlation over the frames loud on both sides.
-    common = _correlate(mq, mr, size)
-    ones_q = _correlate(bq.sum(axis=0), mr, size)
-    ones_r = _correlate(mq, br.sum(axis=0), size)
-    both = _correlate(bq, br, size).sum(axis=0)
-    lags = nq + nr - 1  # lag index k: query frame i meets reference frame i - k + nr - 1
-    common, errors = np.rint(common[:lags]), np.rint((ones_q + ones_r - 2 * both)[:lags])
+    # Correlations at every lag by FFT (k: query frame i meets reference frame i - k + nr - 1), over the frames
+    # loud on both sides: XOR count = ones(q) + ones(r) - 2 * both; rows 0 and 1 are the loud masks and the
+    # ones per frame, the rest the 32 bits (whose products are summed before the one inverse transform).
+    fq = np.fft.rfft(np.vstack([mq, bq.sum(axis=0), bq]), size, axis=1)
+    fr = np.fft.rfft(np.vstack([mr, br.sum(axis=0), br])[:, ::-1], size, axis=1)
+    spectra = np.stack([fq[0] * fr[0], fq[1] * fr[0] + fq[0] * fr[1] - 2 * (fq[2:] * fr[2:]).sum(axis=0)])
+    common, errors = np.rint(np.fft.irfft(spectra, size, axis=1)[:, :nq + nr - 1])
     need = max(MIN_COMMON_S / HOP_S, MIN_COMMON_SHARE * min(mq.sum(), mr.sum()))
     valid = common >= need
     if not valid.any():

@@ -165,7 +165,9 @@ class DedupIndex:
             seen = set(slots)
             slots += [s for s, _ in self._moving.candidates(moving, max_distance=CANDIDATE_BITS,
                                                              limit=MAX_VERIFIED, exact=exact) if s not in seen]
-        if self._sounds.keys and len(sound := sound_keys(query.audio)):
+        # Only a still query: copies of still scenes are still (the corpus: all of them), and moving queries,
+        # most of them, then pay nothing for the sound.
+        if query.still and self._sounds.keys and len(sound := sound_keys(query.audio)):
             seen = set(slots)
             slots += [s for s, n in self._sounds.candidates(sound, max_distance=SOUND_CANDIDATE_BITS,
                                                              limit=MAX_VERIFIED, exact=exact)

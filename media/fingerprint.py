@@ -382,14 +382,37 @@ def match_either_way(query: Fingerprint, ref: Fingerprint) -> Match:
 
     The second is skipped when it cannot succeed: its upright frame pairs are a subset of the first's, so
     with fewer than MIN_FRAMES close ones there (the usual case for a chance candidate) it would fail."""
-    first, reversible = _match(query, ref, FRAME_BITS)
+    sound = _Sound(query.audio, ref.audio)
+    first, reversible = _match(query, ref, FRAME_BITS, sound)
     if first.duplicate or not reversible or not len(ref):
         return first
-    back = match(ref, query.reference())
+    back, _ = _match(ref, query.reference(), FRAME_BITS, sound.reversed())  # the same sound: compared once
     return back if back.duplicate else first
 
 
-def _match(query: Fingerprint, ref: Fingerprint, max_bits: int) -> tuple[Match, bool]:
+_NOT_YET = object()
+
+
+class _Sound:
+    """Two soundtracks' comparison, made only when a still scene needs it and at most once a pair."""
+
+    def __init__(self, query: AudioPrint, ref: AudioPrint, known: object = _NOT_YET) -> None:
+        self._query, self._ref, self._value = query, ref, known
+
+    def get(self) -> AudioMatch | None:
+        if self._value is _NOT_YET:
+            self._value = audio_fingerprint.compare(self._query, self._ref)
+        return self._value if isinstance(self._value, AudioMatch) else None
+
+    def reversed(self) -> _Sound:
+        """The other way round: the same bit error rate, the offset negated."""
+        value = self._value
+        if isinstance(value, AudioMatch):
+            value = replace(value, offset_s=-value.offset_s)
+        return _Sound(self._ref, self._query, value)
+
+
+def _match(query: Fingerprint, ref: Fingerprint, max_bits: int, sounds: _Sound | None = None) -> tuple[Match, bool]:
     """The match, and whether the other way round could match (enough close upright pairs)."""
     if query.sha256 and query.sha256 == ref.sha256:
         return Match(True, True, 0.0, len(ref), len(ref), 0.0), True
@@ -400,7 +423,7 @@ def _match(query: Fingerprint, ref: Fingerprint, max_bits: int) -> tuple[Match, 
     if picture is not None and picture.share >= MIN_SHARE:
         if not (query.still or ref.still):
             return _picture_match(picture), True
-        sound = audio_fingerprint.compare(query.audio, ref.audio)  # None unless both have sound
+        sound = (sounds or _Sound(query.audio, ref.audio)).get()  # None unless both have sound
         if _near(query, ref, picture):
             # The same footage to the noise, unless both clips have sound and it clearly differs (another
             # take from the same camera, or a still image re-used under other sound); the foreground may
