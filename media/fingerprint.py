@@ -18,6 +18,13 @@ takes do not. The foreground also carries copies of moving clips whose picture a
 far, since a static overlay is not foreground. A clip with no foreground at all (a photo with music) is then
 only an exact copy by its bytes, or the same footage to the noise.
 
+The soundtrack (:mod:`media.audio_fingerprint`) settles what the picture of a still scene leaves open, and
+nothing else: a still scene whose picture lines up but is not near enough to be the same footage is a copy
+when the soundtrack matches and the picture lines up at the soundtrack's offset (re-posts keep the sound;
+another take from the same camera has other sound); a near picture is not enough when both clips have clearly
+different sound. Audio never makes a match on its own: short-video apps let thousands of clips share one
+sound. Without sound on either side the picture decides as if there were none.
+
 The stored (reference) form keeps two frames a second, upright only; the query keeps every sample in both
 orientations. ``Match.explain`` says why in words a moderator can check.
 """
@@ -26,12 +33,14 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
+from media import audio_fingerprint
+from media.audio_fingerprint import AudioMatch, AudioPrint
 from media.frames import UNIFORM_STD, centre_crop, file_sha256, picture_box, to_gray
 from media.limits import Limits
 from media.probe import probe
@@ -59,7 +68,9 @@ STILL_CHANGE = 0.3  # ... or when its frames differ from their median by under t
 OFFSET_STEP_S = 0.25
 OFFSET_TOLERANCE_S = 0.25
 REFERENCE_RATE = 2.0  # stored fingerprints keep two frames a second (still scenes need the foreground's detail)
-_MAGIC = b"RFP2"
+_MAGIC = b"RFP3"  # RFP2 + the soundtrack's print after the pictures
+_MAGIC_V2 = b"RFP2"  # stored before the soundtrack was fingerprinted: still read, with no sound
+SOUND_OFFSET_TOLERANCE_S = 0.375  # the picture must line up this close to where the soundtrack does
 _DISTANCE_BLOCK = 1 << 21  # (query row, reference row) pairs per block in distances()
 _ALIGN_BLOCK = 1 << 22  # (offset, frame pair) cells per block in _align()
 
@@ -71,6 +82,7 @@ class Fingerprint:
     hashes: np.ndarray  # uint64 (n, views, orientations, 4): PDQ per view, as is [and mirrored]
     foreground: np.ndarray  # uint64, same shape: PDQ of the frame minus its background; all zero if too faint
     still: bool  # the picture barely changes over time: matches are decided on the foreground
+    audio: AudioPrint = field(default_factory=AudioPrint.empty)  # the soundtrack; empty when silent or absent
 
     def __len__(self) -> int:
         return len(self.times)
@@ -87,16 +99,18 @@ class Fingerprint:
                        foreground=self.foreground[idx, :, :1])
 
     def to_bytes(self) -> bytes:
-        """A self-describing binary form for the catalog (little-endian arrays after a small header)."""
+        """A self-describing binary form for the catalog (little-endian arrays after a small header, then the
+        soundtrack's print): one column, so adding the sound needed no migration."""
         n, views, orients, _ = self.hashes.shape
         sha = self.sha256.encode()
         header = _MAGIC + struct.pack("<IBBB?B", n, views, orients, WORDS, self.still, len(sha)) + sha
         return (header + self.times.astype("<f4").tobytes() + self.hashes.astype("<u8").tobytes()
-                + self.foreground.astype("<u8").tobytes())
+                + self.foreground.astype("<u8").tobytes() + self.audio.to_bytes())
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Fingerprint:
-        if data[:4] != _MAGIC:
+        """Reads this version and the one before the soundtrack (RFP2: no sound, as if silent)."""
+        if data[:4] not in (_MAGIC, _MAGIC_V2):
             raise ValueError("not a PDQ video fingerprint")
         n, views, orients, words, still, sha_len = struct.unpack_from("<IBBB?B", data, 4)
         at = 4 + struct.calcsize("<IBBB?B")
@@ -104,12 +118,14 @@ class Fingerprint:
         at += sha_len
         shape = (n, views, orients, words)
         size = n * views * orients * words * 8
-        if len(data) != at + 4 * n + 2 * size:
+        end = at + 4 * n + 2 * size
+        if len(data) < end or (data[:4] == _MAGIC_V2 and len(data) != end):
             raise ValueError("truncated video fingerprint")
         times = np.frombuffer(data, "<f4", n, at).astype(np.float32)
         hashes = np.frombuffer(data, "<u8", size // 8, at + 4 * n).reshape(shape).astype(np.uint64)
         fg = np.frombuffer(data, "<u8", size // 8, at + 4 * n + size).reshape(shape).astype(np.uint64)
-        return cls(sha, times, hashes, fg, bool(still))
+        audio = AudioPrint.from_bytes(data[end:]) if data[:4] == _MAGIC else AudioPrint.empty()
+        return cls(sha, times, hashes, fg, bool(still), audio)
 
 
 @dataclass(frozen=True)
@@ -122,6 +138,7 @@ class Match:
     offset_s: float  # how much later the query's frames sit than the reference's
     mirrored: bool = False
     foreground: bool = False  # decided on what moves in the picture, not on the picture
+    soundtrack: AudioMatch | None = None  # the soundtrack's agreement, where it helped decide
 
     def explain(self) -> str:
         if self.exact:
@@ -132,7 +149,11 @@ class Match:
             how.append("mirrored")
         if self.foreground:
             how.append("on the moving content")
-        return ", ".join(how)
+        text = ", ".join(how)
+        if self.soundtrack is not None:
+            text += (f", and the soundtrack matches at offset {self.soundtrack.offset_s:+.2f} s (bit error rate "
+                     f"{self.soundtrack.ber:.2f})")
+        return text
 
 
 @cache
@@ -196,8 +217,13 @@ def _empty(sha256: str, orientations: int = 2) -> Fingerprint:
     return Fingerprint(sha256, np.zeros(0, np.float32), np.zeros(shape, np.uint64), np.zeros(shape, np.uint64), True)
 
 
-def fingerprint_samples(samples: Samples, sha256: str) -> Fingerprint:
-    """The dense (query) fingerprint of the scan's samples."""
+def fingerprint_samples(samples: Samples, sha256: str, audio: AudioPrint | None = None) -> Fingerprint:
+    """The dense (query) fingerprint of the scan's samples, with the soundtrack's print ``audio`` (see
+    :func:`media.audio_fingerprint.fingerprint_file`), if any."""
+    return replace(_picture_print(samples, sha256), audio=audio if audio is not None else AudioPrint.empty())
+
+
+def _picture_print(samples: Samples, sha256: str) -> Fingerprint:
     if len(samples) == 0:
         return _empty(sha256)
     gray = to_gray(samples.images.astype(np.float32))
@@ -228,7 +254,7 @@ def fingerprint_file(path: str | os.PathLike[str], *, limits: Limits | None = No
     path = Path(path)
     info = probe(path)
     result = scan(path, info, limits or Limits(max_error_share=1.0))
-    return fingerprint_samples(result.samples, file_sha256(path))
+    return fingerprint_samples(result.samples, file_sha256(path), audio_fingerprint.fingerprint_file(path))
 
 
 def distances(query: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -356,14 +382,37 @@ def match_either_way(query: Fingerprint, ref: Fingerprint) -> Match:
 
     The second is skipped when it cannot succeed: its upright frame pairs are a subset of the first's, so
     with fewer than MIN_FRAMES close ones there (the usual case for a chance candidate) it would fail."""
-    first, reversible = _match(query, ref, FRAME_BITS)
+    sound = _Sound(query.audio, ref.audio)
+    first, reversible = _match(query, ref, FRAME_BITS, sound)
     if first.duplicate or not reversible or not len(ref):
         return first
-    back = match(ref, query.reference())
+    back, _ = _match(ref, query.reference(), FRAME_BITS, sound.reversed())  # the same sound: compared once
     return back if back.duplicate else first
 
 
-def _match(query: Fingerprint, ref: Fingerprint, max_bits: int) -> tuple[Match, bool]:
+_NOT_YET = object()
+
+
+class _Sound:
+    """Two soundtracks' comparison, made only when a still scene needs it and at most once a pair."""
+
+    def __init__(self, query: AudioPrint, ref: AudioPrint, known: object = _NOT_YET) -> None:
+        self._query, self._ref, self._value = query, ref, known
+
+    def get(self) -> AudioMatch | None:
+        if self._value is _NOT_YET:
+            self._value = audio_fingerprint.compare(self._query, self._ref)
+        return self._value if isinstance(self._value, AudioMatch) else None
+
+    def reversed(self) -> _Sound:
+        """The other way round: the same bit error rate, the offset negated."""
+        value = self._value
+        if isinstance(value, AudioMatch):
+            value = replace(value, offset_s=-value.offset_s)
+        return _Sound(self._ref, self._query, value)
+
+
+def _match(query: Fingerprint, ref: Fingerprint, max_bits: int, sounds: _Sound | None = None) -> tuple[Match, bool]:
     """The match, and whether the other way round could match (enough close upright pairs)."""
     if query.sha256 and query.sha256 == ref.sha256:
         return Match(True, True, 0.0, len(ref), len(ref), 0.0), True
@@ -371,10 +420,23 @@ def _match(query: Fingerprint, ref: Fingerprint, max_bits: int) -> tuple[Match, 
         return Match(False, False, 256.0, 0, len(ref), 0.0), False
     d = distances(query.hashes, ref.hashes)
     picture = _align(d, query.times, ref.times, max_bits)
-    if picture is not None and picture.share >= MIN_SHARE and (
-            not (query.still or ref.still) or _near(query, ref, picture)):
-        return Match(True, False, picture.distance, picture.matched, picture.considered, picture.offset_s,
-                     picture.mirrored), True
+    if picture is not None and picture.share >= MIN_SHARE:
+        if not (query.still or ref.still):
+            return _picture_match(picture), True
+        sound = (sounds or _Sound(query.audio, ref.audio)).get()  # None unless both have sound
+        if _near(query, ref, picture):
+            # The same footage to the noise, unless both clips have sound and it clearly differs (another
+            # take from the same camera, or a still image re-used under other sound); the foreground may
+            # still show it is a copy.
+            if sound is None or not sound.different:
+                return _picture_match(picture, sound if sound is not None and sound.same else None), True
+        elif sound is not None and sound.same:
+            # Close but ambiguous (another take from this camera would look as close): a copy if the
+            # picture also lines up where the soundtrack does.
+            near = np.abs(query.times[:, None] - ref.times[None, :] - sound.offset_s) <= SOUND_OFFSET_TOLERANCE_S
+            at = _align(np.where(near[None], d, 256), query.times, ref.times, max_bits)
+            if at is not None and at.share >= MIN_SHARE:
+                return _picture_match(at, sound), True
     reversible = int(np.count_nonzero(d[0] <= max_bits)) >= MIN_FRAMES
     (tq, fq), (tr, fr) = _with_foreground(query), _with_foreground(ref)
     moving = None
@@ -389,6 +451,11 @@ def _match(query: Fingerprint, ref: Fingerprint, max_bits: int) -> tuple[Match, 
     if best is None:
         return Match(False, False, 256.0, 0, len(ref), 0.0), reversible
     return Match(False, False, best.distance, best.matched, best.considered, best.offset_s, best.mirrored), reversible
+
+
+def _picture_match(picture: _Alignment, sound: AudioMatch | None = None) -> Match:
+    return Match(True, False, picture.distance, picture.matched, picture.considered, picture.offset_s,
+                 picture.mirrored, soundtrack=sound)
 
 
 def compare(a: Fingerprint, b: Fingerprint) -> Match:

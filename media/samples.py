@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,15 +16,18 @@ import av
 if TYPE_CHECKING:
     import numpy as np
 
+AUDIO_RATE = 48000
+AUDIO_BITRATE = 128_000  # an original's soundtrack; re-posts re-encode lower (``audio_bitrate``)
+
 
 def make_clip(path: str | os.PathLike[str], *, width: int = 640, height: int = 360, seconds: float = 4.0,
               fps: int = 30, audio: bool = True, pattern: str = "testsrc2", crf: int = 20,
-              black_intro_s: float = 0.0) -> Path:
-    """Write an H.264/AAC MP4 of a moving test pattern (and a tone) to ``path``.
+              black_intro_s: float = 0.0, soundtrack: Soundtrack | None = None) -> Path:
+    """Write an H.264/AAC MP4 of a moving test pattern (and a tone, or ``soundtrack``) to ``path``.
 
     ``pattern`` is any lavfi video source (testsrc2, smptehdbars, mandelbrot, life...), with options
     after a colon (``sierpinski:seed=3``); distinct patterns give visually distinct clips.
-    ``black_intro_s`` seconds of black come first, as in many real uploads.
+    ``black_intro_s`` seconds of black come first, as in many real uploads. ``soundtrack`` replaces the tone.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,7 +43,10 @@ def make_clip(path: str | os.PathLike[str], *, width: int = 640, height: int = 3
         vst.width, vst.height, vst.pix_fmt = width, height, "yuv420p"
         ast = None
         ain = None
-        if audio:
+        pcm = soundtrack.render(seconds) if soundtrack is not None else None
+        if pcm is not None:
+            ast = _add_audio_stream(out, AUDIO_BITRATE)
+        elif audio:
             ain = av.open(f"sine=frequency=440:sample_rate=48000:duration={seconds}", format="lavfi")
             ast = out.add_stream("aac", rate=48000, layout="stereo")
         for frame in vin.decode(video=0):
@@ -44,6 +54,8 @@ def make_clip(path: str | os.PathLike[str], *, width: int = 640, height: int = 3
             frame.pict_type = av.video.frame.PictureType.NONE
             out.mux(vst.encode(frame))
         out.mux(vst.encode(None))
+        if pcm is not None and ast is not None:
+            _encode_audio(out, ast, pcm)
         if ain is not None and ast is not None:
             resampler = av.AudioResampler(format="fltp", layout="stereo", rate=48000, frame_size=1024)
             samples = 0
@@ -98,7 +110,8 @@ def make_variant(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, sc
                  start_s: float = 0.0, end_s: float | None = None, fps: int | None = None, brightness: float = 0.0,
                  contrast: float = 1.0, logo: bool = False, black_intro_s: float = 0.0, crf: int = 23,
                  mirror: bool = False, caption: str = "", caption_at: str = "bottom", caption_share: float = 0.18,
-                 sticker_seed: int | None = None, watermark: str = "", watermark_size: float = 0.12) -> Path:
+                 sticker_seed: int | None = None, watermark: str = "", watermark_size: float = 0.12,
+                 audio_bitrate: int = 96_000, audio_gain_db: float = 0.0, soundtrack: Soundtrack | None = None) -> Path:
     """Write an edited copy of ``src``: the kinds of edit re-uploaders make to dodge duplicate checks.
 
     ``crop`` is (left, top, right, bottom) as shares of the picture; ``pad_to`` fits the picture into a
@@ -110,16 +123,25 @@ def make_variant(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, sc
     :func:`draw_caption`), ``sticker_seed`` (a blob of ~15 % of the picture, see :func:`draw_sticker`)
     and ``watermark`` (a platform mark with this user name, ``watermark_size`` of the height tall, jumping
     between corners, see :func:`draw_watermark`).
+
+    The sound goes along as re-posts keep it: the source's audio (or ``soundtrack``, which replaces it over
+    the kept span) cut to the same span, after the same silent intro, ``audio_gain_db`` louder, re-encoded as
+    AAC at ``audio_bitrate``. A source without audio gives a copy without audio.
     """
     import cv2
     import numpy as np
 
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
+    pcm = _variant_audio(src, start_s, end_s, soundtrack)
+    if pcm is not None:
+        pcm = np.clip(np.concatenate([np.zeros(int(round(black_intro_s * AUDIO_RATE)), np.float32), pcm])
+                      * np.float32(10 ** (audio_gain_db / 20)), -1.0, 1.0)
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
         vin = inp.streams.video[0]
         rate = fps or int(round(float(vin.average_rate or 30)))
         stream = None
+        audio_stream = None
         next_out = 0
         for frame in inp.decode(vin):
             t = float(frame.time or 0.0)
@@ -158,6 +180,8 @@ def make_variant(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, sc
             if stream is None:
                 stream = out.add_stream("libx264", rate=rate, options={"crf": str(crf), "preset": "ultrafast"})
                 stream.width, stream.height, stream.pix_fmt = img.shape[1], img.shape[0], "yuv420p"
+                if pcm is not None and pcm.size:
+                    audio_stream = _add_audio_stream(out, audio_bitrate)
                 black = np.zeros_like(img)
                 for _ in range(int(round(black_intro_s * rate))):
                     vf = av.VideoFrame.from_ndarray(black, format="rgb24").reformat(format="yuv420p")
@@ -173,7 +197,179 @@ def make_variant(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, sc
                 next_out += 1
         if stream is not None:
             out.mux(stream.encode(None))
+        if audio_stream is not None and pcm is not None:
+            _encode_audio(out, audio_stream, pcm)
     return dst
+
+
+def _variant_audio(src: str | os.PathLike[str], start_s: float, end_s: float | None,
+                   soundtrack: Soundtrack | None) -> np.ndarray | None:
+    """The mono samples at AUDIO_RATE a variant keeps: [start_s, end_s) of the source's audio, or the
+    soundtrack over that span; None when there is no sound."""
+    if soundtrack is not None:
+        with av.open(str(src)) as inp:
+            duration = float(inp.duration or 0) / av.time_base
+        span = (end_s if end_s is not None else duration) - start_s
+        return soundtrack.render(max(0.0, span))
+    pcm = decode_audio(src)
+    if pcm is None:
+        return None
+    a = int(round(start_s * AUDIO_RATE))
+    b = None if end_s is None else int(round(end_s * AUDIO_RATE))
+    return pcm[a:b]
+
+
+def decode_audio(path: str | os.PathLike[str], rate: int = AUDIO_RATE) -> np.ndarray | None:
+    """A file's first audio stream as mono float32 samples at ``rate``; None when it has none."""
+    import numpy as np
+
+    with av.open(str(path)) as inp:
+        if not inp.streams.audio:
+            return None
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        chunks = [f.to_ndarray().reshape(-1) for frame in inp.decode(inp.streams.audio[0])
+                  for f in resampler.resample(frame)]
+        chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+
+
+def _add_audio_stream(out: av.container.OutputContainer, bitrate: int) -> av.audio.stream.AudioStream:
+    stream = out.add_stream("aac", rate=AUDIO_RATE, layout="mono")
+    stream.bit_rate = bitrate
+    return stream
+
+
+def _encode_audio(out: av.container.OutputContainer, stream: av.audio.stream.AudioStream, pcm: np.ndarray) -> None:
+    """Encode mono float samples at AUDIO_RATE into ``stream`` (AAC takes 1024-sample frames)."""
+    import numpy as np
+
+    pcm = np.ascontiguousarray(pcm, np.float32)
+    for i in range(0, pcm.size, 1024):
+        frame = av.AudioFrame.from_ndarray(pcm[None, i:i + 1024], format="fltp", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = AUDIO_RATE, i, Fraction(1, AUDIO_RATE)
+        out.mux(stream.encode(frame))
+    out.mux(stream.encode(None))
+
+
+# --- soundtracks: deterministic speech, ambience and music beds -------------------------------------------
+
+SENTENCES = (
+    "The tram stops at the corner while two people cross the street with their bags.",
+    "Look at the light on the old brick wall, it changes every afternoon around four.",
+    "My brother says this cafe makes the best lemon cake in the whole city.",
+    "We waited almost an hour for the bus, and then three came at once.",
+    "If you listen closely you can hear the river behind those houses.",
+    "Nobody expected the market to be this busy on a rainy Tuesday morning.",
+    "She parked the red bicycle next to the bakery and walked inside.",
+    "The wind is picking up again, so hold on to your hat over there.",
+    "This is the third time today that the delivery van has driven past.",
+    "Grandma planted these trees forty years ago, before the road was built.",
+    "Count the birds on the branch, I think there are at least seven now.",
+    "The forecast promised sunshine, but the clouds have other plans.",
+    "Welcome back to the channel, today we are testing a brand new recipe.",
+    "Turn left after the pharmacy and you will see the museum on your right.",
+    "He dropped his phone in the fountain and everybody started laughing.",
+    "Every summer the whole neighbourhood gathers here for a long dinner.",
+    "Quick question for everyone watching, which colour should we paint the door?",
+    "The cat from next door sleeps on our car roof every single night.",
+    "I measured the shadow at noon and it was shorter than yesterday.",
+    "Please remember to bring the blue folder to the meeting on Friday.",
+    "Listen to that engine, it sounds like a motorbike from the seventies.",
+    "They finally opened the new bridge, and it only took six years.",
+    "A little more salt, a little more pepper, and now we let it rest.",
+    "Those leaves turn orange first, then the whole tree follows in a week.",
+)
+
+
+@dataclass(frozen=True)
+class Soundtrack:
+    """A deterministic soundtrack: ``speech`` (indexes into SENTENCES, spoken by Debian's ``espeak-ng`` in
+    ``voice``, repeated to fill the clip), ``ambience`` (lavfi ``anoisesrc`` of that colour and seed, quiet)
+    and ``music`` (a seeded synthetic music bed, the "sound" short-video apps let many clips reuse)."""
+
+    speech: tuple[int, ...] = ()
+    voice: str = "en-us"
+    ambience: str = ""  # anoisesrc colour (pink, brown, white); empty: none
+    ambience_seed: int = 0
+    music: int | None = None  # seed of the music bed
+
+    def render(self, seconds: float) -> np.ndarray:
+        import numpy as np
+
+        n = int(round(seconds * AUDIO_RATE))
+        mix = np.zeros(n, np.float32)
+        if self.speech:
+            mix += 0.6 * _fill([speak(SENTENCES[i % len(SENTENCES)], voice=self.voice) for i in self.speech], n)
+        if self.ambience:
+            mix += 0.05 * _noise(self.ambience, self.ambience_seed, seconds)[:n]
+        if self.music is not None:
+            mix += 0.5 * music_bed(self.music, seconds)[:n]
+        return np.clip(mix, -1.0, 1.0)
+
+
+def _fill(parts: list[np.ndarray], n: int) -> np.ndarray:
+    """The parts one after another, 0.4 s apart after 0.3 s, repeated until ``n`` samples are filled."""
+    import numpy as np
+
+    out = np.zeros(n, np.float32)
+    at, i = int(0.3 * AUDIO_RATE), 0
+    while at < n and parts:
+        p = parts[i % len(parts)][: n - at]
+        out[at:at + p.size] = p
+        at += p.size + int(0.4 * AUDIO_RATE)
+        i += 1
+    return out
+
+
+def speak(text: str, *, voice: str = "en-us", words_per_minute: int = 165) -> np.ndarray:
+    """``text`` spoken by espeak-ng (deterministic for one version), mono float32 at AUDIO_RATE."""
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise FileNotFoundError("espeak-ng is not installed (a Debian package that ./dev setup installs)")
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "speech.wav"
+        subprocess.run([exe, "-v", voice, "-s", str(words_per_minute), "-w", str(wav), text], check=True,
+                       capture_output=True, timeout=60)
+        pcm = decode_audio(wav)
+    assert pcm is not None
+    return pcm
+
+
+def _noise(colour: str, seed: int, seconds: float) -> np.ndarray:
+    import numpy as np
+
+    graph = f"anoisesrc=color={colour}:seed={seed}:amplitude=1:sample_rate={AUDIO_RATE}:duration={seconds + 0.1}"
+    with av.open(graph, format="lavfi") as src:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+        chunks = [f.to_ndarray().reshape(-1) for frame in src.decode(audio=0) for f in resampler.resample(frame)]
+    return np.concatenate(chunks).astype(np.float32)
+
+
+def music_bed(seed: int, seconds: float) -> np.ndarray:
+    """A seeded loop of melody, bass and drums at 120 bpm (mono float32 at AUDIO_RATE, peak under 1)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n = int(round((seconds + 0.1) * AUDIO_RATE))
+    t = np.arange(n) / AUDIO_RATE
+    out = np.zeros(n, np.float64)
+    scale = 220.0 * 2 ** (np.array([0, 2, 4, 7, 9, 12, 14, 16]) / 12)  # a pentatonic scale from A3
+    step = 0.25  # sixteenth notes at 120 bpm
+    melody = rng.integers(0, len(scale), 16)  # one bar, looped
+    bass = rng.integers(0, 4, 4)
+    for k in range(int(np.ceil(seconds / step)) + 1):
+        a = int(k * step * AUDIO_RATE)
+        seg = t[a:a + int(step * AUDIO_RATE)] - k * step
+        f = scale[melody[k % 16]]
+        env = np.exp(-seg * 9)
+        out[a:a + seg.size] += 0.35 * env * (np.sin(2 * np.pi * f * seg) + 0.4 * np.sin(4 * np.pi * f * seg))
+        if k % 4 == 0:  # a bass note and a kick on every beat
+            fb = scale[bass[(k // 4) % 4]] / 4
+            out[a:a + seg.size] += 0.4 * np.exp(-seg * 4) * np.sin(2 * np.pi * fb * seg)
+            out[a:a + seg.size] += 0.6 * np.exp(-seg * 30) * np.sin(2 * np.pi * 55 * seg * (1 + np.exp(-seg * 40)))
+        if k % 2 == 1:  # a hi-hat between beats
+            out[a:a + seg.size] += 0.12 * np.exp(-seg * 60) * rng.standard_normal(seg.size)
+    return np.clip(out / 1.6, -1.0, 1.0).astype(np.float32)  # a fixed scale: a longer cut starts the same
 
 
 CAPTION_OPACITY = 0.85  # most apps' caption bars are near-opaque: the picture barely shows through

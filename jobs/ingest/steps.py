@@ -46,6 +46,7 @@ from jobs.staging import (
     publish_inputs,
     transcode_outputs,
 )
+from media.audio_fingerprint import fingerprint_file as audio_fingerprint
 from media.codecs import Codec, parse_codecs
 from media.content_screen import screen
 from media.dedup_index import DedupIndex
@@ -150,7 +151,10 @@ def dedup(run: IngestRun) -> Dedup:
     any published original."""
     with run.timed("dedup"):
         samples = _samples(run)
-        query = fingerprint_samples(samples, file_sha256(run.source_file()))
+        source = run.source_file()
+        # The soundtrack settles still scenes the picture cannot (a broken or absent track: an empty print).
+        sound = audio_fingerprint(source, max_seconds=run.settings.upload_limits.max_duration_s)
+        query = fingerprint_samples(samples, file_sha256(source), sound)
         with run.session() as s:
             save_fingerprint(s, run.video_id, query.reference())
             prohibited = prohibited_media.entries(s)

@@ -82,3 +82,37 @@ def test_edits_compose_in_a_re_post(clip, tmp_path):
     # Above the bar the picture is the mirror; the bar itself is dark.
     assert np.abs(repost[:, :band - 2] - original[:, :band - 2, ::-1]).mean() < 1
     assert repost[:, band + 2:].mean() < original[:, band + 2:].mean() / 2
+
+
+def audio_of(path) -> np.ndarray | None:
+    from media.samples import decode_audio
+
+    return decode_audio(path)
+
+
+def test_a_variant_keeps_the_sound_cut_and_delayed_like_its_picture(tmp_path):
+    from media.samples import AUDIO_RATE, Soundtrack
+
+    src = make_clip(tmp_path / "s.mp4", width=160, height=96, seconds=3.0, soundtrack=Soundtrack(music=5))
+    original = audio_of(src)
+    assert original is not None and abs(original.size / AUDIO_RATE - 3.0) < 0.1
+    trimmed = audio_of(make_variant(src, tmp_path / "t.mp4", start_s=1.0, end_s=2.5, audio_bitrate=32_000))
+    assert trimmed is not None and abs(trimmed.size / AUDIO_RATE - 1.5) < 0.1
+    intro = audio_of(make_variant(src, tmp_path / "i.mp4", black_intro_s=1.0, audio_gain_db=-6.0))
+    assert intro is not None and abs(intro.size / AUDIO_RATE - 4.0) < 0.1
+    assert np.abs(intro[: int(0.9 * AUDIO_RATE)]).max() < 0.01  # the intro is silent
+    loud = np.sqrt(np.mean(original[AUDIO_RATE:2 * AUDIO_RATE] ** 2))
+    quiet = np.sqrt(np.mean(intro[2 * AUDIO_RATE:3 * AUDIO_RATE] ** 2))
+    assert quiet / loud == pytest.approx(0.5, abs=0.08)  # -6 dB
+
+
+def test_a_source_without_sound_gives_a_mute_variant(clip, tmp_path):
+    assert audio_of(make_variant(clip, tmp_path / "m.mp4", mirror=True)) is None
+
+
+def test_soundtracks_are_deterministic():
+    from media.samples import Soundtrack
+
+    a, b = Soundtrack(music=9, ambience="pink", ambience_seed=4), Soundtrack(music=9, ambience="pink", ambience_seed=5)
+    assert np.array_equal(a.render(2.0), a.render(2.0)) and not np.array_equal(a.render(2.0), b.render(2.0))
+    assert np.array_equal(a.render(1.0), a.render(2.0)[: a.render(1.0).size])  # a longer cut starts the same
