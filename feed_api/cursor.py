@@ -63,3 +63,11 @@ class CursorCodec:
             raise
         except (ValueError, TypeError, msgspec.DecodeError) as exc:
             raise CursorError("the cursor is malformed") from exc
+
+    def key_for(self, text: str, feed: str, user: str | None) -> list:
+        """The key of a cursor issued for ``feed`` and ``user`` (None: anonymous); CursorError for one that was
+        altered, malformed, or belongs to another list or user."""
+        c = self.decode(text)
+        if c.feed != feed or c.user != (user or ""):
+            raise CursorError("this cursor belongs to another list or user")
+        return c.key

@@ -45,12 +45,10 @@ def _page(svc: Services, s: Session, sound_id: str, viewer: str | None, sort: st
     after = None
     if cursor:
         try:
-            c = svc.cursors.decode(cursor)
+            key = svc.cursors.key_for(cursor, feed, viewer)
         except CursorError as exc:
             raise ApiError(400, "invalid_cursor", str(exc)) from exc
-        if c.feed != feed or c.user != (viewer or ""):
-            raise ApiError(400, "invalid_cursor", "this cursor belongs to another list or user")
-        after = repo.parse_after(sort, c.key)
+        after = repo.parse_after(sort, key)
     state = load_viewer_sync(s, viewer) if viewer else None
     rows = repo.videos(s, state.as_filters() if state else feeds.Viewer(None), sound_id, sort=sort,
                        after=after, limit=limit)

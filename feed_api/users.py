@@ -75,12 +75,10 @@ def user_videos(user_id: UserId, viewer: MaybeUser, svc: Svc,
     after = None
     if cursor:
         try:
-            c = svc.cursors.decode(cursor)
+            key = svc.cursors.key_for(cursor, feed, viewer)
         except CursorError as exc:
             raise ApiError(400, "invalid_cursor", str(exc)) from exc
-        if c.feed != feed or c.user != (viewer or ""):
-            raise ApiError(400, "invalid_cursor", "this cursor belongs to another list or user")
-        after = (datetime.fromisoformat(c.key[0]), str(c.key[1]))
+        after = (datetime.fromisoformat(key[0]), str(key[1]))
     with session_scope(svc.sessions) as s:
         if repo.find_user(s, user_id) is None:
             raise not_found("user", user_id)

@@ -31,3 +31,26 @@ def serving_in_thread(serve: Callable[[asyncio.Event], Coroutine[Any, Any, None]
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()
+
+
+def uvicorn_serving(app: Any, port: int, **config: Any) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]]:
+    """A ``serve(ready)`` for :func:`serving_in_thread` running ``app`` under uvicorn on 127.0.0.1:``port``
+    (``config``: more ``uvicorn.Config`` options)."""
+    import contextlib
+
+    import uvicorn
+
+    async def serve(ready: asyncio.Event) -> None:
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
+        task = asyncio.ensure_future(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.02)
+        ready.set()
+        try:
+            await asyncio.shield(task)
+        finally:
+            server.should_exit = True
+            with contextlib.suppress(Exception):
+                await task
+
+    return serve

@@ -18,16 +18,7 @@ from tests.integration.feed_helpers import Person, all_pages, clear_live_keys, m
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _live_keys(settings):
-    yield
-    clear_live_keys(settings)
-
-
-@pytest.fixture()
-def api(settings, store, catalog_url):
-    with make_client(settings) as client:
-        yield client
+pytestmark = pytest.mark.usefixtures("live_keys_cleared")
 
 
 def signup(api, handle: str | None = None, password: str = PASSWORD, **extra) -> dict:

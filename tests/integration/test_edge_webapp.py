@@ -8,14 +8,12 @@ chunk by chunk, not buffered), the body cap, and no way out of the web root.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
@@ -29,7 +27,7 @@ from cdn_sim.server import build_cdn
 from cdn_sim.tier import NotFound
 from cdn_sim.transport import start_edge
 from delivery.h3client import h3_connect
-from tests.background import serving_in_thread
+from tests.background import serving_in_thread, uvicorn_serving
 from tests.conftest import free_port
 
 SSE_GAP_S = 1.5
@@ -76,20 +74,7 @@ def web_root(tmp_path_factory) -> Path:
 def api_port():
     port = free_port()
 
-    async def serve(ready: asyncio.Event) -> None:
-        server = uvicorn.Server(uvicorn.Config(UPSTREAM, host="127.0.0.1", port=port, log_level="warning",
-                                               proxy_headers=True, forwarded_allow_ips="127.0.0.1"))
-        task = asyncio.ensure_future(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.02)
-        ready.set()
-        try:
-            await asyncio.shield(task)
-        finally:
-            server.should_exit = True
-            with contextlib.suppress(Exception):
-                await task
-
+    serve = uvicorn_serving(UPSTREAM, port, proxy_headers=True, forwarded_allow_ips="127.0.0.1")
     with serving_in_thread(serve):
         yield port
 

@@ -17,23 +17,12 @@ from jobs.purge import process_pending
 from tests.integration.feed_helpers import (
     Person,
     all_pages,
-    clear_live_keys,
     make_client,
     ready_video,
     word,
 )
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _live_keys(settings):
-    yield
-    clear_live_keys(settings)
-
-
-@pytest.fixture()
-def api(settings, store, catalog_url):
-    with make_client(settings) as client:
-        yield client
+pytestmark = pytest.mark.usefixtures("live_keys_cleared")
 
 
 # ------------------------------------------------------------------------------------------- auth

@@ -11,19 +11,9 @@ import time
 import pytest
 
 from feed_api import notification_stream
-from tests.integration.feed_helpers import Person, clear_live_keys, make_client, ready_video
+from tests.integration.feed_helpers import Person, ready_video
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _live_keys(settings):
-    yield
-    clear_live_keys(settings)
-
-
-@pytest.fixture()
-def api(settings, store, catalog_url):
-    with make_client(settings) as client:
-        yield client
+pytestmark = pytest.mark.usefixtures("live_keys_cleared")
 
 
 def mine(api, person: Person, **params) -> list[dict]:

@@ -9,22 +9,13 @@ import re
 import pytest
 from jsonschema import Draft202012Validator
 
-from tests.integration.feed_helpers import Person, clear_live_keys, make_client, word
+from tests.integration.feed_helpers import Person, make_client, word
 
 PROBLEM = "application/problem+json"
 REF = "#/components/schemas/"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _live_keys(settings):
-    yield
-    clear_live_keys(settings)
-
-
-@pytest.fixture()
-def api(settings, store, catalog_url):
-    with make_client(settings) as client:
-        yield client
+pytestmark = pytest.mark.usefixtures("live_keys_cleared")
 
 
 @pytest.fixture(scope="module")

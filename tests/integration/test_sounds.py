@@ -10,19 +10,9 @@ import pytest
 from catalog import sounds
 from catalog.db import session_scope
 from catalog.models import Sound, Video
-from tests.integration.feed_helpers import Person, clear_live_keys, make_client, ready_video, word
+from tests.integration.feed_helpers import Person, ready_video, word
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _live_keys(settings):
-    yield
-    clear_live_keys(settings)
-
-
-@pytest.fixture()
-def api(settings, store, catalog_url):
-    with make_client(settings) as client:
-        yield client
+pytestmark = pytest.mark.usefixtures("live_keys_cleared")
 
 
 def original(sessions, creator: Person, *, privacy: str = "public", **kw) -> tuple[str, str]:

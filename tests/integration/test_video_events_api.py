@@ -18,27 +18,18 @@ from catalog import videos as repo
 from catalog.db import session_scope
 from catalog.video_events import EventKind
 from feed_api import status_stream
-from tests.integration.feed_helpers import Person, clear_live_keys, make_client, ready_video
+from tests.integration.feed_helpers import Person, ready_video
 
 PROBLEM = "application/problem+json"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _live_keys(settings):
-    yield
-    clear_live_keys(settings)
+pytestmark = pytest.mark.usefixtures("live_keys_cleared")
 
 
 @pytest.fixture(autouse=True)
 def _short_lifetime(monkeypatch):
     # A stream that failed to end on its own would otherwise hold a test for the full 10 minutes.
     monkeypatch.setattr(status_stream, "MAX_STREAM_S", 20.0)
-
-
-@pytest.fixture()
-def api(settings, store, catalog_url):
-    with make_client(settings) as client:
-        yield client
 
 
 def new_video(sessions, creator: str, *, processing: bool = False) -> str:

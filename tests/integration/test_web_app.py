@@ -11,8 +11,6 @@ runs sign-up, login and notifications against the live stack.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import tempfile
 import threading
@@ -22,7 +20,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from adapters.s3 import OriginConfig
 from catalog import search as catalog_search
@@ -36,7 +33,7 @@ from media.package import package_hls
 from media.probe import probe
 from media.samples import make_clip
 from reelflow.edge import run_edge
-from tests.background import serving_in_thread
+from tests.background import serving_in_thread, uvicorn_serving
 from tests.chromium import CHROMIUM
 from tests.conftest import free_port
 from tests.integration.feed_helpers import ready_video, word
@@ -77,21 +74,8 @@ def site(settings, store, catalog_url, sessions, tmp_path_factory):
         "multipart_threshold_bytes": 2**20, "multipart_part_bytes": 5 * 2**20})
     api = create_app(cfg, pipeline=InlinePipeline(cfg))
 
-    async def serve_api(ready: asyncio.Event) -> None:
-        server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=api_port, log_level="warning",
-                                                # open event streams (the inbox's) must not hold up teardown
-                                                timeout_graceful_shutdown=2))
-        task = asyncio.ensure_future(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.05)
-        ready.set()
-        try:
-            await asyncio.shield(task)
-        finally:
-            server.should_exit = True
-            with contextlib.suppress(Exception):
-                await task
-
+    # open event streams (the inbox's) must not hold up teardown
+    serve_api = uvicorn_serving(api, api_port, timeout_graceful_shutdown=2)
     origin = OriginConfig(cfg.s3_endpoint, cfg.s3_access_key, cfg.s3_secret_key)
     # Three published videos under one fresh hashtag: a feed of real HLS to swipe.
     d = tmp_path_factory.mktemp("webapp")
